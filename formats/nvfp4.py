@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _block_kernels as BK
 from .base import FormatError, as_real_array
 from .blocks import QuantizedTensor, from_blocks, plan_blocks, scales_from_layout, to_blocks
 from .blocks import scales_to_layout as _layout
@@ -65,7 +66,44 @@ class NVFP4Format:
         groups = n // max(plan.shape[plan.axis], 1) * plan.n_blocks
         return n * 4 + groups * 8 + (32 if self.tensor_scale else 0)
 
+    def _fast(self, x, axis: int, with_values: bool):
+        """(codes, scale codes, values or None, plan, extra) via the fused float32 kernel."""
+        arr = as_real_array(x, self.name)
+        x32 = arr.astype(_F32)
+        if not np.all(np.isfinite(x32)):
+            i = int(np.flatnonzero(~np.isfinite(x32).reshape(-1))[0])
+            raise FormatError(f"{self.name}: non-finite input (first at flat index {i})")
+        plan = plan_blocks(x32.shape, axis, self.block, self.partial, self.name)
+        moved = np.moveaxis(x32, plan.axis, -1)
+        rows = np.ascontiguousarray(moved).reshape(-1, moved.shape[-1])
+        extra = {}
+        t = _F32(0.0)
+        if self.tensor_scale:
+            t = _F32(np.abs(x32).max() if x32.size else 0) / _F32(448.0 * 6.0)
+            t = t if t != 0 else _F32(1.0)
+            extra["tensor_scale"] = t
+        codes = np.empty(rows.shape, dtype=np.uint8)
+        scales = np.empty((rows.shape[0], plan.n_blocks), dtype=np.uint8)
+        vals = np.empty(rows.shape if with_values else (0, 0), dtype=np.float64)
+        BK.nvfp4_blocks(
+            rows, plan.size, t, _E4M3._value_table, _E2M1._value_table, codes, scales, vals
+        )
+
+        def back(a):
+            return np.moveaxis(a.reshape(moved.shape[:-1] + (a.shape[-1],)), -1, plan.axis)
+
+        return back(codes), back(scales), (back(vals) if with_values else None), plan, extra
+
     def encode(self, x, axis: int = -1) -> QuantizedTensor:
+        """Codes, E4M3 scale codes (and the tensor scale in ``extra``) for ``x``."""
+        codes, scales, _, plan, extra = self._fast(x, axis, with_values=False)
+        return QuantizedTensor(format=self, codes=codes, scales=scales, plan=plan, extra=extra)
+
+    def quantize(self, x, axis: int = -1) -> np.ndarray:
+        return self._fast(x, axis, with_values=True)[2]
+
+    def encode_reference(self, x, axis: int = -1) -> QuantizedTensor:
+        """Vectorized numpy version of the recipe (the fused kernel is checked against it)."""
         arr = as_real_array(x, self.name)
         x32 = arr.astype(_F32)
         if not np.all(np.isfinite(x32)):
@@ -109,6 +147,3 @@ class NVFP4Format:
         if "tensor_scale" in qt.extra:
             out = out * float(qt.extra["tensor_scale"])
         return out
-
-    def quantize(self, x, axis: int = -1) -> np.ndarray:
-        return self.encode(x, axis).dequantize()

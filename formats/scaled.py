@@ -18,6 +18,9 @@ Scale rules:
     pow2_ceil   s = 2^(ceil(log2 max|x|) - emax_elem)
     pow2_rceil  s = smallest 2^k with max|x| <= 2^k * max_elem  (NVIDIA "RCEIL")
 An all-zero block gets scale 1 (absmax/absmean/minmax) or the smallest power (pow2 rules).
+Scales saturate to the scale format's positive range: a block too small for it gets the
+smallest positive scale (its elements may round to zero), one too large the largest (its
+elements saturate).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from functools import cached_property
 
 import numpy as np
 
+from . import _block_kernels as BK
+from ._float_kernels import RM_RNA, RM_RNE, RM_RTZ
 from .base import ElementFormat, FormatError, as_real_array
 from .blocks import (
     QuantizedTensor,
@@ -163,6 +168,15 @@ class ScaledFormat:
         return n * self.element.bits + groups * (self.scale_format.bits + self.zero_point_bits)
 
     @cached_property
+    def _scale_range(self) -> tuple[float, float]:
+        """Smallest and largest positive finite scale values."""
+        sf = self.scale_format
+        if isinstance(sf, MinifloatFormat):
+            return sf.min_subnormal, sf.max_value
+        g = sf.grid()
+        return float(g[g > 0].min()), float(g.max())
+
+    @cached_property
     def element_emax(self) -> int:
         """floor(log2(largest element value)): the OCP MX element emax."""
         return int(floor_log2(np.array([self.element.max_value]))[0])
@@ -173,10 +187,76 @@ class ScaledFormat:
             return float(self.target)
         return 1.0 if self.rule == "absmean" else float(self.element.max_value)
 
+    # --- fast path: power-of-two scales, one numba pass -----------------------------------
+    @cached_property
+    def _pow2_kernel_args(self):
+        """Element parameters for ``_block_kernels.pow2_blocks``, or None if not eligible."""
+        if not self.rule.startswith("pow2") or self.nonfinite != "nan_scale":
+            return None
+        el = self.element
+        rmodes = {"rne": RM_RNE, "rna": RM_RNA, "rtz": RM_RTZ}
+        if el.rounding not in rmodes:
+            return None
+        if isinstance(el, MinifloatFormat) and el.signed:
+            spec = (el.mbits, el.emin, el.emax, el.max_mag, rmodes[el.rounding])
+            spec += (1 if el.subnormals else 0, 0, el.bits, 0 if el.specials == "fnuz" else 1)
+        elif isinstance(el, IntFormat) and el.symmetric:
+            m = el.bits - 1  # sign-magnitude view: every value is a "subnormal" q * 2^-frac
+            spec = (m, m - el.frac_bits, m - el.frac_bits - 1, el.qmax, rmodes[el.rounding])
+            spec += (1, 1, el.bits, 0)
+        else:
+            return None
+        rule = {"pow2_floor": BK.RULE_FLOOR, "pow2_ceil": BK.RULE_CEIL}.get(
+            self.rule, BK.RULE_RCEIL
+        )
+        mp, ep = np.frexp(el.max_value)
+        sf = self.scale_format
+        head = (self.element_emax, rule, float(mp), int(ep), sf.min_exponent, sf.max_exponent)
+        return head + (sf.bias, sf.nan_code) + spec
+
+    def _pow2_fast(self, arr: np.ndarray, axis: int, with_values: bool):
+        """(codes, scale codes, values or None, plan) via the fused kernel."""
+        plan = plan_blocks(arr.shape, axis, self.block, self.partial, self.name)
+        if arr.dtype.name not in ("float16", "float32", "float64", "bfloat16"):
+            arr = arr.astype(np.float64)
+        layout = {"float16": (10, 5), "bfloat16": (7, 8), "float32": (23, 8), "float64": (52, 11)}
+        sm, se = layout[arr.dtype.name]
+        if plan.axis < 0:
+            rows2d = np.ascontiguousarray(arr).reshape(1, -1)
+        else:
+            moved = np.moveaxis(arr, plan.axis, -1)
+            rows2d = np.ascontiguousarray(moved).reshape(-1, moved.shape[-1] if moved.ndim else 1)
+        raw = rows2d.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[arr.dtype.itemsize])
+        nrows, length = raw.shape
+        codes = np.empty(raw.shape, dtype=np.uint8 if self.element.bits <= 8 else np.uint16)
+        scales = np.empty((nrows, plan.n_blocks), dtype=np.uint8)
+        vals = np.empty(raw.shape if with_values else (0, 0), dtype=np.float64)
+        lut = self.element._value_table
+        BK.pow2_blocks(raw, sm, se, plan.size, *self._pow2_kernel_args, lut, codes, scales, vals)
+
+        def back(a):
+            if plan.axis < 0:
+                return a.reshape(plan.shape)
+            moved_shape = tuple(np.delete(plan.shape, plan.axis)) + (a.shape[-1],)
+            return np.moveaxis(a.reshape(moved_shape), -1, plan.axis)
+
+        return back(codes), back(scales), (back(vals) if with_values else None), plan
+
     # --- encode -------------------------------------------------------------------------
     def encode(self, x, axis: int = -1) -> QuantizedTensor:
         """Quantize ``x`` with blocks along ``axis``; returns codes, scale codes, zero points."""
         arr = as_real_array(x, self.name)
+        if self._pow2_kernel_args is not None and self._fast_ok(arr):
+            codes, scales, _, plan = self._pow2_fast(arr, axis, with_values=False)
+            return QuantizedTensor(format=self, codes=codes, scales=scales, plan=plan)
+        return self._encode_generic(arr, axis)
+
+    def _fast_ok(self, arr: np.ndarray) -> bool:
+        if arr.dtype.kind == "f":
+            return True
+        return arr.dtype.kind in "iub" and (arr.size == 0 or np.abs(arr).max() < 2**53)
+
+    def _encode_generic(self, arr: np.ndarray, axis: int) -> QuantizedTensor:
         plan = plan_blocks(arr.shape, axis, self.block, self.partial, self.name)
         xb = to_blocks(arr.astype(np.float64), plan)
         finite = np.isfinite(xb)
@@ -199,6 +279,8 @@ class ScaledFormat:
         if zp is not None:
             v = v + zp[..., None]
         codes = self.element.encode(v)
+        if bad_blocks is not None:  # a NaN-scale block stores zero element codes
+            codes = np.where(bad_blocks[..., None], 0, codes).astype(codes.dtype)
         return QuantizedTensor(
             format=self,
             codes=from_blocks(codes, plan),
@@ -235,6 +317,8 @@ class ScaledFormat:
             s = (hi - lo) / float(self.element.qmax)
         s = np.where(s == 0, 1.0, s)
         s = np.clip(s, self.min_scale, self.max_scale)
+        # saturate to the scale format's positive range (no underflow to 0, no overflow)
+        s = np.clip(s, self._scale_range[0], self._scale_range[1])
         codes = sf.encode(s)
         vals = sf.decode(codes)
         if not np.all(np.isfinite(vals) & (vals > 0)):
@@ -274,7 +358,10 @@ class ScaledFormat:
 
     def quantize(self, x, axis: int = -1) -> np.ndarray:
         """Quantize and dequantize: the float64 values the format represents for ``x``."""
-        return self.encode(x, axis).dequantize()
+        arr = as_real_array(x, self.name)
+        if self._pow2_kernel_args is not None and self._fast_ok(arr):
+            return self._pow2_fast(arr, axis, with_values=True)[2]
+        return self._encode_generic(arr, axis).dequantize()
 
     def __repr__(self) -> str:
         return (
