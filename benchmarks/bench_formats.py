@@ -41,11 +41,17 @@ def main() -> None:
         return t
 
     ref_e4m3 = add("ml_dtypes astype float8_e4m3fn", lambda: x.astype(ml_dtypes.float8_e4m3fn))
+    add(
+        "ml_dtypes e4m3 round trip to float64",
+        lambda: x.astype(ml_dtypes.float8_e4m3fn).astype(np.float64),
+        ref_e4m3,
+    )
     add("ml_dtypes astype float4_e2m1fn", lambda: x.astype(ml_dtypes.float4_e2m1fn))
     add("hwsim fp8_e4m3 quantize", lambda: F.get("fp8_e4m3").quantize(x), ref_e4m3)
     add("hwsim fp8_e4m3 encode", lambda: F.get("fp8_e4m3").encode(x), ref_e4m3)
     add("hwsim int8 quantize (scale 1)", lambda: F.get("int8").quantize(x), ref_e4m3)
     add("hwsim int8_tensor quantize", lambda: F.get("int8_tensor").quantize(x), ref_e4m3)
+    add("hwsim int4_g128 quantize", lambda: F.get("int4_g128").quantize(xm), ref_e4m3)
     add("hwsim mxfp4 quantize", lambda: F.get("mxfp4").quantize(xm), ref_e4m3)
     add("hwsim mxfp8_e4m3 quantize", lambda: F.get("mxfp8_e4m3").quantize(xm), ref_e4m3)
     add("hwsim nvfp4 quantize", lambda: F.get("nvfp4").quantize(xm), ref_e4m3)

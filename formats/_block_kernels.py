@@ -206,3 +206,56 @@ def nvfp4_blocks(x, block, tensor_scale, e4m3_lut, e2m1_lut, out_codes, out_scal
                 out_codes[r, i] = code
                 if has_vals:
                     out_vals[r, i] = e2m1_lut[code] * sv
+
+
+@nb.njit(cache=True, inline="always")
+def _round_int(v, rmode):
+    """Round float64 ``v`` to an integral float64 (RNE, RNA, RTZ, floor, ceil)."""
+    if rmode == 0:
+        return np.rint(v)
+    if rmode == 1:
+        t = math.trunc(v)
+        return t + (math.copysign(1.0, v) if abs(v - t) >= 0.5 else 0.0)
+    if rmode == 2:
+        return float(math.trunc(v))
+    if rmode == 3:
+        return float(math.floor(v))
+    return float(math.ceil(v))
+
+
+@nb.njit(cache=True)
+def scaled_int_blocks(
+    x, block, scales, zps, mul_recip, f32, qmin, qmax, step, rmode, bits, out_codes, out_vals
+):
+    """Integer elements of block-scaled rows: q = clip(round(x / s) + z, qmin, qmax).
+
+    ``x`` is rows x L (float32 or float64), ``scales``/``zps`` rows x n_blocks (float64; zps
+    empty for symmetric formats); x / s is computed as x / s or x * (1 / s), in float32 when
+    ``f32`` else float64 (one rounding), exactly like the numpy path. Codes are two's
+    complement (``bits`` wide); values (q - z) * s * step when ``out_vals`` is non-empty.
+    """
+    rows, length = x.shape
+    nblocks = (length + block - 1) // block
+    has_zp = zps.shape[0] > 0
+    has_vals = out_vals.shape[0] > 0
+    mask = (1 << bits) - 1
+    for r in range(rows):
+        for b in range(nblocks):
+            s = scales[r, b]
+            z = zps[r, b] if has_zp else 0.0
+            inv = 1.0 / s
+            s32 = np.float32(s)
+            inv32 = np.float32(1.0) / s32
+            for i in range(b * block, min((b + 1) * block, length)):
+                if f32:
+                    xi = np.float32(x[r, i])
+                    v = float(xi * inv32) if mul_recip else float(xi / s32)
+                else:
+                    xi = float(x[r, i])
+                    v = xi * inv if mul_recip else xi / s
+                q = _round_int(v + z, rmode)
+                q = min(max(q, qmin), qmax)
+                qi = np.int64(q)
+                out_codes[r, i] = qi & mask
+                if has_vals:
+                    out_vals[r, i] = (q - z) * s * step

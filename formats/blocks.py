@@ -150,3 +150,23 @@ class QuantizedTensor:
     def storage_bits(self) -> int:
         """Exact storage in bits: elements + scales + zero points (+ format extras)."""
         return self.format._plan_bits(self.plan)
+
+
+def to_rows(x: np.ndarray, plan: Blocking) -> np.ndarray:
+    """C-contiguous 2-D view (rows x blocked-axis length); per-tensor plans give one row."""
+    if plan.axis < 0:
+        return np.ascontiguousarray(x).reshape(1, -1)
+    moved = np.moveaxis(x, plan.axis, -1)
+    return np.ascontiguousarray(moved).reshape(-1, moved.shape[-1])
+
+
+def from_rows(a: np.ndarray, plan: Blocking) -> np.ndarray:
+    """Inverse of ``to_rows`` for arrays whose last axis is the blocked axis or the blocks."""
+    if plan.axis < 0:
+        return (
+            a.reshape(plan.shape)
+            if a.shape[-1] != 1 or a.size != 1
+            else a.reshape((1,) * len(plan.shape))
+        )
+    moved_shape = tuple(np.delete(np.asarray(plan.shape), plan.axis)) + (a.shape[-1],)
+    return np.moveaxis(a.reshape(moved_shape), -1, plan.axis)

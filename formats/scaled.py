@@ -33,15 +33,17 @@ import numpy as np
 
 from . import _block_kernels as BK
 from ._float_kernels import RM_RNA, RM_RNE, RM_RTZ
-from .base import ElementFormat, FormatError, as_real_array
+from .base import ElementFormat, FormatError, as_real_array, code_dtype
 from .blocks import (
     QuantizedTensor,
     block_counts,
     from_blocks,
+    from_rows,
     plan_blocks,
     scales_from_layout,
     scales_to_layout,
     to_blocks,
+    to_rows,
 )
 from .exponent import ExponentFormat
 from .integer import IntFormat
@@ -221,11 +223,7 @@ class ScaledFormat:
             arr = arr.astype(np.float64)
         layout = {"float16": (10, 5), "bfloat16": (7, 8), "float32": (23, 8), "float64": (52, 11)}
         sm, se = layout[arr.dtype.name]
-        if plan.axis < 0:
-            rows2d = np.ascontiguousarray(arr).reshape(1, -1)
-        else:
-            moved = np.moveaxis(arr, plan.axis, -1)
-            rows2d = np.ascontiguousarray(moved).reshape(-1, moved.shape[-1] if moved.ndim else 1)
+        rows2d = to_rows(arr, plan)
         raw = rows2d.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[arr.dtype.itemsize])
         nrows, length = raw.shape
         codes = np.empty(raw.shape, dtype=np.uint8 if self.element.bits <= 8 else np.uint16)
@@ -234,13 +232,46 @@ class ScaledFormat:
         lut = self.element._value_table
         BK.pow2_blocks(raw, sm, se, plan.size, *self._pow2_kernel_args, lut, codes, scales, vals)
 
-        def back(a):
-            if plan.axis < 0:
-                return a.reshape(plan.shape)
-            moved_shape = tuple(np.delete(plan.shape, plan.axis)) + (a.shape[-1],)
-            return np.moveaxis(a.reshape(moved_shape), -1, plan.axis)
+        vals = from_rows(vals, plan) if with_values else None
+        return from_rows(codes, plan), from_rows(scales, plan), vals, plan
 
-        return back(codes), back(scales), (back(vals) if with_values else None), plan
+    # --- fast path: integer elements with computed scales --------------------------------
+    @cached_property
+    def _int_rmode(self) -> int | None:
+        """Kernel rounding mode for integer elements, or None if the generic path is needed."""
+        el = self.element
+        if self.rule.startswith("pow2") or not isinstance(el, IntFormat) or el.frac_bits != 0:
+            return None
+        return {"rne": 0, "rna": 1, "rtz": 2, "floor": 3, "ceil": 4}.get(el.rounding)
+
+    def _int_fast(self, arr: np.ndarray, axis: int, with_values: bool):
+        """(QuantizedTensor, values or None) via ``scaled_int_blocks``; None if non-finite."""
+        plan = plan_blocks(arr.shape, axis, self.block, self.partial, self.name)
+        if arr.dtype != np.float32 or self.compute_dtype != "float32":
+            arr = arr.astype(np.float64) if arr.dtype != np.float32 else arr
+        rows2d = to_rows(arr, plan)
+        if not np.isfinite(rows2d).all():
+            return None
+        pad = plan.n_blocks * plan.size - rows2d.shape[1]
+        padded = np.pad(rows2d, ((0, 0), (0, pad))) if pad else rows2d
+        xb = padded.reshape(rows2d.shape[0], plan.n_blocks, plan.size)
+        scale_codes, scale_vals, zp = self._scales(xb, plan)
+        el = self.element
+        codes = np.empty(rows2d.shape, dtype=code_dtype(el.bits))
+        vals = np.empty(rows2d.shape if with_values else (0, 0), dtype=np.float64)
+        BK.scaled_int_blocks(
+            rows2d, plan.size, scale_vals, zp if zp is not None else np.empty((0, 0)),
+            self.scale_op == "mul_recip", self.compute_dtype == "float32",
+            float(el.qmin), float(el.qmax), 1.0, self._int_rmode, el.bits, codes, vals,
+        )  # fmt: skip
+        qt = QuantizedTensor(
+            format=self,
+            codes=from_rows(codes, plan),
+            scales=from_rows(scale_codes, plan),
+            plan=plan,
+            zero_points=None if zp is None else from_rows(zp.astype(np.int64), plan),
+        )
+        return qt, (from_rows(vals, plan) if with_values else None)
 
     # --- encode -------------------------------------------------------------------------
     def encode(self, x, axis: int = -1) -> QuantizedTensor:
@@ -249,6 +280,10 @@ class ScaledFormat:
         if self._pow2_kernel_args is not None and self._fast_ok(arr):
             codes, scales, _, plan = self._pow2_fast(arr, axis, with_values=False)
             return QuantizedTensor(format=self, codes=codes, scales=scales, plan=plan)
+        if self._int_rmode is not None and self._fast_ok(arr):
+            done = self._int_fast(arr, axis, with_values=False)
+            if done is not None:
+                return done[0]
         return self._encode_generic(arr, axis)
 
     def _fast_ok(self, arr: np.ndarray) -> bool:
@@ -308,12 +343,12 @@ class ScaledFormat:
             return codes, np.ldexp(1.0, x_exp), None
         zp = None
         if self.rule == "absmax":
-            s = a.max(axis=-1) / self._target
+            s = a.max(axis=-1).astype(np.float64) / self._target
         elif self.rule == "absmean":
-            s = a.sum(axis=-1) / block_counts(plan) / self._target
+            s = a.astype(np.float64).sum(axis=-1) / block_counts(plan) / self._target
         else:  # minmax
-            lo = np.minimum(xb.min(axis=-1), 0.0)
-            hi = np.maximum(xb.max(axis=-1), 0.0)
+            lo = np.minimum(xb.min(axis=-1).astype(np.float64), 0.0)
+            hi = np.maximum(xb.max(axis=-1).astype(np.float64), 0.0)
             s = (hi - lo) / float(self.element.qmax)
         s = np.where(s == 0, 1.0, s)
         s = np.clip(s, self.min_scale, self.max_scale)
@@ -361,6 +396,10 @@ class ScaledFormat:
         arr = as_real_array(x, self.name)
         if self._pow2_kernel_args is not None and self._fast_ok(arr):
             return self._pow2_fast(arr, axis, with_values=True)[2]
+        if self._int_rmode is not None and self._fast_ok(arr):
+            done = self._int_fast(arr, axis, with_values=True)
+            if done is not None:
+                return done[1]
         return self._encode_generic(arr, axis).dequantize()
 
     def __repr__(self) -> str:

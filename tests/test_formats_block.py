@@ -256,3 +256,36 @@ def test_fused_nvfp4_kernel_equals_numpy_recipe():
             assert np.array_equal(fast.codes, slow.codes)
             assert np.array_equal(fast.scales, slow.scales)
             assert np.array_equal(fmt.quantize(x, axis), slow.dequantize())
+
+
+@pytest.mark.parametrize(
+    "name", ["int4_g128", "uint4_g128_asym", "int8_channel", "int8_tensor", "ternary_absmean"]
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_scaled_int_kernel_equals_generic_path(name, dtype):
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((5, 300)) * np.exp2(rng.integers(-8, 8, (5, 1)))).astype(dtype)
+    x[0, :10] = 0.0
+    fmt = F.get(name)
+    for rounding in ("rne", "rna", "rtz", "floor", "ceil"):
+        el = (
+            F.get(fmt.element.name, rounding=rounding)
+            if fmt.element.name != "ternary"
+            else (F.get("ternary", rounding=rounding))
+        )
+        f = F.ScaledFormat(
+            el,
+            **{
+                k: getattr(fmt, k)
+                for k in ("block", "rule", "scale_format", "scale_op", "compute_dtype", "min_scale")
+            },
+        )
+        for axis in (-1, 0):
+            fast, slow = f.encode(x, axis), f._encode_generic(x, axis)
+            assert np.array_equal(fast.codes, slow.codes), (name, rounding, axis)
+            assert np.array_equal(fast.scales, slow.scales)
+            if slow.zero_points is not None:
+                assert np.array_equal(fast.zero_points, slow.zero_points)
+            assert np.array_equal(f.quantize(x, axis), slow.dequantize())
+    with pytest.raises(F.FormatError, match="non-finite"):
+        fmt.encode(np.r_[1.0, np.nan])
