@@ -174,9 +174,13 @@ class ScaledFormat:
         """Smallest and largest positive finite scale values."""
         sf = self.scale_format
         if isinstance(sf, MinifloatFormat):
-            return sf.min_subnormal, sf.max_value
-        g = sf.grid()
-        return float(g[g > 0].min()), float(g.max())
+            lo, hi = sf.min_subnormal, sf.max_value
+        else:
+            g = sf.grid()
+            lo, hi = float(g[g > 0].min()), float(g.max())
+        if self.scale_op == "mul_recip":  # keep 1/s finite in the compute dtype
+            lo = max(lo, float(1.0 / np.finfo(np.dtype(self.compute_dtype)).max) * 2)
+        return lo, hi
 
     @cached_property
     def element_emax(self) -> int:

@@ -1,0 +1,76 @@
+"""The ``hwsim`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def _cmd_formats(args: argparse.Namespace) -> int:
+    import hwsim.formats as F
+
+    names = args.names or F.names()
+    rows = []
+    for name in names:
+        fmt = F.get(name)
+        block = getattr(fmt, "is_block", False)
+        elem = fmt.element if block else fmt
+        bpe = fmt.bits_per_element(args.block_len) if block else float(fmt.bits)
+        try:
+            lo, hi = elem.min_value, elem.max_value
+        except Exception:  # noqa: BLE001 - formats without a finite grid table
+            lo = hi = float("nan")
+        rows.append((name, fmt.bits, bpe, lo, hi, "block" if block else "element"))
+    print(f"{'format':22s} {'bits':>4s} {'bits/elem':>9s} {'min':>12s} {'max':>12s}  kind")
+    for name, bits, bpe, lo, hi, kind in rows:
+        print(f"{name:22s} {bits:4d} {bpe:9.3f} {lo:12.6g} {hi:12.6g}  {kind}")
+    if args.values:
+        for name in names:
+            fmt = F.get(name)
+            elem = fmt.element if getattr(fmt, "is_block", False) else fmt
+            if elem.bits <= 6:
+                vals = ", ".join(f"{v:g}" for v in elem.values())
+                print(f"\n{name} codes 0..{(1 << elem.bits) - 1}: {vals}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from hwsim.demo import run_demo
+
+    return run_demo(out_dir=args.out, quick=args.quick)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hwsim",
+        description="Bit-exact co-design of low-bit quantized neural-network accelerators.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    f = sub.add_parser("formats", help="list number formats with bits and range")
+    f.add_argument("names", nargs="*", help="format names (default: all presets)")
+    f.add_argument("--values", action="store_true", help="print the value of every code (<=6 bits)")
+    f.add_argument(
+        "--block-len", type=int, default=128, help="axis length for per-channel bits/element"
+    )
+    f.set_defaults(func=_cmd_formats)
+    d = sub.add_parser("demo", help="run the small end-to-end demo study and write its outputs")
+    d.add_argument("--out", default="results/demo", help="output directory")
+    d.add_argument("--quick", action="store_true", help="smaller sizes (for tests)")
+    d.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    np.seterr(all="ignore")
+    try:
+        return args.func(args)
+    except ValueError as exc:  # bad input from the user: a clear message, no traceback
+        print(f"hwsim: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

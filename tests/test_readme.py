@@ -1,0 +1,29 @@
+"""The README's examples run, and the numbers its comments state are what the code computes."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+import hwsim.formats as F
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def test_readme_python_blocks_run():
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {})
+
+
+def test_readme_format_claims():
+    assert F.get("fp8_e4m3").encode(np.float32([1.0625, 464.0])).tolist() == [56, 126]
+    q = F.get("mxfp4").encode(np.random.default_rng(0).standard_normal((4, 64)), axis=-1)
+    assert (q.codes.shape, q.scales.shape, q.storage_bits()) == ((4, 64), (4, 2), 1088)
+    assert np.all(F.get("nvfp4").quantize(np.ones(16)) == 1.03125)
+
+
+def test_readme_commands_exist():
+    assert 'pip install -e ".[test]" && hwsim demo' in README
+    assert "python -m pytest -q" in README
