@@ -37,3 +37,15 @@ def test_accuracy_follows_precision(model):
     assert fp > 0.95
     assert abs(int8 - fp) <= 0.01
     assert int2 < int8 - 0.2
+
+
+def test_lloyd_max_beats_uniform_and_matches_known_gaussian_levels():
+    from hwsim.metrics import lloyd_max, lloyd_max_sqnr_db, sqnr_db, synthetic
+
+    x = synthetic("gaussian", 400_000, seed=1)
+    lv = lloyd_max(x, 4)
+    # Max (1960): optimal 4-level Gaussian quantizer +-0.4528, +-1.510
+    assert np.allclose(lv, [-1.510, -0.4528, 0.4528, 1.510], atol=0.01)
+    uniform = np.clip(np.round(x / 0.5) * 0.5, -1.0, 1.0)  # 5-level uniform grid
+    assert lloyd_max_sqnr_db(x, 2) > sqnr_db(x, uniform) - 0.5
+    assert lloyd_max_sqnr_db(x, 3) > lloyd_max_sqnr_db(x, 2) + 4
