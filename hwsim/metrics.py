@@ -75,8 +75,9 @@ def lloyd_max(x, levels: int, iters: int = 300, tol: float = 1e-9) -> np.ndarray
 
     Runs from three starts (equal-probability quantiles, a uniform grid over the central
     99.9 %, and the high-rate optimal point density p^(1/3) of Panter and Dite) and keeps the
-    best: Lloyd's MSE never rises, so the result is at least as good as each start. A local optimum (the global one for log-concave densities such
-    as Gaussian and Laplace when converged); returns sorted float64 levels.
+    best: Lloyd's MSE never rises, so the result is at least as good as each start. A local
+    optimum (the global one for log-concave densities such as Gaussian and Laplace when
+    converged); returns sorted float64 levels.
     """
     x = np.sort(np.asarray(x, np.float64).ravel())
     if levels < 1 or x.size < levels:
