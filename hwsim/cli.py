@@ -42,6 +42,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(out_dir=args.out, quick=args.quick)
 
 
+def _cmd_study(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hwsim.study import load_study, run_study
+
+    study = load_study(args.study)
+    out = args.out or str(Path("results") / study.name)
+    df = run_study(
+        study, out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet
+    )
+    print(f"{study.name}: {len(df)} points -> {out}/results.csv, results.parquet, summary.md")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hwsim",
@@ -55,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--block-len", type=int, default=128, help="axis length for per-channel bits/element"
     )
     f.set_defaults(func=_cmd_formats)
+    s = sub.add_parser("study", help="run (or resume) a design-space study from a TOML file")
+    s.add_argument("study", help="study TOML file (see studies/)")
+    s.add_argument("--out", help="output folder (default results/<study name>)")
+    s.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+    s.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_cmd_study)
     d = sub.add_parser("demo", help="run the small end-to-end demo study and write its outputs")
     d.add_argument("--out", default="results/demo", help="output directory")
     d.add_argument("--quick", action="store_true", help="smaller sizes (for tests)")

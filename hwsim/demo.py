@@ -15,6 +15,7 @@ import pandas as pd
 
 import hwsim.formats as F
 from hwsim.metrics import lloyd_max_sqnr_db, mse, sqnr_db, synthetic
+from hwsim.plots import pareto_front
 
 DEMO_FORMATS = [
     "ternary_absmean", "bitmod_fp3", "int4_g128", "uint4_g128_asym", "nf4_b64", "mxfp4",
@@ -53,17 +54,6 @@ def lloyd_max_table(shape=(256, 1024), seed: int = 0, bits=range(2, 9)) -> pd.Da
         for b in bits:
             rows.append({"distribution": dist, "bits": b, "sqnr_db": lloyd_max_sqnr_db(w, b)})
     return pd.DataFrame(rows)
-
-
-def pareto_front(df: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
-    """Rows not dominated by any other (smaller ``x`` and larger ``y`` are better)."""
-    ordered = df.sort_values([x, y], ascending=[True, False])
-    best, keep = -np.inf, []
-    for idx, val in zip(ordered.index, ordered[y], strict=True):
-        if val > best:
-            keep.append(idx)
-            best = val
-    return df.loc[keep]
 
 
 def plot_sqnr(df: pd.DataFrame, path: Path, reference: pd.DataFrame | None = None) -> None:

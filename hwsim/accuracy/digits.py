@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -43,8 +44,10 @@ def _load(seed: int):
     return x[tr], y[tr], x[te], y[te]
 
 
+@lru_cache(maxsize=4)
 def train_digits_mlp(hidden: int = 64, epochs: int = 300, seed: int = 0) -> DigitsMLP:
-    """Full-batch Adam on cross-entropy; deterministic for a given seed (~1 s)."""
+    """Full-batch Adam on cross-entropy; deterministic for a given seed (~1-3 s; cached per
+    process, so treat the returned arrays as read-only)."""
     xtr, ytr, xte, yte = _load(seed)
     rng = np.random.default_rng(seed)
     params = [

@@ -1,0 +1,89 @@
+"""Sweeps and studies: expansion rules, determinism, resume, process pool and Dask paths."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hwsim.cli import main
+from hwsim.study import load_study
+from hwsim.sweep import Sweep, point_id, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_grid_expansion_with_rules():
+    s = Sweep({"a": [1, 2, 3], "b": ["x", "y"]}, fixed={"c": 0}, exclude=({"a": 2},),
+              only=({"b": "x"}, {"a": 3}))  # fmt: skip
+    pts = s.points()
+    assert pts == [
+        {"c": 0, "a": 1, "b": "x"},
+        {"c": 0, "a": 3, "b": "x"},
+        {"c": 0, "a": 3, "b": "y"},
+    ]
+    assert point_id({"a": 1, "b": 2}) == point_id({"b": 2, "a": 1})
+    with pytest.raises(ValueError, match="unknown parameter"):
+        Sweep({"a": [1]}, exclude=({"z": 1},))
+    with pytest.raises(ValueError, match="non-empty list"):
+        Sweep({"a": []})
+
+
+def test_serial_pool_and_resume_give_the_same_table(tmp_path):
+    pts = Sweep({"x": [3, 1, 2, 5], "k": [0, 1]}).points()
+    a = run_sweep(pts, "selftest", tmp_path / "a", workers=1, progress=False)
+    b = run_sweep(pts, "selftest", tmp_path / "b", workers=2, progress=False)
+    pd.testing.assert_frame_equal(a, b)
+    assert a["y"].tolist() == [p["x"] ** 2 for p in pts]  # table in point order
+    # resume: a stored point is not evaluated again (tamper with it to prove it is reused)
+    f = tmp_path / "a" / "points" / f"{point_id(pts[0])}.json"
+    rec = json.loads(f.read_text())
+    rec["metrics"]["y"] = -1
+    f.write_text(json.dumps(rec))
+    c = run_sweep(pts, "selftest", tmp_path / "a", workers=1, progress=False)
+    assert c["y"].iloc[0] == -1 and (tmp_path / "a" / "results.parquet").exists()
+
+
+def test_failing_point_raises_and_keeps_finished_points(tmp_path):
+    pts = [{"x": 1}, {"x": -1}]
+    with pytest.raises(ValueError, match="negative x"):
+        run_sweep(pts, "selftest", tmp_path, workers=1, progress=False)
+    assert (tmp_path / "points" / f"{point_id(pts[0])}.json").exists()
+
+
+def test_dask_local_cluster_gives_the_same_table(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    pts = Sweep({"x": [1, 2, 3], "k": [7]}).points()
+    ref = run_sweep(pts, "selftest", tmp_path / "ref", workers=1, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:  # fmt: skip
+        got = run_sweep(pts, "selftest", tmp_path / "dask", scheduler=cluster.scheduler_address,
+                        progress=False)  # fmt: skip
+    pd.testing.assert_frame_equal(ref, got)
+
+
+def test_study_files_load_and_cli_runs_a_study(tmp_path):
+    for f in (ROOT / "studies").glob("*.toml"):
+        load_study(f)
+    spec = tmp_path / "s.toml"
+    spec.write_text(
+        '[study]\nname = "t"\nevaluate = "format_error"\n[fixed]\nrows = 8\ncols = 64\n'
+        '[grid]\nformat = ["mxfp4", "int4_g128", "mxint8"]\ndistribution = ["gaussian"]\n'
+        '[[plot]]\nx = "bits_per_element"\ny = "sqnr_db"\ncolor = "format"\n'
+    )
+    assert (
+        main(["study", str(spec), "--out", str(tmp_path / "o"), "--workers", "1", "--quiet"]) == 0
+    )
+    df = pd.read_csv(tmp_path / "o" / "results.csv")
+    assert len(df) == 3 and (tmp_path / "o" / "plot0_sqnr_db_vs_bits_per_element.png").exists()
+    assert "Pareto front" in (tmp_path / "o" / "summary.md").read_text()
+
+
+def test_bad_study_files_are_clear_errors(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[study]\nname = "x"\nevaluate = "nope"\n[grid]\na = [1]\n')
+    assert main(["study", str(bad)]) == 2
+    assert "unknown evaluator 'nope'" in capsys.readouterr().err
+    bad.write_text('[study]\nname = "x"\nevaluate = "selftest"\n[grdi]\na = [1]\n')
+    with pytest.raises(ValueError, match="unknown section"):
+        load_study(bad)
