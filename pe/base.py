@@ -1,0 +1,234 @@
+"""Common shape of every PE model: result type, registry, dot/matmul/step plumbing.
+
+A PE model has two implementations of the same behaviour:
+
+* the step model, `_steps(x, w, side)`: a generator advancing one clock cycle per item and
+  yielding the architectural state after that cycle (registers, counters, accumulators,
+  valid/done) plus `events`, the hardware events of that cycle; the last state carries
+  `result`. It is written for clarity with Python integers and `softfloat`.
+* the fast path, `_fast(X, W, side)`: vectorised numpy / numba, returning the M x N values.
+
+`dot`/`matmul` use the fast path for values and the analytic `dot_cycles`/`dot_events`
+formulas for timing and events; `step_dot` runs the step model. The tests prove the two
+identical (value, cycles, events).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .operands import PEError
+
+
+class PEOverflowError(PEError, OverflowError):
+    """An integer accumulator left its range while overflow="error"."""
+
+
+OVERFLOW_MODES = ("wrap", "saturate", "error")
+
+
+@dataclass(frozen=True)
+class PEResult:
+    """Outcome of a dot product or GEMM on one PE.
+
+    value: int/float (dot) or ndarray (matmul); cycles: clock cycles (int);
+    events: hardware event name -> count (names per docs/conventions.md);
+    overflowed: an integer accumulator wrapped or saturated at least once.
+    """
+
+    value: Any
+    cycles: int
+    events: dict[str, int] = field(default_factory=dict)
+    overflowed: bool = False
+
+
+def add_events(total: Counter, ev: dict[str, int], times: int = 1) -> None:
+    """total += times * ev."""
+    for k, v in ev.items():
+        if v and times:
+            total[k] += v * times
+
+
+def scale_events(ev: dict[str, int], times: int) -> dict[str, int]:
+    return {k: v * times for k, v in ev.items() if v * times}
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def clog2(n: int) -> int:
+    """ceil(log2 n) for n >= 1."""
+    return max(0, (int(n) - 1).bit_length())
+
+
+class ProcessingElement:
+    """Base class. Subclasses set `kind`, `Config` (a frozen dataclass) and implement
+    `_prepare`, `_fast`, `_steps`, `dot_cycles`, `dot_events`."""
+
+    kind: ClassVar[str] = ""
+    Config: ClassVar[type]
+    side_inputs: ClassVar[tuple[str, ...]] = ()  # extra keyword operands, e.g. ("scales",)
+
+    def __init__(self, **params):
+        names = {f.name for f in fields(self.Config)}
+        unknown = sorted(set(params) - names)
+        if unknown:
+            raise PEError(
+                f"PE {self.kind!r}: unknown parameter(s) {unknown}; valid: {sorted(names)}"
+            )
+        try:
+            self.cfg = self.Config(**params)
+        except PEError as exc:
+            raise PEError(f"PE {self.kind!r}: {exc}") from None
+        self._setup()
+
+    def _setup(self) -> None:
+        """Derive operand descriptions etc. from self.cfg (validate; raise PEError)."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.kind} {self.cfg}>"
+
+    @property
+    def name(self) -> str:
+        return f"PE {self.kind!r}"
+
+    # --- to implement -------------------------------------------------------------------
+    def _prepare(self, X: np.ndarray, W: np.ndarray, side: dict) -> tuple:
+        """Validate operands (M x K, K x N); return (X, W, side) in the PE's working form."""
+        raise NotImplementedError
+
+    def _fast(self, X, W, side) -> tuple[np.ndarray, bool]:
+        """(M x N values, overflowed)."""
+        raise NotImplementedError
+
+    def _steps(self, x, w, side) -> Iterator[dict]:
+        raise NotImplementedError
+
+    def dot_cycles(self, k: int) -> int:
+        """Exact clock cycles of a length-k dot product (data-independent)."""
+        raise NotImplementedError
+
+    def dot_events(self, k: int) -> dict[str, int]:
+        """Event counts of a length-k dot product (all data-independent here)."""
+        raise NotImplementedError
+
+    def matmul_cycles(self, m: int, n: int, k: int) -> int:
+        """Cycles of an m x k by k x n GEMM on this one PE (outputs one after another)."""
+        return m * n * self.dot_cycles(k)
+
+    def matmul_events(self, m: int, n: int, k: int) -> dict[str, int]:
+        return scale_events(self.dot_events(k), m * n)
+
+    # --- provided -----------------------------------------------------------------------
+    def _side(self, side: dict) -> dict:
+        bad = sorted(set(side) - set(self.side_inputs))
+        if bad:
+            raise PEError(
+                f"{self.name}: unexpected operand(s) {bad}; this PE takes x, w"
+                + (f" and {list(self.side_inputs)}" if self.side_inputs else "")
+            )
+        return side
+
+    def _as_2d(self, X, W) -> tuple[np.ndarray, np.ndarray]:
+        X, W = np.asarray(X), np.asarray(W)
+        if X.ndim != 2 or W.ndim != 2:
+            raise PEError(f"{self.name}: matmul needs 2-D X (M x K) and W (K x N)")
+        if X.shape[1] != W.shape[0]:
+            raise PEError(f"{self.name}: inner dimensions differ: X {X.shape}, W {W.shape}")
+        if X.shape[1] == 0:
+            raise PEError(f"{self.name}: empty dot product (K = 0)")
+        return X, W
+
+    def _checked_fast(self, X, W, side):
+        X, W, side = self._prepare(X, W, side)
+        value, ovf = self._fast(X, W, side)
+        if ovf and getattr(self.cfg, "overflow", "wrap") == "error":
+            raise PEOverflowError(
+                f"{self.name}: accumulator of {self.cfg.acc_bits} bits overflowed"
+            )
+        return value, ovf
+
+    def matmul(self, X, W, **side) -> PEResult:
+        """Y = X @ W (X: M x K activations, W: K x N weights) on this PE."""
+        X, W = self._as_2d(X, W)
+        value, ovf = self._checked_fast(X, W, self._side(side))
+        m, k = X.shape
+        n = W.shape[1]
+        return PEResult(value, self.matmul_cycles(m, n, k), self.matmul_events(m, n, k), ovf)
+
+    def _dot_side(self, side: dict) -> dict:
+        """Side inputs of a dot product, reshaped to the matmul layout (per-group x N=1)."""
+        return {k: (None if v is None else np.asarray(v).reshape(-1, 1)) for k, v in side.items()}
+
+    def dot(self, x, w, **side) -> PEResult:
+        """Dot product of activation vector x and weight vector w (length k)."""
+        x, w = np.asarray(x), np.asarray(w)
+        if x.ndim != 1 or w.ndim != 1 or x.shape != w.shape:
+            raise PEError(f"{self.name}: dot needs two 1-D vectors of equal length")
+        X, W = self._as_2d(x[None, :], w[:, None])
+        value, ovf = self._checked_fast(X, W, self._dot_side(self._side(side)))
+        k = x.shape[0]
+        return PEResult(value[0, 0].item(), self.dot_cycles(k), self.dot_events(k), ovf)
+
+    def step_trace(self, x, w, **side) -> Iterator[dict]:
+        """Yield the architectural state after each clock cycle of the step model."""
+        x, w = np.asarray(x), np.asarray(w)
+        if x.ndim != 1 or w.ndim != 1 or x.shape != w.shape:
+            raise PEError(f"{self.name}: step_trace needs two 1-D vectors of equal length")
+        X, W = self._as_2d(x[None, :], w[:, None])
+        X, W, s = self._prepare(X, W, self._dot_side(self._side(side)))
+        yield from self._steps(X[0], W[:, 0], s)
+
+    def step_dot(self, x, w, **side) -> PEResult:
+        """Run the step model to completion; value, cycles, events from the trace."""
+        cycles, events, last = 0, Counter(), None
+        for state in self.step_trace(x, w, **side):
+            cycles += 1
+            add_events(events, state.get("events", {}))
+            last = state
+        if last is None or not last.get("done"):
+            raise RuntimeError(f"{self.name}: step model ended without done")
+        ovf = bool(last.get("overflowed", False))
+        if ovf and getattr(self.cfg, "overflow", "wrap") == "error":
+            raise PEOverflowError(
+                f"{self.name}: accumulator of {self.cfg.acc_bits} bits overflowed"
+            )
+        return PEResult(last["result"], cycles, dict(events), ovf)
+
+
+REGISTRY: dict[str, type[ProcessingElement]] = {}
+
+
+def register(cls: type[ProcessingElement]) -> type[ProcessingElement]:
+    REGISTRY[cls.kind] = cls
+    return cls
+
+
+# --------------------------------------------------------------------- shared helpers
+def check_choice(where: str, name: str, value, choices) -> None:
+    if value not in choices:
+        raise PEError(f"{where}: {name} must be one of {list(choices)}, got {value!r}")
+
+
+def check_int(where: str, name: str, value, lo: int, hi: int | None = None) -> None:
+    ok = isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= lo
+    if not ok or (hi is not None and value > hi):
+        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+        raise PEError(f"{where}: {name} must be an integer {rng}, got {value!r}")
+
+
+def int_acc_step(acc: int, add: int, acc_bits: int, overflow: str) -> tuple[int, bool]:
+    """One accumulator update acc + add at acc_bits with wrap/saturate; (new, overflowed)."""
+    lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+    v = acc + add
+    if lo <= v <= hi:
+        return v, False
+    if overflow == "saturate":
+        return (hi if v > hi else lo), True
+    return (v - lo) % (1 << acc_bits) + lo, True

@@ -1,0 +1,123 @@
+"""Integer MAC PE (baseline, pes.md section 6.1): `lanes` a-bit x w-bit multipliers, an
+adder tree, and one `acc_bits` accumulator with wrap or saturate.
+
+Cycle: the products of `lanes` consecutive elements are summed exactly by the adder tree and
+added to the accumulator: ceil(k / lanes) cycles per dot product (1 MAC per lane per cycle).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from . import kernels as K
+from .base import (
+    OVERFLOW_MODES,
+    ProcessingElement,
+    ceil_div,
+    check_choice,
+    check_int,
+    clog2,
+    int_acc_step,
+    register,
+)
+from .operands import PEError, check, resolve
+
+
+@dataclass(frozen=True)
+class IntMacConfig:
+    a_fmt: str = "int8"  # INT8 x INT8 -> INT32 baseline (pes.md 6.1)
+    w_fmt: str = "int8"
+    lanes: int = 1  # 1 MAC per cycle (pes.md 6.1)
+    acc_bits: int = 32  # INT32 accumulator (pes.md 0, 6.1)
+    overflow: str = "wrap"  # none of the papers saturate; wrap + detection (pes.md 0)
+
+
+class IntegerAccumulatorPE(ProcessingElement):
+    """Shared pieces of PEs whose datapath ends in an integer accumulator."""
+
+    def _setup_int(self, need_int_w: bool = True) -> None:
+        c = self.cfg
+        check_int(self.name, "lanes", c.lanes, 1)
+        check_int(self.name, "acc_bits", c.acc_bits, 2, 56)
+        check_choice(self.name, "overflow", c.overflow, OVERFLOW_MODES)
+        self.a_op, self.w_op = resolve(c.a_fmt), resolve(c.w_fmt)
+        if self.a_op.kind not in ("int", "bipolar"):
+            raise PEError(f"{self.name}: a_fmt {c.a_fmt!r} must be an integer format")
+        if need_int_w and self.w_op.kind not in ("int", "bipolar"):
+            raise PEError(f"{self.name}: w_fmt {c.w_fmt!r} must be an integer format")
+
+    @property
+    def mode(self) -> int:
+        return K.SATURATE if self.cfg.overflow == "saturate" else K.WRAP
+
+    def _prepare(self, X, W, side):
+        return (
+            check(self.name, "x", self.a_op, X).astype("int64"),
+            check(self.name, "w", self.w_op, W).astype("int64"),
+            side,
+        )
+
+    def _fast(self, X, W, side):
+        return K.exact_int_matmul(X, W, self.cfg.lanes, self.cfg.acc_bits, self.mode)
+
+    def _acc(self, acc: int, add: int) -> tuple[int, bool]:
+        return int_acc_step(acc, add, self.cfg.acc_bits, self.cfg.overflow)
+
+
+@register
+class IntMacPE(IntegerAccumulatorPE):
+    """INT a x INT w multiply-accumulate, `lanes` MACs per cycle."""
+
+    kind = "int_mac"
+    Config = IntMacConfig
+
+    def _setup(self):
+        self._setup_int()
+        c = self.cfg
+        self.tree_bits = self.a_op.bits + self.w_op.bits + clog2(c.lanes)
+
+    def _cycle_events(self, used: int) -> dict[str, int]:
+        c = self.cfg
+        return {
+            f"mul_{self.a_op.bits}x{self.w_op.bits}": used,
+            f"add_{self.tree_bits}": used - 1,
+            f"add_{c.acc_bits}": 1,
+            f"reg_write_{c.acc_bits}": 1,
+        }
+
+    def dot_cycles(self, k: int) -> int:
+        return ceil_div(k, self.cfg.lanes)
+
+    def dot_events(self, k: int) -> dict[str, int]:
+        ev = Counter()
+        full, rest = divmod(k, self.cfg.lanes)
+        for used, times in ((self.cfg.lanes, full), (rest, 1 if rest else 0)):
+            for name, v in self._cycle_events(used).items():
+                ev[name] += v * times
+        return {k_: v for k_, v in ev.items() if v}
+
+    def _steps(self, x, w, side):
+        L, k = self.cfg.lanes, len(x)
+        acc, ovf = 0, False
+        for cyc, c0 in enumerate(range(0, k, L)):
+            a_reg = [int(v) for v in x[c0 : c0 + L]]
+            w_reg = [int(v) for v in w[c0 : c0 + L]]
+            prods = [a * b for a, b in zip(a_reg, w_reg, strict=True)]
+            tree = sum(prods)
+            acc, o = self._acc(acc, tree)
+            ovf |= o
+            done = c0 + L >= k
+            yield {
+                "cycle": cyc,
+                "a_reg": a_reg,
+                "w_reg": w_reg,
+                "products": prods,
+                "tree_sum": tree,
+                "acc": acc,
+                "overflowed": ovf,
+                "valid": done,
+                "done": done,
+                "result": acc if done else None,
+                "events": {n: v for n, v in self._cycle_events(len(prods)).items() if v},
+            }
