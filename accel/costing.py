@@ -1,0 +1,61 @@
+"""The one bridge to hwsim.accel.cost: energy (pJ) of a layer's events and the array's area (um2).
+
+Returns NaN (and a note) when the cost model is not importable or lacks a figure.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .arch import OPERANDS, Accelerator
+
+
+def _cost():
+    try:
+        from hwsim.accel import cost
+    except ImportError:
+        return None
+    return cost
+
+
+def layer_energy_pj(acc: Accelerator, row: dict, node_nm: float = 45) -> tuple[dict, str]:
+    """({"energy_pe_pj", "energy_sram_pj", "energy_dram_pj", "energy_pj"}, note)."""
+    nan = {k: math.nan for k in ("energy_pe_pj", "energy_sram_pj", "energy_dram_pj", "energy_pj")}
+    cost = _cost()
+    if cost is None:
+        return nan, "hwsim.accel.cost not importable"
+    try:
+        pe = float(cost.event_energy_pj(row["events"], node_nm)["pj_total"].sum())
+        sram = 0.0
+        for o in OPERANDS:
+            bits = 8 * (row[f"sram_read_bytes_{o}"] + row[f"sram_write_bytes_{o}"])
+            sram += bits * cost.sram_pj_per_bit(acc.buffer(o).size_bytes / acc.buffer(o).banks)
+        reads = sum(row[f"dram_read_bytes_{o}"] for o in OPERANDS)
+        writes = sum(row[f"dram_write_bytes_{o}"] for o in OPERANDS)
+        dram = cost.dram_energy_pj(reads, writes, acc.dram.spec)
+    except (ValueError, KeyError, LookupError) as exc:
+        return nan, f"cost model: {exc}"
+    return {
+        "energy_pe_pj": pe,
+        "energy_sram_pj": sram,
+        "energy_dram_pj": dram,
+        "energy_pj": pe + sram + dram,
+    }, ""
+
+
+def array_area_um2(
+    acc: Accelerator, units: dict[str, int], node_nm: float = 45
+) -> tuple[float, str]:
+    """Area (um2) of rows x cols PEs (``units`` per PE, event grammar) plus the SRAM buffers."""
+    cost = _cost()
+    if cost is None:
+        return math.nan, "hwsim.accel.cost not importable"
+    try:
+        sram = {
+            b.name: cost.SramConfig(b.size_bytes, b.width_bits, b.banks, b.ports, node_nm)
+            for b in acc.buffers
+        }
+        df = cost.area_breakdown({"pe": units}, {"pe": acc.num_pes}, sram, node_nm=node_nm)
+    except (ValueError, KeyError, LookupError) as exc:
+        return math.nan, f"cost model area: {exc}"
+    return float(df["um2_total"].sum()), ""

@@ -1,0 +1,131 @@
+"""Accelerator and workload configuration from TOML, validated with messages naming the key.
+
+Example (see studies/configs/*.toml)::
+
+    [accelerator]
+    rows = 32
+    cols = 32
+    pe = "int_mac"
+    dataflow = "os"
+    [accelerator.pe_params]      # passed to hwsim.pe.get(pe, **pe_params)
+    [formats]                    # bits per element or hwsim.formats names
+    act = "int8"
+    weight = "int4"
+    out = "int8"
+    [sram]                       # bytes
+    act_bytes = 262144
+    weight_bytes = 131072
+    out_bytes = 131072
+    [dram]
+    bandwidth_bytes_per_cycle = 64   # omit for unlimited
+    latency_cycles = 100
+    [workload]                   # one of: model (+ phase, seq_len, batch), gemm = [M, N, K],
+    model = "llama2-7b"          #   layers = "file.toml" (relative to this file)
+    phase = "prefill"
+    seq_len = 2048
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from hwsim.accel import Accelerator, systolic
+from hwsim.workloads import Workload, gemm, get, load_toml
+
+_SECTIONS = {
+    "accelerator": {"rows", "cols", "pe", "dataflow", "pe_params", "freq_hz", "max_tiles", "name"},
+    "formats": {"act", "weight", "out"},
+    "sram": {
+        "act_bytes",
+        "weight_bytes",
+        "out_bytes",
+        "banks",
+        "ports",
+        "width_bits",
+        "double_buffered",
+    },
+    "dram": {"bandwidth_bytes_per_cycle", "latency_cycles", "channels", "dma_engines", "spec"},
+    "workload": {"model", "phase", "seq_len", "batch", "gemm", "layers", "name"},
+}
+_SRAM_ARGS = {
+    "act_bytes": "act_sram_bytes",
+    "weight_bytes": "weight_sram_bytes",
+    "out_bytes": "out_sram_bytes",
+    "banks": "sram_banks",
+    "ports": "sram_ports",
+    "width_bits": "sram_width_bits",
+    "double_buffered": "double_buffered",
+}
+_DRAM_ARGS = {
+    "bandwidth_bytes_per_cycle": "dram_bw",
+    "latency_cycles": "dram_latency",
+    "channels": "dram_channels",
+    "dma_engines": "dma_engines",
+    "spec": "dram_spec",
+}
+
+
+def _check_keys(data: dict, where: str) -> None:
+    unknown = sorted(set(data) - set(_SECTIONS))
+    if unknown:
+        raise ValueError(f"{where}: unknown section(s) {unknown}; allowed: {sorted(_SECTIONS)}")
+    for sec, keys in _SECTIONS.items():
+        got = data.get(sec, {})
+        if not isinstance(got, dict):
+            raise ValueError(f"{where}: [{sec}] must be a table")
+        bad = sorted(set(got) - keys)
+        if bad:
+            raise ValueError(f"{where}: unknown key(s) {bad} in [{sec}]; allowed: {sorted(keys)}")
+
+
+def accelerator_from_dict(data: dict, where: str = "config") -> Accelerator:
+    """Build an :class:`Accelerator` from parsed TOML sections."""
+    _check_keys(data, where)
+    a = dict(data.get("accelerator", {}))
+    for req in ("rows", "cols"):
+        if req not in a:
+            raise ValueError(f"{where}: [accelerator] needs {req!r}")
+    kw = {"pe_params": a.pop("pe_params", None)}
+    kw.update({k: a[k] for k in ("pe", "dataflow", "freq_hz", "max_tiles", "name") if k in a})
+    kw.update({f"{k}_fmt": v for k, v in data.get("formats", {}).items()})
+    kw.update({_SRAM_ARGS[k]: v for k, v in data.get("sram", {}).items()})
+    kw.update({_DRAM_ARGS[k]: v for k, v in data.get("dram", {}).items()})
+    try:
+        return systolic(a["rows"], a["cols"], **kw)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def workload_from_dict(section: dict, base: Path | None = None, where: str = "config") -> Workload:
+    """Build the workload named in a [workload] section (exactly one of model, gemm, layers)."""
+    given = [k for k in ("model", "gemm", "layers") if k in section]
+    if len(given) != 1:
+        raise ValueError(
+            f"{where}: [workload] needs exactly one of model, gemm, layers; got {given}"
+        )
+    if "gemm" in section:
+        g = section["gemm"]
+        if not (isinstance(g, list) and len(g) == 3):
+            raise ValueError(f"{where}: [workload] gemm must be [M, N, K], got {g!r}")
+        return gemm(*g, name=section.get("name"))
+    if "layers" in section:
+        path = Path(section["layers"])
+        return load_toml(path if path.is_absolute() or base is None else base / path)
+    kw = {k: section[k] for k in ("phase", "seq_len", "batch") if k in section}
+    return get(section["model"], **kw)
+
+
+def load_config(path: str | Path) -> tuple[Accelerator, Workload | None]:
+    """(accelerator, workload or None) from a TOML file."""
+    path = Path(path)
+    with path.open("rb") as f:
+        data = tomllib.load(f)
+    acc = accelerator_from_dict(data, str(path))
+    wl = data.get("workload")
+    return acc, (workload_from_dict(wl, path.parent, str(path)) if wl else None)
+
+
+def load_accelerator(path: str | Path) -> Accelerator:
+    """The accelerator of a TOML config file."""
+    return load_config(path)[0]

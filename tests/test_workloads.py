@@ -1,0 +1,88 @@
+"""Workload library shapes, phases, conv lowering and the TOML loader."""
+
+import pytest
+
+from hwsim import workloads
+
+
+def test_gemm_layer():
+    w = workloads.gemm(128, 64, 256, name="fc")
+    (layer,) = w.layers
+    assert (layer.name, layer.m, layer.n, layer.k) == ("fc", 128, 64, 256)
+    assert w.macs == 128 * 64 * 256
+
+
+def test_llama2_7b_prefill_macs_match_parameter_count():
+    s = workloads.TRANSFORMERS["llama2-7b"]
+    w = workloads.get("llama2-7b", phase="prefill", seq_len=16)
+    proj = sum(lay.macs for lay in w.layers if lay.kind == "gemm" and lay.name != "lm_head")
+    per_token = 32 * (4 * 4096 * 4096 + 3 * 4096 * 11008)  # ~6.5e9 weights in the blocks
+    assert proj == 16 * per_token
+    assert s.vocab == 32000 and s.heads == 32
+
+
+def test_llama3_gqa_kv_projection_width():
+    w = workloads.get("llama3-8b", seq_len=8)
+    k = next(lay for lay in w.layers if lay.name == "L0.k_proj")
+    assert k.n == 8 * 128  # 8 KV heads x head dim 128
+
+
+def test_decode_attends_to_kv_cache():
+    w = workloads.get("llama2-7b", phase="decode", seq_len=100, step=3)
+    qk = next(lay for lay in w.layers if lay.name == "L0.attn_qk")
+    pv = next(lay for lay in w.layers if lay.name == "L0.attn_pv")
+    assert (qk.m, qk.n, qk.k, qk.batch) == (1, 104, 128, 32)
+    assert (pv.m, pv.n, pv.k) == (1, 128, 104)
+
+
+def test_generation_concatenates_phases():
+    w = workloads.generation("opt-1.3b", 32, 3)
+    per_pass = len(workloads.get("opt-1.3b", seq_len=32).layers)
+    assert len(w.layers) == 4 * per_pass
+
+
+def test_encoders_have_no_decode_and_vit_has_197_tokens():
+    with pytest.raises(ValueError, match="encoder"):
+        workloads.get("bert-base", phase="decode")
+    vit = workloads.get("vit-b16")
+    assert next(lay for lay in vit.layers if lay.name == "L0.q_proj").m == 197
+
+
+@pytest.mark.parametrize(
+    ("model", "convs", "macs_g"), [("resnet18", 20, 1.81), ("resnet50", 53, 4.09)]
+)
+def test_resnet_shapes(model, convs, macs_g):
+    w = workloads.get(model)
+    n_conv = sum(lay.kind == "conv" for lay in w.layers)
+    assert n_conv == convs  # incl. downsample 1x1 convs (torchvision)
+    # Published multiply-accumulates: 1.8 G (ResNet-18), 4.1 G (ResNet-50), He et al. 2016.
+    assert w.macs / 1e9 == pytest.approx(macs_g, rel=0.03)
+
+
+def test_conv_lowering():
+    layer = workloads.conv2d("c", 56, 56, 64, 128, 3, stride=2)
+    assert (layer.m, layer.n, layer.k) == (28 * 28, 128, 9 * 64)
+
+
+def test_unknown_model():
+    with pytest.raises(ValueError, match="unknown model"):
+        workloads.get("gpt-17")
+
+
+def test_toml_loader(tmp_path):
+    p = tmp_path / "net.toml"
+    p.write_text(
+        'name = "tiny"\n[[layer]]\nname = "fc"\nm = 4\nn = 8\nk = 16\n'
+        '[[layer]]\nname = "c"\nkind = "conv"\nh = 8\nw = 8\nc = 3\nfilters = 4\nr = 3\n'
+    )
+    w = workloads.load_toml(p)
+    assert w.name == "tiny" and [lay.kind for lay in w.layers] == ["gemm", "conv"]
+    p.write_text('[[layer]]\nname = "fc"\nm = 4\nn = 8\nk = 16\nwidth = 3\n')
+    with pytest.raises(ValueError, match=r"layer 'fc': unknown key\(s\) \['width'\]"):
+        workloads.load_toml(p)
+
+
+def test_onnx_loader_optional():
+    if not workloads.onnx_available():
+        with pytest.raises(ValueError, match="onnx"):
+            workloads.load_onnx("missing.onnx")
