@@ -56,6 +56,57 @@ def _cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from hwsim.config import load_config
+    from hwsim.simulate import simulate
+
+    acc, workload = load_config(args.config)
+    if workload is None:
+        raise ValueError(f"{args.config}: no [workload] section to run")
+    if args.layer:
+        keep = [ly for ly in workload.layers if args.layer in ly.name]
+        if not keep:
+            raise ValueError(f"no layer of {workload.name!r} matches {args.layer!r}")
+        workload = type(workload)(f"{workload.name}[{args.layer}]", tuple(keep))
+    rep = simulate(acc, workload)
+    out = Path(args.out or Path("results") / Path(args.config).stem)
+    out.mkdir(parents=True, exist_ok=True)
+    table = rep.layers.drop(columns=["events"], errors="ignore")
+    table.to_csv(out / "layers.csv", index=False)
+    summary = {
+        "config": str(args.config),
+        "workload": workload.name,
+        "layers": len(rep.layers),
+        "cycles": int(rep.cycles),
+        "stall_cycles": int(rep.stall_cycles),
+        "stalls": {k: float(v) for k, v in rep.stalls.items()},
+        "utilization": float(rep.utilization),
+        "energy_pj": float(rep.energy_pj),
+        "area_um2": float(rep.area_um2),
+        "notes": list(rep.notes),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    rows = [
+        ("workload", workload.name),
+        ("layers", f"{len(rep.layers):,}"),
+        ("cycles", f"{rep.cycles:,}"),
+        ("stall cycles", f"{rep.stall_cycles:,}  " + ", ".join(
+            f"{k} {v:,.0f}" for k, v in rep.stalls.items())),
+        ("utilization", f"{rep.utilization:.2%}"),
+        ("energy", f"{rep.energy_pj / 1e6:,.3f} uJ"),
+        ("area", f"{rep.area_um2 / 1e6:,.3f} mm2"),
+    ]  # fmt: skip
+    for k, v in rows:
+        print(f"{k:14s} {v}")
+    for note in rep.notes:
+        print(f"note: {note}")
+    print(f"wrote {out}/layers.csv and summary.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hwsim",
@@ -69,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--block-len", type=int, default=128, help="axis length for per-channel bits/element"
     )
     f.set_defaults(func=_cmd_formats)
+    r = sub.add_parser("run", help="simulate one accelerator on one workload (TOML config)")
+    r.add_argument("config", help="accelerator + workload TOML (see studies/configs/)")
+    r.add_argument("--layer", help="only layers whose name contains this (e.g. L0.q_proj)")
+    r.add_argument("--out", help="output folder (default results/<config name>)")
+    r.set_defaults(func=_cmd_run)
     s = sub.add_parser("study", help="run (or resume) a design-space study from a TOML file")
     s.add_argument("study", help="study TOML file (see studies/)")
     s.add_argument("--out", help="output folder (default results/<study name>)")

@@ -53,3 +53,25 @@ def test_demo_writes_table_plot_and_summary(tmp_path):
 def test_help_on_every_command(args):
     res = subprocess.run([sys.executable, "-m", "hwsim.cli", *args], capture_output=True, text=True)
     assert res.returncode == 0 and "usage: hwsim" in res.stdout
+
+
+def test_run_one_llm_layer_end_to_end(tmp_path, capsys):
+    import json
+
+    cfg = ROOT / "studies" / "configs" / "int_mac.toml"
+    assert main(["run", str(cfg), "--layer", "L0.q_proj", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["layers"] == 1 and summary["cycles"] > 0 and summary["energy_pj"] > 0
+    layers = pd.read_csv(tmp_path / "layers.csv")
+    assert layers["cycles"].sum() == summary["cycles"]
+    assert "utilization" in capsys.readouterr().out
+
+
+def test_run_errors_name_the_problem(tmp_path, capsys):
+    cfg = ROOT / "studies" / "configs" / "int_mac.toml"
+    assert main(["run", str(cfg), "--layer", "no_such_layer", "--out", str(tmp_path)]) == 2
+    assert "matches 'no_such_layer'" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text(cfg.read_text().replace("rows = 32", "rows = 32\nrowz = 4"))
+    assert main(["run", str(bad), "--out", str(tmp_path)]) == 2
+    assert "rowz" in capsys.readouterr().err
