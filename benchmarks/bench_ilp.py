@@ -91,6 +91,18 @@ def main() -> None:
     counts = {f: list(r.choice.values()).count(f) for f in p.formats}
     print(f"  formats chosen (min error): {counts}")
 
+    import hwsim
+    from hwsim.accel.mapping import map_layer
+
+    acc = hwsim.accel.systolic(64, 64, dataflow="ws", dram_bw=64)
+    for phase in ("prefill", "decode"):
+        layer = hwsim.workloads.get("llama2-7b", phase=phase, seq_len=2048).layers[0]
+        t, m = median_time(lambda layer=layer: map_layer(acc, layer, "latency"), args.runs)
+        print(
+            f"map_layer llama2-7b {phase} {layer.name} ({layer.m}x{layer.n}x{layer.k}) on 64x64: "
+            f"median {t:.3f} s (target < 2 s), {m.status}, tiles {m.tiles}, order {m.order}"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """ILP mapping (hwsim.accel.mapping): precision allocation and heterogeneous placement.
 
-``map_layer`` (tile mapping of one layer onto an accelerator) is added by the simulator author.
+``map_layer``: ILP tile sizes and loop order of one layer on an accelerator's buffers.
 """
 
 from hwsim.accel.mapping.placement import PlacementProblem, PlacementResult, place_layers
@@ -11,8 +11,12 @@ from hwsim.accel.mapping.precision import (
     allocate_precision_min_error,
     precision_pareto,
 )
+from hwsim.accel.mapping.tiling import Mapping, evaluate_tiling, map_layer
 
 __all__ = [
+    "Mapping",
+    "evaluate_tiling",
+    "map_layer",
     "PlacementProblem",
     "PlacementResult",
     "PrecisionProblem",
