@@ -348,7 +348,32 @@ PUBLIC = [
     for n in PRESETS
     if n not in {"minifloat", "int", "exponent", "mx", "bfp", "codebook", "scaled"}
 ]
-_PATTERN = re.compile(r"^(?:int|uint)\d+$")
+_EXMY = re.compile(r"^e(\d+)m(\d+)$")
+_GROUPED = re.compile(r"^(.+)_g(\d+)$")
+
+
+def _parametric(name: str) -> Preset | None:
+    """Presets spelled by pattern: "e{E}m{M}" (sign + ExMy, every code finite, saturating,
+    like OCP FP6/FP4) and "{element}_g{N}" (the element preset with symmetric absmax scales
+    per group of N along the axis, stored in fp16; signed integers use their restricted
+    range)."""
+    m = _EXMY.match(name)
+    if m:
+        e, mb = int(m.group(1)), int(m.group(2))
+        return Preset(MinifloatFormat, {"ebits": e, "mbits": mb, "specials": "none", "name": name})
+    m = _GROUPED.match(name)
+    if m and (m.group(1) in PRESETS or _EXMY.match(m.group(1))):
+        base = m.group(1)
+        if re.match(r"^int\d+$", base):
+            base += "_sym"
+        element = get(base)
+        if getattr(element, "is_block", False):
+            return None
+        return Preset(
+            scaled_format,
+            {"element": element, "block": int(m.group(2)), "scale_format": "fp16", "name": name},
+        )
+    return None
 
 
 def names() -> list[str]:
@@ -360,6 +385,8 @@ def get(name: str, **overrides):
     """Build the preset ``name`` with keyword overrides of its parameters."""
     if isinstance(name, str) and name in PRESETS:
         preset = PRESETS[name]
+    elif isinstance(name, str) and (found := _parametric(name)) is not None:
+        preset = found
     else:
         close = difflib.get_close_matches(str(name), list(PRESETS), n=4)
         hint = f"; did you mean {', '.join(close)}?" if close else ""

@@ -50,6 +50,51 @@ def minilm_fidelity(point: dict) -> dict:
     return {"cosine": cos}
 
 
+def mac_cost(weight_format: str, act_format: str, acc_bits: int = 32) -> dict:
+    """Energy (pJ) and area (um2) of one multiply-accumulate on the formats' elements, from
+    the cost model (45 nm): integers -> mul_{a}x{w} + add_{acc}; minifloats -> fmul at the
+    wider element format + fadd fp32 (FP32 accumulation); block formats add their per-block
+    scale multiply amortised over the block (an exponent add for power-of-two scales, an fmul
+    fp16 otherwise). Approximate: table rows scaled by the documented width rules."""
+    import hwsim.formats as F
+    from hwsim.accel.cost import op_cost
+
+    w, a = F.get(weight_format), F.get(act_format)
+    we, ae = (getattr(f, "element", f) for f in (w, a))
+    if isinstance(we, F.IntFormat) and isinstance(ae, F.IntFormat):
+        ops = [("mul", (ae.bits, we.bits)), ("add", acc_bits)]
+    elif isinstance(we, F.MinifloatFormat) and isinstance(ae, F.MinifloatFormat):
+        wide = max((we, ae), key=lambda f: (f.bits, f.mbits))
+        ops = [("fmul", f"e{wide.ebits}m{wide.mbits}"), ("fadd", 32)]
+    else:
+        raise ValueError(
+            f"mac_cost: {weight_format} x {act_format}: only int x int and float x float MACs "
+            "are modelled here (use hwsim.pe for mixed datapaths)"
+        )
+    energy = sum(op_cost(op, b).energy_pj for op, b in ops)
+    area = sum(op_cost(op, b).area_um2 for op, b in ops)
+    for f in (w, a):
+        if getattr(f, "is_block", False) and isinstance(getattr(f, "block", None), int):
+            pow2 = getattr(f, "rule", "").startswith("pow2")
+            c = op_cost("add", 8) if pow2 else op_cost("fmul", 16)
+            energy += c.energy_pj / f.block
+            area += c.area_um2 / f.block
+    return {"mac_energy_pj": energy, "mac_area_um2": area}
+
+
+def format_codesign(point: dict) -> dict:
+    """Accuracy and hardware cost of one weight/activation format pair: digits-MLP accuracy
+    (both GEMMs quantized), MAC energy/area (``mac_cost``) and weight storage bits."""
+    import hwsim.formats as F
+
+    wf, af = point["weight_format"], point.get("act_format") or point["weight_format"]
+    out = digits_accuracy({"weight_format": wf, "act_format": af, "seed": point.get("seed", 0)})
+    out.update(mac_cost(wf, af))
+    w = F.get(wf)
+    out["weight_bits"] = w.bits_per_element(128) if getattr(w, "is_block", False) else w.bits
+    return out
+
+
 def _none(v):
     return None if v in (None, "", "none", "fp64") else v
 
@@ -66,6 +111,7 @@ EVALUATORS: dict[str, Callable[[dict], dict]] = {
     "format_error": format_error,
     "digits_accuracy": digits_accuracy,
     "minilm_fidelity": minilm_fidelity,
+    "format_codesign": format_codesign,
     "selftest": _selftest,
 }
 

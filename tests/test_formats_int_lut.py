@@ -170,3 +170,15 @@ def test_codebook_errors():
         F.get("nf4").encode([np.nan])
     with pytest.raises(F.FormatError, match="tie"):
         F.get("codebook", table=(0, 1), tie="nearest")
+
+
+def test_parametric_names():
+    e2m2 = F.get("e2m2")
+    assert e2m2.bits == 5 and e2m2.max_value == 7.0 and e2m2.specials == "none"
+    g = F.get("int5_g32")
+    assert g.element.qmin == -15 and g.block == 32 and g.scale_format.name == "fp16"
+    x = np.random.default_rng(0).standard_normal((2, 64))
+    assert np.array_equal(g.quantize(x), F.get("scaled", element="int5_sym", block=32,
+                                                scale_format="fp16").quantize(x))  # fmt: skip
+    with pytest.raises(F.FormatError, match="unknown format 'mxfp4_g32'"):
+        F.get("mxfp4_g32")

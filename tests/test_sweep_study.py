@@ -87,3 +87,18 @@ def test_bad_study_files_are_clear_errors(tmp_path, capsys):
     bad.write_text('[study]\nname = "x"\nevaluate = "selftest"\n[grdi]\na = [1]\n')
     with pytest.raises(ValueError, match="unknown section"):
         load_study(bad)
+
+
+def test_mac_cost_uses_the_cost_tables():
+    from hwsim.accel.cost import op_energy_pj
+    from hwsim.evaluators import mac_cost
+
+    c8 = mac_cost("int8", "int8")
+    assert c8["mac_energy_pj"] == op_energy_pj("mul", 8) + op_energy_pj("add", 32)
+    assert mac_cost("int4", "int8")["mac_energy_pj"] < c8["mac_energy_pj"]
+    fp = mac_cost("fp8_e4m3", "fp8_e4m3")
+    assert fp["mac_energy_pj"] > c8["mac_energy_pj"]  # fp32 accumulation dominates
+    g = mac_cost("int8_g32", "int8")["mac_energy_pj"]
+    assert g == pytest.approx(c8["mac_energy_pj"] + op_energy_pj("fmul", 16) / 32)
+    with pytest.raises(ValueError, match="only int x int"):
+        mac_cost("int8", "fp8_e4m3")
