@@ -95,6 +95,61 @@ def format_codesign(point: dict) -> dict:
     return out
 
 
+# Low-bit LLM PE designs for study 2 (kind, PE parameters); formats follow each paper's
+# headline configuration (pes.md): W4A8 / W4A16 integer and bipolar weights, FP16 baseline.
+LLM_DESIGNS: dict[str, tuple[str, dict]] = {
+    "fp16_fma": ("fp_fma", {}),
+    "mac_w8a8": ("int_mac", {"a_fmt": "int8", "w_fmt": "int8"}),
+    "mac_w4a8": ("int_mac", {"a_fmt": "int8", "w_fmt": "int4"}),
+    "dequant_w4a16": ("dequant_mac", {"w_fmt": "int4"}),
+    "bitserial_w4a8": ("bitserial", {"scheme": "booth", "a_fmt": "int8", "w_fmt": "int4"}),
+    "bitmod_w4a8": (
+        "bitserial", {"scheme": "bitmod", "a_fmt": "int8", "w_fmt": "bitmod_fp4_er_pos"}
+    ),
+    "lut_w4a16": ("lut", {"a_fmt": "fp16", "w_fmt": "bipolar4"}),
+    "lut_w4a8": ("lut", {"a_fmt": "int8", "w_fmt": "bipolar4"}),
+    "mixpe_w4a8": ("mixpe", {"w_fmt": "int4"}),
+    "mixpe_w4a16": ("mixpe", {"w_fmt": "int4", "a_fmt": "fp16"}),
+    "bipolar_w4a8": ("bipolar", {"a_fmt": "int8", "w_fmt": "bipolar4"}),
+    "shiftadd_w4a8": ("shiftadd", {"w_fmt": "pot4"}),
+}  # fmt: skip
+
+
+def llm_pe(point: dict) -> dict:
+    """Simulate one PE design (``LLM_DESIGNS[design]``) as a rows x cols array on an LLM phase.
+
+    point: design, model, phase (prefill | decode), seq_len, rows, cols, dataflow,
+    dram_bw (bytes/cycle). Returns cycles, stall cycles, utilization, energy (pJ), area (um2),
+    MACs, and derived MACs/cycle and MACs/pJ.
+    """
+    import hwsim
+
+    if point["design"] not in LLM_DESIGNS:
+        raise ValueError(f"unknown design {point['design']!r}; known: {sorted(LLM_DESIGNS)}")
+    kind, params = LLM_DESIGNS[point["design"]]
+    acc = hwsim.accel.systolic(
+        int(point.get("rows", 64)), int(point.get("cols", 64)), pe=kind,
+        dataflow=point.get("dataflow", "ws"), dram_bw=point.get("dram_bw", 128),
+        pe_params=params,
+    )  # fmt: skip
+    wl = hwsim.workloads.get(
+        point.get("model", "llama2-7b"), phase=point["phase"], seq_len=int(point["seq_len"])
+    )
+    rep = hwsim.simulate(acc, wl)
+    macs = float(sum(ly.macs * ly.count for ly in wl.layers))
+    return {
+        "kind": kind,
+        "cycles": int(rep.cycles),
+        "stall_cycles": int(rep.stall_cycles),
+        "utilization": float(rep.utilization),
+        "energy_pj": float(rep.energy_pj),
+        "area_um2": float(rep.area_um2),
+        "macs": macs,
+        "macs_per_cycle": macs / rep.cycles,
+        "macs_per_pj": macs / rep.energy_pj,
+    }
+
+
 def _none(v):
     return None if v in (None, "", "none", "fp64") else v
 
@@ -112,6 +167,7 @@ EVALUATORS: dict[str, Callable[[dict], dict]] = {
     "digits_accuracy": digits_accuracy,
     "minilm_fidelity": minilm_fidelity,
     "format_codesign": format_codesign,
+    "llm_pe": llm_pe,
     "selftest": _selftest,
 }
 
