@@ -102,3 +102,15 @@ def test_mac_cost_uses_the_cost_tables():
     assert g == pytest.approx(c8["mac_energy_pj"] + op_energy_pj("fmul", 16) / 32)
     with pytest.raises(ValueError, match="only int x int"):
         mac_cost("int8", "fp8_e4m3")
+
+
+def test_llm_pe_evaluator_low_bit_weights_save_energy():
+    from hwsim.evaluators import llm_pe
+
+    base = {"phase": "decode", "seq_len": 8, "rows": 16, "cols": 16, "dram_bw": 16}
+    w8 = llm_pe({**base, "design": "mac_w8a8"})
+    w4 = llm_pe({**base, "design": "mac_w4a8"})
+    assert w4["energy_pj"] < w8["energy_pj"] and w4["macs"] == w8["macs"]
+    assert w8["macs_per_cycle"] == pytest.approx(w8["macs"] / w8["cycles"])
+    with pytest.raises(ValueError, match="unknown design"):
+        llm_pe({**base, "design": "tpu"})
