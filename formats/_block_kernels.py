@@ -12,7 +12,7 @@ import math
 import numba as nb
 import numpy as np
 
-from ._float_kernels import _U0, _U1, ST_OK, _msb, round_magnitude
+from ._float_kernels import _U0, _U1, ST_OK, _msb, decompose, round_magnitude
 
 RULE_FLOOR, RULE_CEIL, RULE_RCEIL = 0, 1, 2
 
@@ -104,21 +104,12 @@ def pow2_blocks(
             out_scales[r, b] = x_exp + sbias
             scale = math.ldexp(1.0, x_exp)
             for i in range(lo, hi):
-                u = np.uint64(bits[r, i])
-                neg = ((u >> np.uint64(width - 1)) & _U1) == _U1
-                efi = np.int64((u >> np.uint64(src_mbits)) & emask)
-                mfi = u & mmask
+                neg, _, _, sig, e2, p = decompose(
+                    np.uint64(bits[r, i]), width, src_mbits, sb, emask, mmask
+                )
                 mag = 0
                 st = ST_OK
-                if efi != 0 or mfi != _U0:
-                    if efi == 0:
-                        sig = mfi
-                        e2 = 1 - sb - src_mbits
-                        p = _msb(sig)
-                    else:
-                        sig = mfi | (_U1 << np.uint64(src_mbits))
-                        e2 = efi - sb - src_mbits
-                        p = src_mbits
+                if sig != _U0:
                     mag, st = round_magnitude(
                         neg, sig, e2 - x_exp, p, mbits, emin, emax, max_mag, rmode, subnorm, _U0
                     )
@@ -187,20 +178,11 @@ def nvfp4_blocks(x, block, tensor_scale, e4m3_lut, e2m1_lut, out_codes, out_scal
                 d = x[r, i] * mult
                 scratch[i - lo] = min(max(d, -six), six)
             for i in range(lo, hi):
-                u = np.uint64(sbits[i - lo])
-                neg = (u >> np.uint64(31)) == _U1
-                ef = np.int64((u >> np.uint64(23)) & np.uint64(0xFF))
-                mf = u & np.uint64(0x7FFFFF)
+                neg, _, _, sig, e2, p = decompose(
+                    np.uint64(sbits[i - lo]), 32, 23, 127, np.uint64(0xFF), np.uint64(0x7FFFFF)
+                )
                 mag = 0
-                if ef != 0 or mf != _U0:
-                    if ef == 0:
-                        sig = mf
-                        e2 = -149
-                        p = _msb(sig)
-                    else:
-                        sig = mf | (_U1 << np.uint64(23))
-                        e2 = ef - 150
-                        p = 23
+                if sig != _U0:
                     mag, st = round_magnitude(neg, sig, e2, p, 1, 0, 2, 7, 0, 1, _U0)
                 code = mag | (8 if neg else 0)
                 out_codes[r, i] = code

@@ -52,6 +52,32 @@ def _msb(sig):
 
 
 @nb.njit(cache=True, inline="always")
+def decompose(u, width, src_mbits, sbias, emask, mmask):
+    """Split raw IEEE bits ``u`` (uint64) into (neg, exponent_all_ones, fraction, sig, e2, p):
+    value = (-1)^neg * sig * 2^e2 with msb index p (sig = 0 for zero; not meaningful when the
+    exponent field is all ones, i.e. Inf/NaN with ``fraction`` nonzero for NaN)."""
+    neg = ((u >> np.uint64(width - 1)) & _U1) == _U1
+    ef = np.int64((u >> np.uint64(src_mbits)) & emask)
+    mf = u & mmask
+    if ef == 0:
+        sig = mf
+        e2 = 1 - sbias - src_mbits
+        p = _msb(sig) if mf != _U0 else 0
+    else:
+        sig = mf | (_U1 << np.uint64(src_mbits))
+        e2 = ef - sbias - src_mbits
+        p = src_mbits
+    return neg, ef == np.int64(emask), mf, sig, e2, p
+
+
+@nb.njit(cache=True, inline="always")
+def special_tuple(special):
+    """The 9 prepared final codes of ``_finish`` as a tuple (kept in registers)."""
+    return (special[0], special[1], special[2], special[3], special[4], special[5],
+            special[6], special[7], special[8])  # fmt: skip
+
+
+@nb.njit(cache=True, inline="always")
 def round_magnitude(neg, sig, e2, p, mbits, emin, emax, max_mag, rmode, subnorm, rnd):
     """Round ``sig * 2^e2`` (msb index ``p``) to a magnitude code; returns (code, status)."""
     toward_zero = rmode == RM_RTZ or (rmode == RM_FLOOR and not neg) or (rmode == RM_CEIL and neg)
@@ -162,46 +188,24 @@ def encode_float_bits(
     mmask = np.uint64((1 << src_mbits) - 1)
     has_rnd = rnd.shape[0] > 0
     has_vals = out_vals.shape[0] > 0
-    sp = (
-        special[0],
-        special[1],
-        special[2],
-        special[3],
-        special[4],
-        special[5],
-        special[6],
-        special[7],
-        special[8],
-    )
+    sp = special_tuple(special)
     for i in range(bits.shape[0]):
-        u = np.uint64(bits[i])
-        neg = ((u >> np.uint64(width - 1)) & _U1) == _U1
-        ef = np.int64((u >> np.uint64(src_mbits)) & emask)
-        mf = u & mmask
+        neg, top, mf, sig, e2, p = decompose(
+            np.uint64(bits[i]), width, src_mbits, sbias, emask, mmask
+        )
         st = ST_OK
         mag = 0
         is_inf = False
-        if ef == np.int64(emask):
-            if mf != _U0:
-                st = ST_NAN
-            else:
-                st = ST_OVERFLOW
-                is_inf = True
-        elif ef != 0 or mf != _U0:
-            if ef == 0:
-                sig = mf
-                e2 = 1 - sbias - src_mbits
-                p = _msb(sig)
-            else:
-                sig = mf | (_U1 << np.uint64(src_mbits))
-                e2 = ef - sbias - src_mbits
-                p = src_mbits
+        if top:
+            st = ST_NAN if mf != _U0 else ST_OVERFLOW
+            is_inf = mf == _U0
+        elif sig != _U0:
             r = rnd[i] if has_rnd else _U0
             mag, st = round_magnitude(
                 neg, sig, e2, p, mbits, emin, emax, max_mag, rmode, subnorm, r
             )
         code = _finish(neg, mag, st, is_inf, sp)
-        if code < 0:
+        if code < 0:  # error codes; arrays are not passed to helpers in this hot loop (NRT)
             _count_error(errors, code, i)
             code = 0
         out_codes[i] = code
@@ -228,17 +232,7 @@ def encode_integers(
     """Round integer inputs (int64 array; any integer dtype up to 64 bits) to final codes."""
     has_rnd = rnd.shape[0] > 0
     has_vals = out_vals.shape[0] > 0
-    sp = (
-        special[0],
-        special[1],
-        special[2],
-        special[3],
-        special[4],
-        special[5],
-        special[6],
-        special[7],
-        special[8],
-    )
+    sp = special_tuple(special)
     for i in range(vals.shape[0]):
         v = vals[i]
         neg = v < 0
@@ -254,7 +248,7 @@ def encode_integers(
                 neg, sig, 0, _msb(sig), mbits, emin, emax, max_mag, rmode, subnorm, r
             )
         code = _finish(neg, mag, st, False, sp)
-        if code < 0:
+        if code < 0:  # error codes; arrays are not passed to helpers in this hot loop (NRT)
             _count_error(errors, code, i)
             code = 0
         out_codes[i] = code
