@@ -84,7 +84,9 @@ def main() -> None:
             continue
         unit = pe.get(kind, **params)
         X, W = operands(unit, m, n, k, rng)
-        unit.matmul(X[:2, :], W[:, :2])  # JIT warm-up on a tiny problem
+        unit.matmul(X[:2, :], W[:, :2])  # JIT warm-up on a tiny problem (serial kernels)
+        mw = min(m, 64)  # and on one big enough for the threaded kernels (see pe/kernels.py)
+        unit.matmul(X[:mw, :], W[:, : min(n, max(256, -(-(1 << 22) // (mw * k))))])
         t = timed(lambda u=unit, X=X, W=W: u.matmul(X, W), a.reps if is_int else a.fp_reps)
         print(f"{label:34s} median {t * 1e3:9.1f} ms  {macs / t / 1e9:7.2f} GMAC/s  "
               f"ratio {t / t_np:5.2f}{'' if is_int else '  (FP datapath)'}")  # fmt: skip

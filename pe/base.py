@@ -103,6 +103,11 @@ class ProcessingElement:
         """Validate operands (M x K, K x N); return (X, W, side) in the PE's working form."""
         raise NotImplementedError
 
+    def _prepare_fast(self, X: np.ndarray, W: np.ndarray, side: dict) -> tuple:
+        """`_prepare` for the fast path (same validation and errors; the working form may
+        differ, e.g. validated arrays left in their dtype). Default: `_prepare`."""
+        return self._prepare(X, W, side)
+
     def _fast(self, X, W, side) -> tuple[np.ndarray, bool]:
         """(M x N values, overflowed)."""
         raise NotImplementedError
@@ -146,7 +151,7 @@ class ProcessingElement:
         return X, W
 
     def _checked_fast(self, X, W, side):
-        X, W, side = self._prepare(X, W, side)
+        X, W, side = self._prepare_fast(X, W, side)
         value, ovf = self._fast(X, W, side)
         if ovf and getattr(self.cfg, "overflow", "wrap") == "error":
             raise PEOverflowError(

@@ -43,7 +43,7 @@ from .base import (
     scale_events,
 )
 from .int_mac import IntegerAccumulatorPE
-from .operands import PEError, as_fraction, check, grid_unit, resolve
+from .operands import PEError, as_fraction, check, grid_unit, resolve, validate
 
 SCHEMES = ("stripes", "booth", "bitmod", "fusion")
 DEFAULT_LANES = {
@@ -174,6 +174,22 @@ class BitSerialPE(IntegerAccumulatorPE):
             X = X.astype(np.int64)
         W = check(self.name, "w", self.w_op, W)
         W = np.rint(W / float(self.w_unit)).astype(np.int64)  # unit divides every value
+        return X, W, self._scales_side(X, W, side)
+
+    def _prepare_fast(self, X, W, side):
+        """Integer weights: validated operands left in their dtype (no copies); with INT
+        activations their largest magnitudes go to side["_maxes"]."""
+        if self.w_terms:  # table weights: converted to integers in grid units
+            return self._prepare(X, W, side)
+        if self.fp_act:  # FP16 activations: checked as in _prepare; integer weights as is
+            X = check(self.name, "x", self.a_op, X)
+            W, _ = validate(self.name, "w", self.w_op, W)
+            return X, W, self._scales_side(X, W, side)
+        X, xmax = validate(self.name, "x", self.a_op, X)
+        W, wmax = validate(self.name, "w", self.w_op, W)
+        return X, W, dict(self._scales_side(X, W, side), _maxes=(xmax, wmax))
+
+    def _scales_side(self, X, W, side):
         scales = side.get("scales")
         if scales is not None:
             if self.cfg.scheme != "bitmod":
@@ -187,7 +203,7 @@ class BitSerialPE(IntegerAccumulatorPE):
                     f"{self.name}: scales must be unsigned {self.cfg.scale_bits}-bit integers"
                 )
             side = {"scales": s.astype(np.int64)}
-        return X, W, side
+        return side
 
     def _finish(self, v):
         """Integer result in weight units -> value (int, or exact float for fractions)."""
@@ -197,10 +213,13 @@ class BitSerialPE(IntegerAccumulatorPE):
         c = self.cfg
         if self.fp_act:
             return self._fast_fp(X, W, side.get("scales")), False
+        maxes = side.get("_maxes")
         if side.get("scales") is None:
-            v, ovf = K.exact_int_matmul(X, W, self.chunk, c.acc_bits, self.mode)
+            v, ovf = K.exact_int_matmul(X, W, self.chunk, c.acc_bits, self.mode, maxes=maxes)
             return self._finish(v), ovf
-        P, ovf = K.group_partials(X, W, c.group_size, self.chunk, c.acc_bits, self.mode)
+        P, ovf = K.group_partials(
+            X, W, c.group_size, self.chunk, c.acc_bits, self.mode, maxes=maxes
+        )
         v = np.einsum("gmn,gn->mn", P.astype(np.int64), side["scales"])
         return self._finish(v), ovf
 
@@ -420,7 +439,11 @@ class BitSerialPE(IntegerAccumulatorPE):
     def _fast_fp(self, X, W, scales):
         c = self.cfg
         SA, EA, MA = BF.act_fields(X)
-        TS, TE, TM, BS = BF.term_arrays(W, not self.w_terms, self._booth_arrays, self.cpc)
+        if self.w_terms:
+            TS, TE, TM, BS = BF.term_arrays(W, False, self._booth_arrays, self.cpc)
+        else:  # Booth digits straight to int8 term fields (same values as term_arrays)
+            TS, TE, TM = K.booth_terms(W, self.cpc)
+            BS = 2 * np.arange(self.cpc, dtype=np.int64)
         has = scales is not None
         group = c.group_size if has else X.shape[1]
         sc = scales.astype(np.float64) if has else np.ones((1, W.shape[1]))

@@ -21,7 +21,7 @@ from .base import (
     int_acc_step,
     register,
 )
-from .operands import PEError, check, resolve
+from .operands import PEError, check, resolve, validate
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,16 @@ class IntegerAccumulatorPE(ProcessingElement):
             side,
         )
 
+    def _prepare_fast(self, X, W, side):
+        """Validated operands left in their dtype (no copies); their largest magnitudes go
+        to `_fast` as side["_maxes"] for the exactness bound."""
+        X, xmax = validate(self.name, "x", self.a_op, X)
+        W, wmax = validate(self.name, "w", self.w_op, W)
+        return X, W, dict(side, _maxes=(xmax, wmax))
+
     def _fast(self, X, W, side):
-        return K.exact_int_matmul(X, W, self.cfg.lanes, self.cfg.acc_bits, self.mode)
+        c = self.cfg
+        return K.exact_int_matmul(X, W, c.lanes, c.acc_bits, self.mode, maxes=side.get("_maxes"))
 
     def _acc(self, acc: int, add: int) -> tuple[int, bool]:
         return int_acc_step(acc, add, self.cfg.acc_bits, self.cfg.overflow)

@@ -22,6 +22,7 @@ F32_MIN_NORMAL = 2.0**-126
 POW2_OFFSET = 1074
 POW2 = np.ldexp(1.0, np.arange(-1074, 1024))  # exact powers of two, 2^-1074 .. 2^1023
 TWO52 = 2.0**52
+TWO_64, TWO_M64 = 2.0**64, 2.0**-64
 
 
 def acc_range(acc_bits: int) -> tuple[int, int]:
@@ -90,100 +91,138 @@ def int_accumulate(P, acc_bits, mode):
     return out, ovf
 
 
-def blas_exact(X: np.ndarray, W: np.ndarray, as_float: bool = False) -> np.ndarray:
-    """X @ W for integer-valued float64 operands whose partial sums stay below 2^53: exact
-    in any summation order; cast to int64 unless `as_float`."""
-    Y = X @ W
-    return Y if as_float else Y.astype(np.int64)
+def blas_exact(
+    X: np.ndarray, W: np.ndarray, as_float: bool = False, bound=None, float32_ok: bool = False
+) -> np.ndarray:
+    """X @ W for integer-valued operands (any real dtype; float ones may hold -0.0) whose
+    partial sums stay below 2^53 in magnitude: exact in any summation order; cast to int64
+    unless `as_float`.
+
+    Also right for operands that are integer multiples of a power of two u (shift-add
+    weights): with `bound` counted in units of u, every product and partial sum is an
+    integer multiple of u below 2^53 u, hence exact.
+
+    float32 BLAS is used when `bound` (an upper bound of every |partial sum| in those units)
+    is below 2^24: then every product and partial sum is exact in float32 as well, so the
+    result is the same; it halves the memory traffic when the operands must be converted
+    anyway or the M x N output dominates. Float64 operands that are used as they are (no
+    copy) keep float64 BLAS when the inputs are larger than the output. `float32_ok` (with
+    `as_float`): return the float32 result as it is (exact integers, may hold -0.0).
+    """
+    M, Kd = X.shape
+    N = W.shape[1]
+    f64_inputs = X.dtype == np.float64 and W.dtype == np.float64
+    use32 = bound is not None and bound < 2.0**24 and (not f64_inputs or Kd * (M + N) < M * N)
+    dt = np.float32 if use32 else np.float64
+    Y = np.asarray(X, dtype=dt) @ np.asarray(W, dtype=dt)
+    if as_float:
+        if float32_ok and use32:
+            return Y
+        Y = Y.astype(np.float64, copy=False)
+        Y += 0.0  # fold -0.0 (from products 0 * -w): the exact integer sum 0 is +0
+        return Y
+    return Y.astype(np.int64)
+
+
+def max_abs(a: np.ndarray) -> float:
+    return float(np.abs(a).max(initial=0.0))
 
 
 def exact_int_matmul(
-    X: np.ndarray, W: np.ndarray, lanes: int, acc_bits: int, mode: int, as_float: bool = False
+    X: np.ndarray,
+    W: np.ndarray,
+    lanes: int,
+    acc_bits: int,
+    mode: int,
+    as_float: bool = False,
+    maxes: tuple[float, float] | None = None,
 ):
     """Integer GEMM with accumulator semantics; BLAS when no partial sum can overflow.
 
-    float64 BLAS is exact here because every partial sum is an integer below 2^53 in
-    magnitude, whatever order the library sums in; the accumulator then never leaves its
-    range, so wrap and saturate are the identity. Returns (values, overflowed); values are
-    int64 (or exact float64 if `as_float`).
+    X, W: integer-valued arrays of any real dtype (validated operands); `maxes` = (max |X|,
+    max |W|) if already known. float64 BLAS is exact here because every partial sum is an
+    integer below 2^53 in magnitude, whatever order the library sums in; the accumulator
+    then never leaves its range, so wrap and saturate are the identity. Returns
+    (values, overflowed); values are int64 (or exact float64 if `as_float`).
     """
-    X = np.asarray(X, dtype=np.float64)
-    W = np.asarray(W, dtype=np.float64)
     K = X.shape[1]
-    bound = K * (np.abs(X).max(initial=0.0)) * (np.abs(W).max(initial=0.0))
+    xmax, wmax = maxes if maxes is not None else (max_abs(X), max_abs(W))
+    bound = K * xmax * wmax
     if bound < min(2.0 ** (acc_bits - 1), 2.0**53):
-        return blas_exact(X, W, as_float), False
-    v, ovf = int_gemm(X.astype(np.int64), W.astype(np.int64), lanes, acc_bits, mode)
+        return blas_exact(X, W, as_float, bound), False
+    v, ovf = int_gemm(np.asarray(X, np.int64), np.asarray(W, np.int64), lanes, acc_bits, mode)
     return (v.astype(np.float64) if as_float else v), ovf
 
 
 # ----------------------------------------------------------------------------- floats
 @numba.njit(cache=True)
+def round_fast(x, mbits, emin, max_finite, ftz, tiny):
+    """Round float64 `x` to a binary format with RNE (overflow -> inf, FTZ optional);
+    `tiny` = 2^emin. Branch-free (selects only), so loops over independent outputs run
+    without mispredictions. Needs mbits <= 51 and emin - mbits >= -1074 (every format of
+    hwsim.formats: at most 11 exponent and 23 fraction bits).
+
+    For a float64 ax = |x| with biased exponent field giving e (e = -1023 for 0 and
+    float64 subnormals, where max(e, emin) = emin), the quantum of the target format is 2^q,
+    q = max(e, emin) - mbits, and ax < 2^(max(e, emin)+1) = 2^(q+mbits+1) <= 2^(q+52). With
+    c = 2^(q+52), ax + c lies in [2^(q+52), 2^(q+53)], where the float64 spacing is 2^q: the
+    float64 addition rounds ax to the nearest multiple of 2^q, ties to even (the parity of
+    (ax + c) / 2^q is that of the multiple, c / 2^q = 2^52 being even), and subtracting c
+    again is exact. This is the computation of the previous formulation (scale by 2^-q,
+    round to an integer with 2^52, scale back; all scalings exact) without table or
+    float32 conversion. c must be a normal float64, q <= 971: for larger q (|x| >= 2^971)
+    ax is first scaled by 2^-64 and the result back by 2^64, both exact (or overflowing to
+    inf, which is above every max_finite, as the exact rounding would be). Zero, inf and
+    NaN are returned as they are.
+    """
+    ax = abs(x)
+    e = ((np.float64(ax).view(np.int64) >> 52) & 0x7FF) - 1023
+    q = max(e, emin) - mbits
+    big = q > 971
+    q = q - 64 if big else q
+    c = np.int64((q + 1075) << 52).view(np.float64)  # 2^(q + 52)
+    r = ((ax * (TWO_M64 if big else 1.0) + c) - c) * (TWO_64 if big else 1.0)
+    r = math.inf if r > max_finite else r
+    r = 0.0 if (ftz and r < tiny) else r
+    r = math.copysign(r, x)
+    return x if (x == 0.0 or not math.isfinite(x)) else r
+
+
+@numba.njit(cache=True)
 def round_fp(x, mbits, emin, max_finite, ftz):
     """Round float64 `x` to a binary format with RNE (overflow -> inf, FTZ optional)."""
-    if x == 0.0 or not math.isfinite(x):
-        return x
-    if mbits == 23 and emin == -126 and max_finite == F32_MAX:
-        # binary32: the hardware float64 -> float32 conversion is IEEE RNE with gradual
-        # underflow and overflow to inf, i.e. this very rounding; FTZ applied after it
-        r = float(np.float32(x))
-        if ftz and abs(r) < F32_MIN_NORMAL:
-            r = math.copysign(0.0, x)
-        return r
-    ax = abs(x)
-    if mbits <= 22 and F32_MIN_NORMAL <= ax < 2.0**127:
-        # leading-one exponent from the float32 bits: exact, or one too large when ax is
-        # within 2^-25 (relative) below a power of two, where both quanta round to it
-        e = ((np.float32(ax).view(np.int32) >> 23) & 0xFF) - 127
-    else:
-        _, e1 = math.frexp(ax)  # ax in [2^(e1-1), 2^e1)
-        e = e1 - 1
-    q = max(e, emin) - mbits
-    if -1000 <= q <= 960:
-        y = ax * POW2[-q + POW2_OFFSET]  # exact power-of-two scaling, y < 2^(mbits + 2)
-        f = (y + TWO52) - TWO52  # float64 add rounds y to an integer, ties to even
-        r = f * POW2[q + POW2_OFFSET]
-    else:
-        y = math.ldexp(ax, -q)
-        f = math.floor(y)
-        d = y - f
-        if d > 0.5 or (d == 0.5 and f % 2.0 == 1.0):
-            f += 1.0
-        r = math.ldexp(f, q)
-    if r > max_finite:
-        r = math.inf
-    elif ftz and r < math.ldexp(1.0, emin):
-        r = 0.0
-    return math.copysign(r, x)
+    return round_fast(x, mbits, emin, max_finite, ftz, math.ldexp(1.0, emin))
 
 
 @numba.njit(cache=True)
 def sum_to_odd(a, b):
-    """a + b in float64 rounded to odd (exact if representable; sticky last bit otherwise)."""
+    """a + b in float64 rounded to odd (exact if representable; sticky last bit otherwise).
+
+    s = RN(a + b) and, by TwoSum, the exact error err = (a + b) - s. If err != 0 the exact
+    sum lies strictly between s and its neighbour in the direction of err; round-to-odd
+    picks whichever of the two has an odd last significand bit: s itself if its bit pattern
+    is odd, else the neighbour, which is the bit pattern plus one (away from zero) or minus
+    one (toward zero; at a power of two this is the float just below, half an ulp away),
+    for either sign since the magnitude occupies the low 63 bits. This equals the frexp /
+    ldexp formulation (odd test on the 53-bit significand, s +- ulp, or +- ulp / 2 toward
+    zero at a power of two) for every normal s; sums here are never float64-subnormal (the
+    operands are values of formats of at most 8 exponent bits and their products).
+    """
     s = a + b
-    if not math.isfinite(s) or s == 0.0:
-        if s == 0.0 and a == 0.0 and b == 0.0:
-            return a + b
-        return s
     bb = s - a
     err = (a - (s - bb)) + (b - bb)
-    if err == 0.0:
-        return s
-    m, e = math.frexp(abs(s))
-    isig = math.ldexp(m, 53)
-    if isig % 2.0 == 1.0:
-        return s
+    bits = np.float64(s).view(np.int64)
     toward_zero = (err < 0.0) != (s < 0.0)
-    step = math.ldexp(1.0, e - 54) if (toward_zero and m == 0.5) else math.ldexp(1.0, e - 53)
-    return s - math.copysign(step, s) if toward_zero else s + math.copysign(step, s)
+    odd = np.int64(bits - 1 if toward_zero else bits + 1).view(np.float64)
+    # inexact and even: the odd neighbour; otherwise (exact, inf/NaN, an exact zero sum,
+    # which a + b gives as +0 unless both operands are -0) s itself. Branch-free.
+    return odd if (math.isfinite(s) and s != 0.0 and err != 0.0 and (bits & 1) == 0) else s
 
 
 @numba.njit(cache=True)
 def flush(x, tiny, ftz):
     """Denormals-are-zero for an adder input (tiny = smallest normal, 2^emin)."""
-    if ftz and x != 0.0 and abs(x) < tiny:
-        return math.copysign(0.0, x)
-    return x
+    return math.copysign(0.0, x) if (ftz and abs(x) < tiny) else x
 
 
 @numba.njit(cache=True)
@@ -218,8 +257,19 @@ def lmul(x, w, ebits, mbits, bias, l_bits):
     return sign * math.ldexp(1.0 + math.ldexp(float(frac), -mbits), int(efield) - bias)
 
 
+# Tiling of the FP GEMM kernels. Each output is still one sequential chain of correctly
+# rounded operations over k, in order (the modelled accumulator); the tiling only changes
+# which independent chains are interleaved: a tile of TILE_M x TILE_N accumulators is
+# advanced one k at a time, so consecutive operations are independent (the CPU overlaps
+# their latencies instead of waiting on one chain), weights are read row-wise
+# (contiguous), and tiles run in parallel. Results are bit-identical to the plain
+# m, n, k loop nest because every accumulator sees exactly the same operations in the
+# same order.
+TILE_M, TILE_N = 8, 256
+
+
 @numba.njit(cache=True)
-def fp_gemm(X, W, mult, fused, pspec, aspec, lspec):
+def _fp_gemm_tiles(X, W, mult, fused, pspec, aspec, lspec, t_lo, t_hi, out):
     """Sequential FP dot products Y[m, n] = acc over k of X[m, k] * W[k, n].
 
     mult: 0 exact product (rounded to pspec unless fused), 1 L-Mul with lspec,
@@ -229,31 +279,46 @@ def fp_gemm(X, W, mult, fused, pspec, aspec, lspec):
     """
     M, K = X.shape
     N = W.shape[1]
-    out = np.zeros((M, N))
     pm, pe, pmax, pftz = int(pspec[0]), int(pspec[1]), pspec[2], pspec[3] != 0.0
     am, ae, amax, aftz = int(aspec[0]), int(aspec[1]), aspec[2], aspec[3] != 0.0
+    le, lm, lb, ll = int(lspec[0]), int(lspec[1]), int(lspec[2]), int(lspec[3])
     atiny, ptiny = math.ldexp(1.0, ae), math.ldexp(1.0, pe)
-    for m in range(M):
-        for n in range(N):
-            acc = 0.0
-            for k in range(K):
-                if mult == 1:
-                    p = lmul(X[m, k], W[k, n], int(lspec[0]), int(lspec[1]), int(lspec[2]),
-                             int(lspec[3]))  # fmt: skip
-                elif mult == 2:  # exponent add: exact, flush below 2^pe, inf above pmax
-                    p = X[m, k] * W[k, n]
-                    if abs(p) < ptiny:
-                        p = math.copysign(0.0, p)
-                    elif abs(p) > pmax:
-                        p = math.copysign(math.inf, p)
-                else:
-                    p = X[m, k] * W[k, n]
-                    if not fused:
-                        p = round_fp(p, pm, pe, pmax, pftz)
-                if mult != 0 or not fused:
-                    p = flush(p, atiny, aftz)
-                acc = round_fp(sum_to_odd(p, flush(acc, atiny, aftz)), am, ae, amax, aftz)
-            out[m, n] = acc
+    n_nt = (N + TILE_N - 1) // TILE_N
+    for t in range(t_lo, t_hi):
+        m0 = (t // n_nt) * TILE_M
+        n0 = (t % n_nt) * TILE_N
+        mm = min(M - m0, TILE_M)
+        nn = min(N - n0, TILE_N)
+        acc = np.zeros((TILE_M, TILE_N))
+        # one loop nest per multiplier kind (loop-invariant branches hoisted by hand)
+        for k in range(K):
+            wrow = W[k, n0 : n0 + nn]
+            for r in range(mm):
+                xv = X[m0 + r, k]
+                arow = acc[r]
+                if mult == 0 and fused:
+                    for j in range(nn):
+                        s = sum_to_odd(xv * wrow[j], flush(arow[j], atiny, aftz))
+                        arow[j] = round_fast(s, am, ae, amax, aftz, atiny)
+                elif mult == 0:
+                    for j in range(nn):
+                        p = round_fast(xv * wrow[j], pm, pe, pmax, pftz, ptiny)
+                        s = sum_to_odd(flush(p, atiny, aftz), flush(arow[j], atiny, aftz))
+                        arow[j] = round_fast(s, am, ae, amax, aftz, atiny)
+                elif mult == 1:
+                    for j in range(nn):
+                        p = flush(lmul(xv, wrow[j], le, lm, lb, ll), atiny, aftz)
+                        s = sum_to_odd(p, flush(arow[j], atiny, aftz))
+                        arow[j] = round_fast(s, am, ae, amax, aftz, atiny)
+                else:  # exponent add: exact, flush below 2^pe, inf above pmax
+                    for j in range(nn):
+                        p = xv * wrow[j]
+                        ap = abs(p)
+                        p = math.copysign(0.0, p) if ap < ptiny else p
+                        p = math.copysign(math.inf, p) if ap > pmax else p
+                        s = sum_to_odd(flush(p, atiny, aftz), flush(arow[j], atiny, aftz))
+                        arow[j] = round_fast(s, am, ae, amax, aftz, atiny)
+        out[m0 : m0 + mm, n0 : n0 + nn] = acc[:mm, :nn]
     return out
 
 
@@ -261,22 +326,30 @@ def fp_gemm(X, W, mult, fused, pspec, aspec, lspec):
 def fp_round_array(x, mbits, emin, max_finite, ftz):
     """Vectorised `round_fp` over a flat float64 array."""
     out = np.empty_like(x)
+    tiny = math.ldexp(1.0, emin)
     for i in range(x.size):
-        out[i] = round_fp(x[i], mbits, emin, max_finite, ftz)
+        out[i] = round_fast(x[i], mbits, emin, max_finite, ftz, tiny)
     return out
 
 
-def group_partials(X, W, group: int, lanes: int, acc_bits: int, mode: int):
+def group_partials(
+    X, W, group: int, lanes: int, acc_bits: int, mode: int, maxes=None, float32_ok=False
+):
     """Per-group integer partial sums P[g, m, n] = sum over k in group g of X[m,k] W[k,n],
     each group accumulated from zero in `lanes`-wide chunks at `acc_bits` (wrap/saturate).
-    Returns (P (ng, M, N) integer values, exact float64 or int64; overflowed)."""
-    X = np.asarray(X, dtype=np.float64)
-    W = np.asarray(W, dtype=np.float64)
+    X, W: integer-valued arrays of any real dtype; `maxes` = (max |X|, max |W|) if known.
+    Returns (P (ng, M, N) integer values, exact float64 or int64, or float32 with
+    `float32_ok` (then -0.0 may occur); overflowed)."""
     M, Kd = X.shape
     N = W.shape[1]
     ng = -(-Kd // group)
-    bound = min(group, Kd) * np.abs(X).max(initial=0.0) * np.abs(W).max(initial=0.0)
+    xmax, wmax = maxes if maxes is not None else (max_abs(X), max_abs(W))
+    bound = min(group, Kd) * xmax * wmax
     if bound < min(2.0 ** (acc_bits - 1), 2.0**53):  # exact in float64 BLAS
+        if ng == 1:  # one group: a plain GEMM (float32 BLAS when exact, see blas_exact)
+            return blas_exact(X, W, True, bound, float32_ok)[None], False
+        X = np.asarray(X, dtype=np.float64)
+        W = np.asarray(W, dtype=np.float64)
         out = np.empty((ng, M, N))
         full = Kd // group
         if full:
@@ -284,14 +357,15 @@ def group_partials(X, W, group: int, lanes: int, acc_bits: int, mode: int):
             np.matmul(Xg, W[: full * group].reshape(full, group, N), out=out[:full])
         if full < ng:
             np.matmul(X[:, full * group :], W[full * group :], out=out[full])
+        out += 0.0  # fold -0.0 (products 0 * -w): the exact integer sums are +0
         return out, False
     out = np.empty((ng, M, N), dtype=np.int64)
     ovf = False
     for g in range(ng):  # loop over groups only; the kernel loops over MACs
         sl = slice(g * group, min((g + 1) * group, Kd))
         out[g], o = int_gemm(
-            np.ascontiguousarray(X[:, sl]).astype(np.int64),
-            np.ascontiguousarray(W[sl]).astype(np.int64), lanes, acc_bits, mode,
+            np.ascontiguousarray(X[:, sl], dtype=np.int64),
+            np.ascontiguousarray(W[sl], dtype=np.int64), lanes, acc_bits, mode,
         )  # fmt: skip
         ovf |= o
     return out, ovf
@@ -309,24 +383,48 @@ def pipeline_end(stage_a_ends: np.ndarray, b_cycles: int) -> int:
 # ------------------------------------------------------------- kernels of specific PEs
 # (kept in this module: numba's on-disk cache only tracks the defining file)
 @numba.njit(cache=True)
-def lut_fp_gemm(T, idx, nbits, mbits, emin, max_finite, ftz):
-    """T: (M, G, 2^K) full tables (FP16 values); idx: (B, G, N) indices."""
+def _lut_fp_gemm_tiles(T, idx, nbits, mbits, emin, max_finite, ftz, t_lo, t_hi, out):
+    """T: (M, G, 2^K) full tables (FP16 values); idx: (B, G, N) indices.
+    Each output accumulates over g, then b, in order (tiled as in fp_gemm)."""
     M, G, _ = T.shape
     N = idx.shape[2]
     tiny = math.ldexp(1.0, emin)
-    out = np.zeros((M, N))
-    for m in range(M):
-        for n in range(N):
-            acc = 0.0
-            for g in range(G):
-                for b in range(nbits):
-                    e = T[m, g, idx[b, g, n]] * float(1 << b)
-                    if abs(e) > max_finite:
-                        e = math.copysign(math.inf, e)
-                    s = sum_to_odd(flush(acc, tiny, ftz), e)
-                    acc = round_fp(s, mbits, emin, max_finite, ftz)
-            out[m, n] = acc
+    n_nt = (N + TILE_N - 1) // TILE_N
+    for t in range(t_lo, t_hi):
+        m = t // n_nt
+        n0 = (t % n_nt) * TILE_N
+        nn = min(N - n0, TILE_N)
+        acc = np.zeros(TILE_N)
+        for g in range(G):
+            tab = T[m, g]
+            for b in range(nbits):
+                scale = float(1 << b)
+                irow = idx[b, g, n0 : n0 + nn]
+                for j in range(nn):
+                    e = tab[irow[j]] * scale
+                    e = math.copysign(math.inf, e) if abs(e) > max_finite else e
+                    s = sum_to_odd(flush(acc[j], tiny, ftz), e)
+                    acc[j] = round_fast(s, mbits, emin, max_finite, ftz, tiny)
+        out[m, n0 : n0 + nn] = acc[:nn]
     return out
+
+
+@numba.njit(cache=True)
+def lut_indices(W, nbits, tile_k):
+    """(B, G, N) table indices (uint8, tile_k <= 8) of bipolar weights W (k x N, odd integer
+    values): bit j of idx[b, g, n] is bit b of the code u = (w + 2^B - 1) / 2 of weight
+    g * tile_k + j (zero padding beyond k)."""
+    k, N = W.shape
+    G = (k + tile_k - 1) // tile_k
+    off = (1 << nbits) - 1
+    idx = np.zeros((nbits, G, N), dtype=np.uint8)
+    for g in range(G):
+        for j in range(min(tile_k, k - g * tile_k)):
+            for n in range(N):
+                u = (np.int64(W[g * tile_k + j, n]) + off) >> 1
+                for b in range(nbits):
+                    idx[b, g, n] |= ((u >> b) & 1) << j
+    return idx
 
 
 @numba.njit(cache=True)
@@ -355,13 +453,12 @@ def lut_int_gemm(T, idx, nbits, acc_bits, mode):
 
 def dequant_accumulate(C, S, aspec):
     """out[m, n] = sequential over g of round(S[g, n] * C[g, m, n] + out) (one rounding each;
-    S * C must be exact in float64). The first group starts from +0, so its step is one
-    rounding of the exact product; for binary32 without FTZ that is numpy's IEEE
-    float64 -> float32 cast (the same RNE operation), done vectorised."""
+    S * C must be exact in float64; C float32 or float64). The first group starts from +0,
+    so its step is one rounding of the exact product; for binary32 without FTZ that is the
+    IEEE float64 -> float32 conversion (the same RNE operation, overflow to inf), with an
+    exact zero product giving +0 (the sum -0 + +0 is +0 under RNE)."""
     if aspec[0] == 23 and aspec[1] == -126 and aspec[3] == 0.0:
-        prod = S[0][None, :] * C[0]
-        first = prod.astype(np.float32).astype(np.float64)
-        first[prod == 0.0] = 0.0  # an exact zero sum (-0 + +0) is +0 under RNE
+        first = _f32_first_group(C[0], S[0])
         if C.shape[0] == 1:
             return first
         return _dequant_accumulate(C, S, aspec, first, 1)
@@ -369,62 +466,123 @@ def dequant_accumulate(C, S, aspec):
 
 
 @numba.njit(cache=True)
-def _dequant_accumulate(C, S, aspec, out, g_start):
-    G, M, N = C.shape
-    am, ae, amax, aftz = int(aspec[0]), int(aspec[1]), aspec[2], aspec[3] != 0.0
-    tiny = math.ldexp(1.0, ae)
+def _f32_first_group(C0, S0):
+    M, N = C0.shape
+    out = np.empty((M, N))
     for m in range(M):
         for n in range(N):
-            acc = out[m, n]
-            for g in range(g_start, G):
-                s = sum_to_odd(S[g, n] * C[g, m, n], flush(acc, tiny, aftz))
-                acc = round_fp(s, am, ae, amax, aftz)
-            out[m, n] = acc
+            p = S0[n] * C0[m, n]
+            out[m, n] = float(np.float32(p)) if p != 0.0 else 0.0
     return out
 
 
 @numba.njit(cache=True)
-def group_fp_gemm(X, Q, S, group, aspec):
-    """Per group: P = fp-sum of X * Q (products exact), then out = round(S * P + out)."""
+def _dequant_accumulate_tiles(C, S, aspec, out, g_start, t_lo, t_hi):
+    G, M, N = C.shape
+    am, ae, amax, aftz = int(aspec[0]), int(aspec[1]), aspec[2], aspec[3] != 0.0
+    tiny = math.ldexp(1.0, ae)
+    for m in range(t_lo, t_hi):  # row m: every output still runs its groups in order
+        acc = out[m]
+        for g in range(g_start, G):
+            c = C[g, m]
+            sg = S[g]
+            for n in range(N):
+                s = sum_to_odd(sg[n] * c[n], flush(acc[n], tiny, aftz))
+                acc[n] = round_fast(s, am, ae, amax, aftz, tiny)
+    return out
+
+
+@numba.njit(cache=True)
+def _group_fp_gemm_tiles(X, Q, S, group, aspec, t_lo, t_hi, out):
+    """Per group: P = fp-sum of X * Q (products exact), then out = round(S * P + out).
+    Tiled as in fp_gemm: each output sees the same operations in the same order."""
     M, Kd = X.shape
     N = Q.shape[1]
     am, ae, amax, aftz = int(aspec[0]), int(aspec[1]), aspec[2], aspec[3] != 0.0
     tiny = math.ldexp(1.0, ae)
-    out = np.zeros((M, N))
-    for m in range(M):
-        for n in range(N):
-            acc = 0.0
-            for g0 in range(0, Kd, group):
-                p = 0.0
-                for k in range(g0, min(g0 + group, Kd)):
-                    prod = flush(X[m, k] * Q[k, n], tiny, aftz)
-                    p = round_fp(sum_to_odd(prod, flush(p, tiny, aftz)), am, ae, amax, aftz)
-                s = S[g0 // group, n]
-                t = sum_to_odd(s * flush(p, tiny, aftz), flush(acc, tiny, aftz))
-                acc = round_fp(t, am, ae, amax, aftz)
-            out[m, n] = acc
+    n_nt = (N + TILE_N - 1) // TILE_N
+    for t in range(t_lo, t_hi):
+        m0 = (t // n_nt) * TILE_M
+        n0 = (t % n_nt) * TILE_N
+        mm = min(M - m0, TILE_M)
+        nn = min(N - n0, TILE_N)
+        acc = np.zeros((TILE_M, TILE_N))
+        part = np.zeros((TILE_M, TILE_N))
+        for g0 in range(0, Kd, group):
+            part[:] = 0.0
+            for k in range(g0, min(g0 + group, Kd)):
+                qrow = Q[k, n0 : n0 + nn]
+                for r in range(mm):
+                    xv = X[m0 + r, k]
+                    prow = part[r]
+                    for j in range(nn):
+                        prod = flush(xv * qrow[j], tiny, aftz)
+                        s = sum_to_odd(prod, flush(prow[j], tiny, aftz))
+                        prow[j] = round_fast(s, am, ae, amax, aftz, tiny)
+            srow = S[g0 // group, n0 : n0 + nn]
+            for r in range(mm):
+                prow = part[r]
+                arow = acc[r]
+                for j in range(nn):
+                    s = sum_to_odd(srow[j] * flush(prow[j], tiny, aftz), flush(arow[j], tiny, aftz))
+                    arow[j] = round_fast(s, am, ae, amax, aftz, tiny)
+        out[m0 : m0 + mm, n0 : n0 + nn] = acc[:mm, :nn]
     return out
 
 
 @numba.njit(cache=True)
-def bitmod_fp_gemm(SA, EA, MA, TS, TE, TM, BS, lanes, group, scales, has_scales, unit):
+def booth_terms(W, n):
+    """BitMoD term fields of integer weights W (k x N) as radix-4 Booth digits, LSB digit
+    first: (sign, ew, man) int8 arrays of shape (n, k, N), sign = d < 0, ew = |d| == 2,
+    man = d != 0 for the digit d = -2 b(2j+1) + b(2j) + b(2j-1) of the two's complement
+    pattern W & (2^(2n+1) - 1) (b(-1) = 0)."""
+    k, N = W.shape
+    s = np.zeros((n, k, N), dtype=np.int8)
+    e = np.zeros((n, k, N), dtype=np.int8)
+    m = np.zeros((n, k, N), dtype=np.int8)
+    mask = (np.int64(1) << (2 * n + 1)) - 1
+    for kk in range(k):
+        for c in range(N):
+            p = np.int64(W[kk, c]) & mask
+            for j in range(n):
+                lo = (p >> (2 * j - 1)) & 1 if j > 0 else 0
+                d = -2 * ((p >> (2 * j + 1)) & 1) + ((p >> (2 * j)) & 1) + lo
+                s[j, kk, c] = d < 0
+                e[j, kk, c] = abs(d) == 2
+                m[j, kk, c] = d != 0
+    return s, e, m
+
+
+@numba.njit(cache=True)
+def _bitmod_fp_gemm_tiles(
+    SA, EA, MA, TS, TE, TM, BS, lanes, group, scales, has_scales, unit, t_lo, t_hi, out
+):
     """BitMoD FP16-activation datapath (see bitmod_fp.py): exp_match, truncating bs_mul,
-    grp_accum with alignment to the larger exponent, per-group dequant + FP32 sum."""
+    grp_accum with alignment to the larger exponent, per-group dequant + FP32 sum.
+    Tiled over (m, block of n) like fp_gemm: each output's state (group mantissa and
+    exponent, FP32 result) goes through the same steps in the same order."""
     M, Kd = SA.shape
     T = TS.shape[0]
     N = TS.shape[2]
     lim = np.int64(1) << 14
-    out = np.zeros((M, N))
-    for m in range(M):
-        for n in range(N):
-            res = 0.0
-            for g0 in range(0, Kd, group):
-                g1 = min(g0 + group, Kd)
-                man = np.int64(0)
-                exp = np.int64(0)
-                for c0 in range(g0, g1, lanes):
-                    c1 = min(c0 + lanes, g1)
-                    for j in range(T):
+    f32_tiny = math.ldexp(1.0, -126)
+    n_nt = (N + TILE_N - 1) // TILE_N
+    for t in range(t_lo, t_hi):
+        m = t // n_nt
+        n0 = (t % n_nt) * TILE_N
+        nn = min(N - n0, TILE_N)
+        res = np.zeros(TILE_N)
+        man = np.zeros(TILE_N, dtype=np.int64)
+        exp = np.zeros(TILE_N, dtype=np.int64)
+        for g0 in range(0, Kd, group):
+            g1 = min(g0 + group, Kd)
+            man[:] = 0
+            exp[:] = 0
+            for c0 in range(g0, g1, lanes):
+                c1 = min(c0 + lanes, g1)
+                for j in range(T):
+                    for jn in range(nn):
+                        n = n0 + jn
                         mx = np.int64(-1)
                         for k in range(c0, c1):
                             v = EA[m, k] + TE[j, k, n]
@@ -435,18 +593,206 @@ def bitmod_fp_gemm(SA, EA, MA, TS, TE, TM, BS, lanes, group, scales, has_scales,
                             delta = mx - (EA[m, k] + TE[j, k, n])
                             al = ((MA[m, k] * TM[j, k, n]) << 3) >> delta
                             tot += -al if (SA[m, k] ^ TS[j, k, n]) else al
-                        E = mx if mx > exp else exp
-                        total = ((tot << BS[j]) >> (E - mx)) + (man >> (E - exp))
-                        s = 0
-                        while not (-lim <= (total >> s) < lim):
-                            s += 1
-                        man = total >> s
-                        exp = E + s
-                gv = float(man) * math.ldexp(unit, int(exp) - 28)
+                        e_acc = exp[jn]
+                        E = mx if mx > e_acc else e_acc
+                        total = ((tot << BS[j]) >> (E - mx)) + (man[jn] >> (E - e_acc))
+                        sh = 0
+                        while not (-lim <= (total >> sh) < lim):
+                            sh += 1
+                        man[jn] = total >> sh
+                        exp[jn] = E + sh
+            for jn in range(nn):
+                gv = float(man[jn]) * math.ldexp(unit, int(exp[jn]) - 28)
                 if has_scales:
-                    gv *= scales[g0 // group, n]
-                    res = round_fp(sum_to_odd(gv, res), 23, -126, F32_MAX, False)
+                    gv *= scales[g0 // group, n0 + jn]
+                    s = sum_to_odd(gv, res[jn])
+                    res[jn] = round_fast(s, 23, -126, F32_MAX, False, f32_tiny)
                 else:
-                    res = gv
-            out[m, n] = res
+                    res[jn] = gv
+        out[m, n0 : n0 + nn] = res[:nn]
     return out
+
+
+# ------------------------------------------------------------------ operand validation
+_HASH_MULTS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93)
+
+
+def table_hash(values) -> tuple[np.ndarray, np.uint64, np.uint64]:
+    """Collision-free multiplicative hash of a value table (no -0.0, finite) for
+    `table_values_ok`: (slots float64 with NaN where empty, multiplier, shift)."""
+    vals = np.asarray(values, dtype=np.float64)
+    keys = vals.view(np.uint64)
+    bits = max(1, int(len(vals) - 1).bit_length() + 1)
+    while True:
+        for mult in _HASH_MULTS:
+            shift = np.uint64(64 - bits)
+            with np.errstate(over="ignore"):
+                h = (keys * np.uint64(mult)) >> shift
+            if len(set(h.tolist())) == len(vals):
+                slots = np.full(1 << bits, np.nan)
+                slots[h] = vals
+                return slots, np.uint64(mult), shift
+        bits += 1
+
+
+# One pass over the values (any memory order), no temporaries. They only answer "every
+# element is fine" and give the largest magnitude; on failure `operands.check` reruns the
+# reference numpy check, which finds the first offending element and raises the same error.
+@numba.njit(cache=True)
+def int_values_ok(a, lo, hi, odd):
+    """(every element of 1-D `a`, read as float64, is an integer in [lo, hi], and odd if
+    `odd`; max |a|). NaN fails v == floor(v); +-inf fails the range test."""
+    nbad = 0
+    vmin, vmax = math.inf, -math.inf
+    for i in range(a.size):
+        v = float(a[i])
+        nbad += v != math.floor(v)
+        if odd:
+            nbad += (v - 2.0 * math.floor(0.5 * v)) != 1.0
+        vmin = min(vmin, v)
+        vmax = max(vmax, v)
+    ok = nbad == 0 and vmin >= lo and vmax <= hi
+    return ok, max(abs(vmin), abs(vmax))
+
+
+@numba.njit(cache=True)
+def int_dtype_values_ok(a, lo, hi, odd):
+    """`int_values_ok` for a non-empty 1-D signed (or <= 32-bit unsigned) integer array."""
+    vmin, vmax = a[0], a[0]
+    nodd = 0
+    for i in range(a.size):
+        v = a[i]
+        vmin = min(vmin, v)
+        vmax = max(vmax, v)
+        nodd += v & 1
+    ok = vmin >= lo and vmax <= hi and (not odd or nodd == a.size)
+    return ok, max(abs(float(vmin)), abs(float(vmax)))
+
+
+@numba.njit(cache=True)
+def table_values_ok(a, slots, mult, shift):
+    """(every element of 1-D `a`, read as float64, is a value of the table hashed into
+    `slots` by `table_hash`, max |a|). One multiplicative-hash probe per element: v is a
+    member iff slots[h(v)] == v, as every member sits at its own slot and empty slots hold
+    NaN (equal to nothing); -0.0 is hashed as +0.0; NaN compares unequal and fails."""
+    nbad = 0
+    mx = 0.0
+    for i in range(a.size):
+        v = float(a[i])
+        h = (np.float64(v + 0.0).view(np.uint64) * mult) >> shift
+        nbad += slots[h] != v  # NaN != anything
+        av = abs(v)
+        mx = av if av > mx else mx
+    return nbad == 0, mx
+
+
+# ------------------------------------------------------------ FP GEMM drivers (tiles)
+# The FP kernels above compute whole output tiles t_lo <= t < t_hi (each output keeps its
+# own sequential, correctly rounded chain). Small problems run them in the calling thread;
+# large ones split the tiles over numba's threads (waking the thread pool costs far more
+# than a dot product or a small GEMM).
+PAR_MIN_WORK = 1 << 22  # multiply-adds (or table steps) from which threads pay off
+PAR_CHUNKS = 64
+
+
+def _n_tiles(M: int, N: int, tile_m: int) -> int:
+    return -(-M // tile_m) * -(-N // TILE_N)
+
+
+@numba.njit(cache=True, parallel=True)
+def _fp_gemm_par(X, W, mult, fused, pspec, aspec, lspec, n, out):
+    nch = min(n, PAR_CHUNKS)
+    for c in numba.prange(nch):
+        lo, hi = c * n // nch, (c + 1) * n // nch
+        _fp_gemm_tiles(X, W, mult, fused, pspec, aspec, lspec, lo, hi, out)
+    return out
+
+
+def fp_gemm(X, W, mult, fused, pspec, aspec, lspec):
+    """Sequential FP dot products Y[m, n] = acc over k of X[m, k] * W[k, n] (see
+    `_fp_gemm_tiles`); float64 arrays X (M x K) and W (K x N), C-contiguous."""
+    M, K = X.shape
+    N = W.shape[1]
+    out = np.zeros((M, N))
+    n = _n_tiles(M, N, TILE_M)
+    if M * N * K >= PAR_MIN_WORK:
+        return _fp_gemm_par(X, W, mult, fused, pspec, aspec, lspec, n, out)
+    return _fp_gemm_tiles(X, W, mult, fused, pspec, aspec, lspec, 0, n, out)
+
+
+@numba.njit(cache=True, parallel=True)
+def _group_fp_gemm_par(X, Q, S, group, aspec, n, out):
+    nch = min(n, PAR_CHUNKS)
+    for c in numba.prange(nch):
+        _group_fp_gemm_tiles(X, Q, S, group, aspec, c * n // nch, (c + 1) * n // nch, out)
+    return out
+
+
+def group_fp_gemm(X, Q, S, group, aspec):
+    """Per group: P = fp-sum of X * Q (products exact), then out = round(S * P + out)."""
+    M, K = X.shape
+    N = Q.shape[1]
+    out = np.zeros((M, N))
+    n = _n_tiles(M, N, TILE_M)
+    if M * N * K >= PAR_MIN_WORK:
+        return _group_fp_gemm_par(X, Q, S, group, aspec, n, out)
+    return _group_fp_gemm_tiles(X, Q, S, group, aspec, 0, n, out)
+
+
+@numba.njit(cache=True, parallel=True)
+def _lut_fp_gemm_par(T, idx, nbits, mbits, emin, max_finite, ftz, n, out):
+    nch = min(n, PAR_CHUNKS)
+    for c in numba.prange(nch):
+        lo, hi = c * n // nch, (c + 1) * n // nch
+        _lut_fp_gemm_tiles(T, idx, nbits, mbits, emin, max_finite, ftz, lo, hi, out)
+    return out
+
+
+def lut_fp_gemm(T, idx, nbits, mbits, emin, max_finite, ftz):
+    """T: (M, G, 2^K) full tables (FP16 values); idx: (B, G, N) indices."""
+    M, G, _ = T.shape
+    N = idx.shape[2]
+    out = np.zeros((M, N))
+    n = _n_tiles(M, N, 1)
+    if M * N * G * nbits >= PAR_MIN_WORK:
+        return _lut_fp_gemm_par(T, idx, nbits, mbits, emin, max_finite, ftz, n, out)
+    return _lut_fp_gemm_tiles(T, idx, nbits, mbits, emin, max_finite, ftz, 0, n, out)
+
+
+@numba.njit(cache=True, parallel=True)
+def _bitmod_fp_gemm_par(SA, EA, MA, TS, TE, TM, BS, lanes, group, scales, has, unit, n, out):
+    nch = min(n, PAR_CHUNKS)
+    for c in numba.prange(nch):
+        lo, hi = c * n // nch, (c + 1) * n // nch
+        _bitmod_fp_gemm_tiles(
+            SA, EA, MA, TS, TE, TM, BS, lanes, group, scales, has, unit, lo, hi, out
+        )
+    return out
+
+
+def bitmod_fp_gemm(SA, EA, MA, TS, TE, TM, BS, lanes, group, scales, has_scales, unit):
+    """BitMoD FP16-activation datapath (see `_bitmod_fp_gemm_tiles`)."""
+    M, K = SA.shape
+    N = TS.shape[2]
+    out = np.zeros((M, N))
+    n = _n_tiles(M, N, 1)
+    args = (SA, EA, MA, TS, TE, TM, BS, lanes, group, scales, has_scales, unit, n, out)
+    if M * N * K * TS.shape[0] >= PAR_MIN_WORK:
+        return _bitmod_fp_gemm_par(*args)
+    return _bitmod_fp_gemm_tiles(*args[:12], 0, n, out)
+
+
+@numba.njit(cache=True, parallel=True)
+def _dequant_accumulate_par(C, S, aspec, out, g_start):
+    M = C.shape[1]
+    nch = min(M, PAR_CHUNKS)
+    for c in numba.prange(nch):
+        _dequant_accumulate_tiles(C, S, aspec, out, g_start, c * M // nch, (c + 1) * M // nch)
+    return out
+
+
+def _dequant_accumulate(C, S, aspec, out, g_start):
+    G, M, N = C.shape
+    if (G - g_start) * M * N >= PAR_MIN_WORK:
+        return _dequant_accumulate_par(C, S, aspec, out, g_start)
+    return _dequant_accumulate_tiles(C, S, aspec, out, g_start, 0, M)

@@ -46,7 +46,7 @@ from .base import (
     int_acc_step,
     register,
 )
-from .operands import PEError, check, resolve
+from .operands import PEError, check, resolve, validate
 
 
 @dataclass(frozen=True)
@@ -126,24 +126,30 @@ class LutPE(ProcessingElement):
 
     def _indices(self, W: np.ndarray) -> np.ndarray:
         """(B, G, N) table indices: bit j = bit b of the code of weight g*K + j."""
-        Kt = self.cfg.tile_k
-        k, N = W.shape
-        G = ceil_div(k, Kt)
-        u = ((W + (1 << self.B) - 1) // 2).astype(np.int64)
-        u = np.pad(u, ((0, G * Kt - k), (0, 0))).reshape(G, Kt, N)
-        bits = (u[None] >> np.arange(self.B)[:, None, None, None]) & 1  # (B, G, Kt, N)
-        return (bits << np.arange(Kt)[None, None, :, None]).sum(axis=2).astype(np.int64)
+        return K.lut_indices(W, self.B, self.cfg.tile_k)  # uint8: 2^tile_k <= 256 entries
+
+    def _prepare_fast(self, X, W, side):
+        """INT activations: validated operands left in their dtype (no copies), max |x| in
+        side["_xmax"]; the tables are only built when the accumulator could overflow."""
+        if self.fp:
+            return self._prepare(X, W, side)
+        X, xmax = validate(self.name, "x", self.a_op, X)
+        W, _ = validate(self.name, "w", self.w_op, W)
+        return X, W, dict(side, _xmax=xmax)
 
     def _fast(self, X, W, side):
-        T, idx = self._tables(X), self._indices(W)
         if self.fp:
+            T, idx = self._tables(X), self._indices(W)
             s = self.spec
             out = K.lut_fp_gemm(T, idx, self.B, s.mbits, s.emin, s.max_finite, s.ftz)
             return out, bool(~np.isfinite(out).all())
         c = self.cfg
-        bound = X.shape[1] * np.abs(X).max(initial=0) * ((1 << self.B) - 1)
+        xmax = side["_xmax"] if "_xmax" in side else np.abs(X).max(initial=0)
+        bound = X.shape[1] * xmax * ((1 << self.B) - 1)
         if bound < 2.0 ** (c.acc_bits - 1):  # no overflow possible: exact BLAS product
-            return K.blas_exact(X, W), False
+            return K.blas_exact(X, W, bound=bound), False
+        X, W = np.add(X, 0.0, dtype=np.float64), np.add(W, 0.0, dtype=np.float64)
+        T, idx = self._tables(X), self._indices(W)
         mode = K.SATURATE if c.overflow == "saturate" else K.WRAP
         return K.lut_int_gemm(T.astype(np.int64), idx, self.B, c.acc_bits, mode)
 

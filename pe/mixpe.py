@@ -41,7 +41,7 @@ from .base import (
 )
 from .fp_fma import fp_tag
 from .groups import expand, group_side
-from .operands import PEError, check, resolve
+from .operands import PEError, check, resolve, validate
 
 
 @dataclass(frozen=True)
@@ -102,19 +102,35 @@ class MixPE(ProcessingElement):
             X = X.astype(np.int64)
         return X, W, {"scales": s, "zeros": z}
 
+    def _prepare_fast(self, X, W, side):
+        """W4A8: validated operands left in their dtype (no copies), their largest
+        magnitudes in side["_maxes"]. W4A16: `_prepare`."""
+        if self.fp:
+            return self._prepare(X, W, side)
+        X, xmax = validate(self.name, "x", self.a_op, X)
+        W, wmax = validate(self.name, "w", self.w_op, W)
+        s, z = group_side(
+            self.name, side, X.shape[1], W.shape[1], self.cfg.group_size, self.scale_op, True
+        )
+        return X, W, {"scales": s, "zeros": z, "_maxes": (xmax, wmax)}
+
     def _fast(self, X, W, side):
         c, s, z = self.cfg, side["scales"], side["zeros"]
         if self.fp:
             Q = (W - expand(z, W.shape[0], c.group_size)).astype(np.float64)
             return K.group_fp_gemm(X, Q, s, c.group_size, self.spec.as_array()), False
         mode = K.SATURATE if c.overflow == "saturate" else K.WRAP
-        P, ovf = K.group_partials(X, W, c.group_size, c.lanes, c.acc_bits, mode)
+        maxes = side.get("_maxes")
+        P, ovf = K.group_partials(
+            X, W, c.group_size, c.lanes, c.acc_bits, mode, maxes=maxes, float32_ok=True
+        )
         ng = P.shape[0]
         if np.any(z):
+            X = np.asarray(X, dtype=np.int64)
             Xs = np.pad(X, ((0, 0), (0, ng * c.group_size - X.shape[1])))
             S = Xs.reshape(X.shape[0], ng, c.group_size).sum(axis=2).T  # (ng, M)
             P = P - z[:, None, :] * S[:, :, None]  # exact: integers far below 2^53
-        C = P.astype(np.float64, copy=False)
+        C = P if P.dtype.kind == "f" else P.astype(np.float64)  # exact integers
         return K.dequant_accumulate(C, s, self.spec.as_array()), ovf
 
     # --- timing and events ---------------------------------------------------------------

@@ -16,6 +16,8 @@ import numpy as np
 
 import hwsim.formats as F
 
+from . import kernels as K
+
 
 class PEError(ValueError):
     """Bad parameter of, or bad input to, a processing-element model."""
@@ -92,14 +94,67 @@ def float_operand(ebits: int, mbits: int, name: str = "") -> Operand:
     return resolve(fmt)
 
 
+# dtypes the numba validation kernels take as they are (native byte order); any other
+# real dtype (float16, longdouble, ...) is converted to float64 first, as the reference does
+_KERNEL_DTYPES = frozenset(
+    np.dtype(t)
+    for t in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16,
+              np.uint32, np.uint64, np.float32, np.float64)
+)  # fmt: skip
+
+
+def _real_array(pe: str, role: str, x) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iufb":
+        raise PEError(f"{pe}: operand {role} must be real numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def validate(pe: str, role: str, op: Operand, x) -> tuple[np.ndarray, float]:
+    """Validate `x` against `op` like `check`, without converting it: returns (x as an
+    ndarray of its own dtype, largest magnitude of its values).
+
+    For "int", "bipolar" and "table" (<= 256 values) operands this is one numba pass with
+    no temporaries (every element of the returned array is then a value of `op`; a float
+    array may hold -0.0); other kinds use the reference check.
+    Raises exactly the errors of `check` (same first offending element, same message).
+    """
+    arr = _real_array(pe, role, x)
+    if op.kind in ("int", "bipolar") or (op.kind == "table" and len(op.values) <= 256):
+        a = arr if arr.dtype in _KERNEL_DTYPES else arr.astype(np.float64)
+        if a.size == 0:
+            return a, 0.0
+        flat = a.ravel(order="K")  # a view unless `a` is not contiguous in any order
+        if op.kind == "table":
+            ok, mx = K.table_values_ok(flat, *K.table_hash(op.values))
+        elif flat.dtype.kind == "i" or (flat.dtype.kind == "u" and flat.dtype.itemsize < 8):
+            # integer compares are exact; for |qmin|, |qmax| < 2^53 (formats have <= 32
+            # bits) they accept exactly what the float64 compares of the reference accept
+            ok, mx = K.int_dtype_values_ok(flat, op.qmin, op.qmax, op.kind == "bipolar")
+        else:
+            ok, mx = K.int_values_ok(flat, float(op.qmin), float(op.qmax), op.kind == "bipolar")
+        if not ok:
+            _check_reference(pe, role, op, arr)  # raises, naming the first bad element
+            raise AssertionError("validation kernel and reference check disagree")
+        return a, float(mx)
+    a = _check_reference(pe, role, op, arr)
+    return a, float(np.abs(a).max(initial=0.0))
+
+
 def check(pe: str, role: str, op: Operand, x) -> np.ndarray:
     """Validate that every element of `x` is a value of `op`; return float64 array.
 
     Raises PEError naming the PE, the operand role and the first offending element.
     """
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "iufb":
-        raise PEError(f"{pe}: operand {role} must be real numbers, got dtype {arr.dtype}")
+    arr = _real_array(pe, role, x)
+    if op.kind in ("int", "bipolar") or (op.kind == "table" and len(op.values) <= 256):
+        a, _ = validate(pe, role, op, arr)
+        return np.add(a, 0.0, dtype=np.float64)  # float64 copy, -0.0 folded
+    return _check_reference(pe, role, op, arr)
+
+
+def _check_reference(pe: str, role: str, op: Operand, arr: np.ndarray) -> np.ndarray:
+    """The reference check with numpy temporaries (first offending element, its message)."""
     a = arr.astype(np.float64)
     if not np.all(np.isfinite(a)):
         i = int(np.flatnonzero(~np.isfinite(a.reshape(-1)))[0])

@@ -42,7 +42,7 @@ from .base import (
     register,
 )
 from .fp_fma import FloatAccumulatorPE, daz, fp_tag
-from .operands import PEError, as_fraction, check, grid_unit, resolve
+from .operands import PEError, as_fraction, check, grid_unit, resolve, validate
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,20 @@ class ShiftAddPE(FloatAccumulatorPE):
             W = daz(W, self.w_op, True)
         return X, W, side
 
+    def _pow2_unit(self) -> bool:
+        u = self.unit
+        return u.numerator == 1 and not (u.denominator & (u.denominator - 1))
+
+    def _prepare_fast(self, X, W, side):
+        """INT path with a power-of-two grid unit u (PoT weights, or u = 1): validated
+        operands left in their dtype (no copies; W keeps its values, multiples of u), with
+        (max |x|, max |w| / u) in side["_maxes"]. Other paths: `_prepare`."""
+        if not self.int_path or not self._pow2_unit():
+            return self._prepare(X, W, side)
+        X, xmax = validate(self.name, "x", self.a_op, X)
+        W, wmax = validate(self.name, "w", self.w_op, W)
+        return X, W, dict(side, _maxes=(xmax, wmax * self.unit.denominator))
+
     def _value(self, acc):
         u = self.unit
         if u == 1:
@@ -171,8 +185,17 @@ class ShiftAddPE(FloatAccumulatorPE):
         c = self.cfg
         if self.int_path:
             mode = K.SATURATE if c.overflow == "saturate" else K.WRAP
+            maxes = side.get("_maxes")
             if self.unit == 1:
-                return K.exact_int_matmul(X, W, c.lanes, c.acc_bits, mode)
+                return K.exact_int_matmul(X, W, c.lanes, c.acc_bits, mode, maxes=maxes)
+            if maxes is not None:  # W holds the values: multiples of the power of two u
+                bound = X.shape[1] * maxes[0] * maxes[1]  # in units of u, as for the levels
+                if bound < min(2.0 ** (c.acc_bits - 1), 2.0**53):
+                    # X @ W = u * (X @ levels) exactly (see blas_exact): the value itself
+                    return K.blas_exact(X, W, True, bound), False
+                u = self.unit
+                W = np.rint(np.add(W, 0.0, dtype=np.float64) * u.denominator / u.numerator)
+                W = W.astype(np.int64)
             v, ovf = K.exact_int_matmul(X, W, c.lanes, c.acc_bits, mode, as_float=True)
             return self._value(v), ovf
         if c.mode == "lmul":
