@@ -443,3 +443,21 @@ def test_area_breakdown_and_efficiency():
     assert m["power"] == pytest.approx(300e-12 / 1e-8)
     with pytest.raises(ValueError):
         C.efficiency(0.0, 1, 1, 1e9)
+
+
+def test_rtl_synthesis_calibration_table_loads_into_the_cost_model():
+    import csv
+    from pathlib import Path
+
+    from hwsim.accel.cost import CostTable, synthesis_rows
+
+    path = Path(__file__).resolve().parents[1] / "rtl" / "data" / "pe_area_calibration.csv"
+    rows = synthesis_rows(path)
+    table = CostTable.default().with_rows(rows)
+    with path.open(newline="") as fh:
+        recs = [r for r in csv.DictReader(fh) if r["area_um2"].strip()]
+    assert len(rows) == len(recs) > 0
+    for rec in recs:
+        c = table.op_cost(f"pe_{rec['pe']}", int(rec["width"]))
+        assert c.area_um2 == float(rec["area_um2"]) and not c.area_approximate
+        assert "Yosys 0.70" in c.area_source

@@ -10,6 +10,7 @@ from hwsim.accel.cost.costtable import (
     Cost,
     CostTable,
     read_rows_csv,
+    synthesis_rows,
 )
 from hwsim.accel.cost.events import event_energy_pj, parse_event
 from hwsim.accel.cost.memory import (
@@ -90,4 +91,5 @@ __all__ = [
     "sram_pj_per_bit",
     "static_energy_pj",
     "summarize",
+    "synthesis_rows",
 ]

@@ -359,3 +359,40 @@ def read_rows_csv(path: str | Path) -> tuple[OpRow, ...]:
         return tuple(
             row_from_record(rec, i, where=f"{path} line {i + 2}") for i, rec in enumerate(reader)
         )
+
+
+def synthesis_rows(path: str | Path) -> tuple[OpRow, ...]:
+    """Per-PE area rows (op ``pe_<kind>``, bits = operand width) from the RTL synthesis
+    calibration CSV that ``hwsim.rtl.synth`` / ``benchmarks/synth_area.py`` write
+    (columns pe, width, area_um2, yosys_version, source; rtl/data/pe_area_calibration.csv).
+
+    Each row's source names the synthesis flow and the Yosys version. Rows with an empty
+    area (a failed synthesis) are skipped. Use:
+    ``CostTable.default().with_rows(synthesis_rows(csv))`` then
+    ``table.op_cost("pe_int_mac", 8).area_um2``.
+    """
+    path = Path(path)
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        need = ("pe", "width", "area_um2", "yosys_version", "source")
+        missing = [c for c in need if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {missing}; required {list(need)}")
+        rows = []
+        for i, rec in enumerate(reader):
+            if not str(rec["area_um2"]).strip():
+                continue
+            rows.append(
+                row_from_record(
+                    {
+                        "op": f"pe_{rec['pe']}",
+                        "bits": rec["width"],
+                        "area_um2": rec["area_um2"],
+                        "source": f"{rec['source']} [{rec['yosys_version'].split(' (')[0]}]",
+                        "notes": rec.get("params", ""),
+                    },
+                    i,
+                    where=f"{path} line {i + 2}",
+                )
+            )
+    return tuple(rows)

@@ -1,0 +1,55 @@
+"""Synthesize every generated PE at 2/4/8/16-bit operand widths with the pinned Yosys and
+write the area calibration CSV (for hwsim.accel.cost) and a plot of area vs width.
+
+CSV columns: pe, width, params (JSON of the hwsim.pe parameters), ge (NAND2 = 1), cells,
+transistors (Yosys `stat -tech cmos` after `abc -g cmos2`), area_um2 (= ge * um2_per_ge),
+um2_per_ge, dffs, ge_seq, cells_by_type, yosys_version, source, top, synth_s.
+
+Run: python benchmarks/synth_area.py [--out rtl/data] [--kinds int_mac bipolar ...]
+     [--widths 2 4 8 16] [--um2-per-ge 0.798]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from hwsim.rtl import tools
+from hwsim.rtl import yosys as S
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--out",
+        default=str(Path(S.__file__).resolve().parent / "data"),
+        help="output folder for pe_area_calibration.csv and pe_area_vs_width.png",
+    )
+    ap.add_argument("--kinds", nargs="*", default=list(S.SWEEP_KINDS), choices=S.SWEEP_KINDS)
+    ap.add_argument("--widths", nargs="*", type=int, default=list(S.WIDTHS))
+    ap.add_argument("--um2-per-ge", type=float, default=S.UM2_PER_GE)
+    args = ap.parse_args()
+    why = tools.yosys_missing()
+    if why:
+        raise SystemExit(why)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    df = S.synth(args.kinds, tuple(args.widths), args.um2_per_ge)
+    dt = time.perf_counter() - t0
+    csv = out / "pe_area_calibration.csv"
+    df.to_csv(csv, index=False)
+    S.plot(df, out / "pe_area_vs_width.png")
+    print(
+        df[["pe", "width", "ge", "cells", "dffs", "transistors", "area_um2"]].to_string(index=False)
+    )
+    for s in df.attrs.get("skipped", []):
+        print("skipped:", s)
+    print(f"{tools.yosys_version()}; {len(df)} designs in {dt:.1f} s -> {csv}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Build and run the cocotb bench (`hwsim.rtl.bench`) on Icarus and/or Verilator.
+
+`run_one(kind, params, sim, nvec, seed)` simulates one generated design; `verify(...)`
+loops over PE kinds and parameter sets and returns a tidy list of result dicts.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import tools
+from .emit import Design, generate
+from .stimulus import plan, plan_systolic
+
+#: parameter sets checked by default (small accumulators so that wrap/saturate happen)
+DEFAULT_PARAMS: dict[str, list[dict]] = {
+    "int_mac": [
+        dict(a_fmt="int8", w_fmt="int8", lanes=1, acc_bits=20),
+        dict(a_fmt="uint4", w_fmt="int4", lanes=3, acc_bits=9, overflow="saturate"),
+    ],
+    "bitserial": [
+        dict(scheme="stripes", a_fmt="int8", w_fmt="int4", lanes=4, acc_bits=16),
+        dict(scheme="booth", a_fmt="int8", w_fmt="int4", lanes=2, acc_bits=14, overflow="saturate"),
+        dict(scheme="booth", a_fmt="uint4", w_fmt="uint3", lanes=1, acc_bits=12),
+    ],
+    "bipolar": [
+        dict(a_fmt="bipolar3", w_fmt="bipolar2", lanes=8, acc_bits=12),
+        dict(a_fmt="int3", w_fmt="bipolar2", lanes=5, acc_bits=10, overflow="saturate"),
+    ],
+    "shiftadd": [
+        dict(a_fmt="int8", w_fmt="pot4", lanes=2, acc_bits=20),
+        dict(a_fmt="uint4", w_fmt="pot4", lanes=1, acc_bits=11, overflow="saturate"),
+    ],
+    "lut": [
+        dict(a_fmt="int8", w_fmt="bipolar2", tile_k=4, acc_bits=16),
+        dict(a_fmt="int4", w_fmt="bipolar3", tile_k=3, acc_bits=9, overflow="saturate"),
+    ],
+    "fp_fma": [
+        dict(),
+        dict(fused=True),
+        dict(a_fmt="fp8_e5m2", w_fmt="fp8_e5m2", acc_fmt="fp8_e5m2"),
+    ],
+    "systolic": [dict(rows=2, cols=3, a_fmt="int4", w_fmt="int4", acc_bits=12)],
+}
+KINDS = tuple(DEFAULT_PARAMS)
+#: no output splitting: big netlists otherwise use precompiled headers, which break with ccache
+VERILATOR_ARGS = ["-Wno-fatal", "--output-split", "0", "--output-split-cfuncs", "0"]
+
+
+@dataclass
+class SimResult:
+    kind: str
+    params: dict
+    simulator: str
+    top: str
+    seed: int
+    vectors: int
+    passed: bool | None  # None: skipped
+    message: str
+    build_s: float  # simulator build (s)
+    plan_s: float  # step-model trace -> stimulus/expected plan (s)
+    test_s: float  # simulation incl. simulator start-up (s)
+
+
+def _failure_text(xml: Path) -> str:
+    try:
+        root = ET.parse(xml).getroot()
+    except (OSError, ET.ParseError) as exc:
+        return f"no results file ({exc})"
+    msgs = [f.get("message", "") + "\n" + (f.text or "") for f in root.iter("failure")]
+    msgs += [e.get("message", "") + "\n" + (e.text or "") for e in root.iter("error")]
+    return "\n".join(m.strip() for m in msgs)
+
+
+@functools.lru_cache(maxsize=8)
+def _plan_json(kind: str, params_json: str, seed: int, nvec: int) -> str:
+    """Per-cycle plan from the step model, as JSON (cached: both simulators share it)."""
+    params = json.loads(params_json)
+    if kind == "systolic":
+        cycles = plan_systolic(params, seed, nvec)
+    else:
+        cycles = plan(kind, params, seed, nvec)
+    return json.dumps([[c.inputs, c.expect, c.where, c.operands] for c in cycles])
+
+
+def run_one(
+    kind: str,
+    params: dict,
+    sim: str,
+    nvec: int = 2000,
+    seed: int = 1,
+    design: Design | None = None,
+    tag: str = "",
+) -> SimResult:
+    """Simulate the generated design of (kind, params) against its step model."""
+    tools.setup_path()
+    design = design or generate(kind, **params)
+    why = tools.missing(sim)
+    if why:
+        return SimResult(kind, params, sim, design.top, seed, nvec, None, why, 0.0, 0.0, 0.0)
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    build_dir = tools.BUILD_ROOT / "sim" / f"{design.top}{tag}_{sim}"
+    src = design.write(build_dir)
+    runner = get_runner(sim)
+    t0 = time.perf_counter()
+    runner.build(
+        sources=[src],
+        hdl_toplevel=design.top,
+        build_dir=build_dir,
+        build_args=VERILATOR_ARGS if sim == "verilator" else [],
+        timescale=("1ns", "1ps"),
+        always=True,
+        log_file=build_dir / "build.log",
+    )
+    t1 = time.perf_counter()
+    plan_file = build_dir / f"plan_{seed}_{nvec}.json"
+    plan_file.write_text(_plan_json(kind, json.dumps(params, sort_keys=True), seed, nvec))
+    tp = time.perf_counter()
+    job = dict(kind=kind, params=params, seed=seed, nvec=nvec, plan=str(plan_file))
+    job["signed"] = [] if kind == "fp_fma" else ["acc", "sip"]  # fp_fma: IEEE codes
+    env = {"HWSIM_RTL_JOB": json.dumps(job)}
+    try:
+        xml = runner.test(
+            hdl_toplevel=design.top,
+            test_module="hwsim.rtl.bench",
+            build_dir=build_dir,
+            test_dir=build_dir,
+            extra_env=env,
+            seed=seed,
+            log_file=build_dir / "test.log",
+        )
+        xml = Path(xml)
+        _, n_fail = get_results(xml)
+    except SystemExit:  # cocotb's runner exits under pytest when a test fails
+        xml = next(iter(sorted(build_dir.glob("*.xml"), key=os.path.getmtime, reverse=True)), None)
+        n_fail = 1
+    t2 = time.perf_counter()
+    msg = "ok" if n_fail == 0 else (_failure_text(xml) if xml else "failed")
+    if n_fail and not msg.strip():
+        msg = f"failed; see {build_dir / 'test.log'}"
+    return SimResult(
+        kind, params, sim, design.top, seed, nvec, n_fail == 0, msg, t1 - t0, tp - t1, t2 - tp
+    )
+
+
+def verify(kinds=None, simulators=None, vectors: int = 2000, seed: int = 1) -> list[SimResult]:
+    """Check generated RTL against the hwsim.pe step models, every cycle.
+
+    kinds: PE kinds (default: all with a generator, plus "systolic"); simulators: subset of
+    ("icarus", "verilator") (missing ones are reported as skipped); vectors: checked cycles
+    per design; seed: stimulus seed (reported on failure). Returns one SimResult per
+    (kind, parameter set, simulator); `passed` is None when the simulator is missing.
+    """
+    out = []
+    for kind in kinds or KINDS:
+        if kind not in DEFAULT_PARAMS:
+            raise ValueError(f"no RTL for {kind!r}; available: {list(KINDS)}")
+        for params in DEFAULT_PARAMS[kind]:
+            for sim in simulators or tools.SIMULATORS:
+                out.append(run_one(kind, dict(params), sim, vectors, seed))
+    return out
+
+
+def results_frame(results):
+    import pandas as pd
+
+    return pd.DataFrame([asdict(r) for r in results])
