@@ -107,6 +107,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rtl_verify(args: argparse.Namespace) -> int:
+    import hwsim.rtl as rtl
+
+    sims = args.simulator or None
+    results = rtl.verify(args.pe or None, sims, vectors=args.vectors, seed=args.seed)
+    failed = 0
+    for r in results:
+        state = {True: "PASS", False: "FAIL", None: "SKIP"}[r.passed]
+        failed += r.passed is False
+        print(f"{state} {r.kind:10s} {r.simulator:9s} {r.top:28s} seed {r.seed} "
+              f"{r.vectors} vectors  {r.message}")  # fmt: skip
+    return 1 if failed else 0
+
+
+def _cmd_rtl_synth(args: argparse.Namespace) -> int:
+    import hwsim.rtl as rtl
+
+    df = rtl.synth(args.pe or None, tuple(args.widths))
+    cols = ["pe", "width", "ge", "cells", "transistors", "area_um2"]
+    print(df[cols].to_string(index=False))
+    if args.out:
+        df.to_csv(args.out, index=False)
+        print(f"wrote {args.out} ({df['yosys_version'].iloc[0].split(' (')[0]})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hwsim",
@@ -132,6 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_study)
+    rt = sub.add_parser("rtl", help="generated RTL: cocotb verification and Yosys synthesis")
+    rsub = rt.add_subparsers(dest="rtl_command", required=True)
+    rv = rsub.add_parser("verify", help="simulate generated RTL against the PE step models")
+    rv.add_argument("pe", nargs="*", help="PE kinds (default: all with a generator)")
+    rv.add_argument("--simulator", action="append", choices=["icarus", "verilator"])
+    rv.add_argument("--vectors", type=int, default=2000, help="cycles per run")
+    rv.add_argument("--seed", type=int, default=1)
+    rv.set_defaults(func=_cmd_rtl_verify)
+    rs = rsub.add_parser("synth", help="Yosys area (NAND2 gate equivalents) per PE and width")
+    rs.add_argument("pe", nargs="*", help="PE kinds (default: all)")
+    rs.add_argument("--widths", type=int, nargs="+", default=[2, 4, 8, 16])
+    rs.add_argument("--out", help="write the calibration CSV here")
+    rs.set_defaults(func=_cmd_rtl_synth)
     d = sub.add_parser("demo", help="run the small end-to-end demo study and write its outputs")
     d.add_argument("--out", default="results/demo", help="output directory")
     d.add_argument("--quick", action="store_true", help="smaller sizes (for tests)")

@@ -75,3 +75,21 @@ def test_run_errors_name_the_problem(tmp_path, capsys):
     bad.write_text(cfg.read_text().replace("rows = 32", "rows = 32\nrowz = 4"))
     assert main(["run", str(bad), "--out", str(tmp_path)]) == 2
     assert "rowz" in capsys.readouterr().err
+
+
+def test_rtl_commands_have_help():
+    for args in (["rtl", "verify", "--help"], ["rtl", "synth", "--help"]):
+        res = subprocess.run([sys.executable, "-m", "hwsim.cli", *args], capture_output=True,
+                             text=True)  # fmt: skip
+        assert res.returncode == 0 and "usage: hwsim rtl" in res.stdout
+
+
+def test_rtl_synth_command(tmp_path, capsys):
+    from hwsim.rtl.tools import yosys_missing
+
+    if yosys_missing():
+        pytest.skip(yosys_missing())
+    out = tmp_path / "cal.csv"
+    assert main(["rtl", "synth", "int_mac", "--widths", "4", "--out", str(out)]) == 0
+    df = pd.read_csv(out)
+    assert df["pe"].tolist() == ["int_mac"] and df["ge"].iloc[0] > 0
