@@ -54,6 +54,9 @@ def scatter_pareto(
                             textcoords="offset points")  # fmt: skip
         front = pareto_front(sub, x, y, better)
         ax.step(front[x], front[y], where="post", color="tab:red", lw=1, label="Pareto front")
+        xs = sub[x].to_numpy(dtype=float)
+        if xs.size and xs.min() > 0 and xs.max() / xs.min() > 10:
+            ax.set_xscale("log")  # wide cost ranges (e.g. INT vs FP MACs) stay readable
         ax.set_xlabel(xlabel or x)
         ax.set_title(title or (f"{facet} = {key}" if facet else ""))
         ax.grid(alpha=0.3)
