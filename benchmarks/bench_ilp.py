@@ -6,10 +6,9 @@ Run: python benchmarks/bench_ilp.py [--layers 32] [--runs 5]. Prints, does not a
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+from _timing import median_time  # benchmarks/_timing.py (script folder)
 
 from hwsim.accel.cost import op_energy_pj
 from hwsim.accel.mapping import (
@@ -47,15 +46,6 @@ def make_problem(n_layers: int, seed: int = 0) -> PrecisionProblem:
         energy_pj=macs[:, None] * mac_pj[None, :],
         latency_cycles=np.ceil(macs[:, None] * np.maximum(bits, 4)[None, :] / (8 * 4096)),
     )
-
-
-def median_time(fn, runs: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def main() -> None:

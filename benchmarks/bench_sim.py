@@ -6,20 +6,12 @@ python benchmarks/bench_sim.py [--repeat 3]
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
+
+from _timing import median_time  # benchmarks/_timing.py (script folder)
 
 import hwsim
 from hwsim import accel, workloads
-
-
-def _median_time(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def main() -> None:
@@ -29,7 +21,7 @@ def main() -> None:
 
     acc32 = accel.systolic(32, 32, dataflow="os")
     cube = workloads.gemm(1024, 1024, 1024)
-    t, rep = _median_time(lambda: hwsim.simulate(acc32, cube), args.repeat)
+    t, rep = median_time(lambda: hwsim.simulate(acc32, cube), args.repeat)
     print(f"gemm 1024^3, 32x32 os: {rep.cycles} cycles, median {t:.3f} s (target < 0.5 s)")
 
     t0 = time.perf_counter()
@@ -38,7 +30,7 @@ def main() -> None:
     for dataflow in ("ws", "os"):
         # 128 B/cycle: MixPE/ANT if_width 1024 bits/cycle (docs/simulator.md).
         acc64 = accel.systolic(64, 64, dataflow=dataflow, dram_bw=128)
-        t, rep = _median_time(lambda acc=acc64: hwsim.simulate(acc, gen), args.repeat)
+        t, rep = median_time(lambda acc=acc64: hwsim.simulate(acc, gen), args.repeat)
         print(
             f"llama2-7b prefill 2048 + 128 decode, 64x64 {dataflow}, 128 B/cycle: "
             f"{rep.cycles} cycles, {len(gen.layers)} layers, median {t:.2f} s "
