@@ -143,6 +143,10 @@ def llm_pe(point: dict) -> dict:
         "stall_cycles": int(rep.stall_cycles),
         "utilization": float(rep.utilization),
         "energy_pj": float(rep.energy_pj),
+        **{
+            f"energy_{c}_pj": float(rep.layers[f"energy_{c}_pj"].sum())
+            for c in ("pe", "sram", "dram")
+        },
         "area_um2": float(rep.area_um2),
         "macs": macs,
         "macs_per_cycle": macs / rep.cycles,
