@@ -45,8 +45,9 @@ def layer_energy_pj(acc: Accelerator, row: dict, node_nm: float = 45) -> tuple[d
 
 def array_area_um2(
     acc: Accelerator, units: dict[str, int], node_nm: float = 45
-) -> tuple[float, str]:
-    """Area (um2) of rows x cols PEs (``units`` per PE, event grammar) plus the SRAM buffers."""
+) -> tuple[dict[str, float], str]:
+    """Area (um2) of rows x cols PEs (``units`` per PE, event grammar) and of the SRAM
+    buffers: ``({"pe": um2, "sram": um2}, note)``."""
     cost = _cost()
     if cost is None:
         return math.nan, "hwsim.accel.cost not importable"
@@ -57,5 +58,15 @@ def array_area_um2(
         }
         df = cost.area_breakdown({"pe": units}, {"pe": acc.num_pes}, sram, node_nm=node_nm)
     except (ValueError, KeyError, LookupError) as exc:
-        return math.nan, f"cost model area: {exc}"
-    return float(df["um2_total"].sum()), ""
+        return {"pe": math.nan, "sram": math.nan}, f"cost model area: {exc}"
+    by = df.groupby("category")["um2_total"].sum()
+    return {"pe": float(by.get("logic", 0.0)), "sram": float(by.get("sram", 0.0))}, ""
+
+
+def pe_area_um2(units: dict[str, int], node_nm: float = 45) -> float:
+    """Logic area (um2) of one PE from its unit inventory (``PETiming.unit_inventory``);
+    approximate (see there). Raises ValueError when the cost model lacks a unit's figure."""
+    cost = _cost()
+    if cost is None:
+        raise ValueError("hwsim.accel.cost not importable: no PE area")
+    return float(cost.area_breakdown({"pe": units}, node_nm=node_nm)["um2_total"].sum())

@@ -153,7 +153,7 @@ def simulate_gemm(
         row[f"dram_write_bytes_{o}"] = plan.dram_write[o]
         row[f"sram_read_bytes_{o}"] = plan.sram_read[o]
         row[f"sram_write_bytes_{o}"] = plan.sram_write[o]
-    row["events"] = {e: c * dots for e, c in timing.dot_events(t).items()}
+    row["events"] = {e: c * batch for e, c in timing.gemm_events(m, n, k).items()}
     return row
 
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 # Event names of one int8 MAC (docs/conventions.md): used only when hwsim.pe is missing.
 _FALLBACK_MAC_EVENTS = {"mul_8x8": 1, "add_32": 1, "reg_write_32": 1}
+#: dot-product length for the area inventory: Llama-2-7B hidden size (a typical LLM reduction
+#: length, shapes in hwsim.workloads), long enough to amortise per-group and per-table events
+INVENTORY_K = 4096
+#: outputs sharing one activation row in the inventory GEMM: LUT-TC's N_DIM = 64 (pes.md 2.2)
+INVENTORY_N = 64
+#: units busier than this fraction of cycles are per PE; rarer ones are time-shared
+SHARED_BELOW = 1 / 8
 
 
 @dataclass
@@ -52,10 +60,36 @@ class PETiming:
                 self._events[k] = {n: int(c) for n, c in self._unit.dot_events(k).items()}
         return self._events[k]
 
-    def unit_inventory(self) -> dict[str, int]:
-        """Hardware units of one PE for the area model: each event kind of a 1-element dot
-        product counted once (an approximation until hwsim.pe exports an inventory)."""
-        return {name: 1 for name in self.dot_events(1)}
+    def gemm_events(self, m: int, n: int, k: int) -> dict[str, int]:
+        """Event counts of an m x k by k x n GEMM as the PE model defines them (per-group
+        dequantization once per k-group, LUT tables shared across n), independent of how a
+        dataflow maps the GEMM onto the array."""
+        key = ("gemm", int(m), int(n), int(k))
+        if key not in self._events:
+            if self._unit is None:
+                self._events[key] = {e: c * m * n for e, c in self.dot_events(k).items()}
+            else:
+                ev = self._unit.matmul_events(int(m), int(n), int(k))
+                self._events[key] = {e: int(c) for e, c in ev.items()}
+        return self._events[key]
+
+    def unit_inventory(self, k: int = INVENTORY_K) -> dict[str, float]:
+        """Hardware units of one PE for the area model (approximate), from the PE's event
+        rate on a 1 x k by k x INVENTORY_N GEMM: a unit kind with rate r events per cycle
+        counts ceil(r) units (a 16-lane PE has 16 term muxes), except that a unit busy less
+        than SHARED_BELOW of the cycles counts r: it is time-shared by 1/r PEs, as MixPE's
+        per-group dequantizer and LUT-TC's table precompute are (pes.md 2.2, 4); the sharing
+        muxes are not counted. Wiring, control and registers that emit no event are missing;
+        prefer RTL synthesis figures (`hwsim.rtl.synth`) where a generator exists."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"inventory dot-product length k must be an int >= 1, got {k!r}")
+        cycles = INVENTORY_N * self.dot_cycles(k)
+        out: dict[str, float] = {}
+        for name, n in self.gemm_events(1, INVENTORY_N, k).items():
+            rate = n / cycles
+            if rate > 0:
+                out[name] = rate if rate < SHARED_BELOW else float(math.ceil(rate - 1e-9))
+        return out
 
 
 def pe_operand_formats(kind: str, params: tuple = ()) -> dict[str, float | str]:

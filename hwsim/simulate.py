@@ -36,6 +36,8 @@ class Report:
     energy_pj: float
     area_um2: float
     layers: pd.DataFrame = field(repr=False)
+    area_pe_um2: float = math.nan  # PE array logic (approximate unit inventory, see pe_adapter)
+    area_sram_um2: float = math.nan  # on-chip buffers
     timeline: pd.DataFrame | None = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
 
@@ -158,13 +160,17 @@ def simulate(
     for _, note in areas:
         if note and note not in notes:
             notes.append(note)
+    area_pe = float(sum(a["pe"] for a, _ in areas))
+    area_sram = float(sum(a["sram"] for a, _ in areas))
     energy = float(df["energy_pj"].sum()) if df["energy_pj"].notna().all() else math.nan
     return Report(
         cycles=cycles,
         stall_cycles=int(df["stall_cycles"].sum()),
         utilization=busy / (pes * cycles) if cycles else 0.0,
         energy_pj=energy,
-        area_um2=float(sum(a for a, _ in areas)),
+        area_um2=area_pe + area_sram,
+        area_pe_um2=area_pe,
+        area_sram_um2=area_sram,
         layers=df,
         timeline=pd.DataFrame(tl_rows, columns=list(TIMELINE_COLUMNS)) if timeline else None,
         notes=tuple(notes),

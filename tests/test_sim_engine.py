@@ -81,6 +81,33 @@ def test_energy_and_area_from_cost_model():
     )
     # int8 MAC events: one multiply per MAC
     assert rep.events["mul_8x8"] == 64**3
+    assert rep.area_um2 == pytest.approx(rep.area_pe_um2 + rep.area_sram_um2)
+    assert rep.area_pe_um2 > 0 and rep.area_sram_um2 > 0
+
+
+@pytest.mark.parametrize("lanes", [1, 4, 16])
+def test_area_inventory_counts_every_lane(lanes):
+    """A bit-serial PE's per-lane hardware (term muxes) is counted lanes times, and the
+    adder tree grows with the lanes, so the PE array area grows with lanes."""
+    from hwsim.accel.pe_adapter import PETiming
+
+    params = (("a_fmt", "int8"), ("lanes", lanes), ("scheme", "booth"), ("w_fmt", "int4"))
+    inv = PETiming("bitserial", params).unit_inventory()
+    assert inv["mux_9"] == lanes
+    one = PETiming("bitserial", (("lanes", 1),) + params[:1] + params[2:]).unit_inventory()
+    area = {
+        n: hwsim.simulate(
+            accel.systolic(
+                4, 4, pe="bitserial", pe_params=dict(params[:1] + ((("lanes", n),)) + params[2:])
+            ),
+            workloads.gemm(8, 8, 64),
+        ).area_pe_um2
+        for n in (1, lanes)
+    }
+    assert sum(inv.values()) >= sum(one.values())
+    assert area[lanes] >= area[1] and (lanes == 1 or area[lanes] > area[1])
+    with pytest.raises(ValueError, match="k must be an int >= 1"):
+        PETiming("bitserial", params).unit_inventory(0)
 
 
 def test_timeline_csv(tmp_path):
@@ -129,3 +156,16 @@ def test_operand_formats_default_to_the_pe_model():
     acc = accel.systolic(8, 8, pe="int_mac", pe_params={"w_fmt": "int4"})
     assert acc.bits("weight") == 4
     assert accel.systolic(8, 8, pe="int_mac", weight_fmt=3.5).bits("weight") == 3.5
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os", "is"])
+@pytest.mark.parametrize("kind", ["lut", "mixpe", "int_mac"])
+def test_layer_events_are_the_pe_models_gemm_events(kind, dataflow):
+    """Events do not depend on the dataflow: LUT tables are built once per activation row and
+    K-group, MixPE dequantizes once per K-group and output (not once per PE stream)."""
+    from hwsim import pe
+
+    m, n, k = 3, 40, 300
+    acc = accel.systolic(8, 8, pe=kind, dataflow=dataflow)
+    rep = hwsim.simulate(acc, workloads.gemm(m, n, k))
+    assert rep.events == pe.get(kind).matmul_events(m, n, k)

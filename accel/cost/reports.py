@@ -148,7 +148,8 @@ def area_breakdown(
 ) -> pd.DataFrame:
     """Area rows (um2): logic units per component x instances, SRAM macros, extra blocks.
 
-    ``units``: component -> {unit (event grammar, e.g. ``mul_8x8``) -> units per instance};
+    ``units``: component -> {unit (event grammar, e.g. ``mul_8x8``) -> units per instance;
+    a fraction is a unit time-shared between instances};
     ``instances``: component -> instance count (default 1); ``pnr_factor`` multiplies logic
     area explicitly (BitMoD uses 1.5 for place and route), default 1.0.
     """
@@ -162,8 +163,8 @@ def area_breakdown(
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"instances of {comp!r} must be an int >= 0, got {n!r}")
         for name, k in per.items():
-            if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-                raise ValueError(f"unit count of {name!r} in {comp!r} must be an int >= 0")
+            if isinstance(k, bool) or not isinstance(k, int | float) or not k >= 0:
+                raise ValueError(f"unit count of {name!r} in {comp!r} must be a number >= 0")
             op, bits = parse_event(name)
             c = table.op_cost(op, bits, node_nm)
             if c.area_um2 is None:
@@ -178,7 +179,7 @@ def area_breakdown(
             raise ValueError(f"extra area {name!r} must be >= 0, got {um2}")
         rows.append(("extra", name, name, 1, float(um2), "given"))
     out = pd.DataFrame(rows, columns=[c for c in AREA_COLUMNS if c != "um2_total"])
-    out["count"] = out["count"].astype("int64")
+    out["count"] = out["count"].astype("float64")
     out["um2_each"] = out["um2_each"].astype("float64")
     out.insert(5, "um2_total", out["count"] * out["um2_each"])
     return out[AREA_COLUMNS]
