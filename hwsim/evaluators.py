@@ -115,22 +115,49 @@ LLM_DESIGNS: dict[str, tuple[str, dict]] = {
 }  # fmt: skip
 
 
+def _pe_area(design: str) -> float:
+    """Approximate logic area (um2) of one PE of ``LLM_DESIGNS[design]`` (cost model)."""
+    from hwsim.accel.costing import pe_area_um2
+    from hwsim.accel.pe_adapter import PETiming
+
+    kind, params = LLM_DESIGNS[design]
+    return pe_area_um2(PETiming(kind, tuple(sorted(params.items()))).unit_inventory())
+
+
+def iso_area_shape(design: str, reference: str, rows: int, cols: int) -> tuple[int, int]:
+    """Array shape of ``design`` whose PE logic area matches ``reference`` at rows x cols
+    (both dimensions scaled by sqrt of the per-PE area ratio, as the papers' iso-area
+    baselines do: MixPE 64x64 vs INT8 32x32, BitMoD 32x32 vs FP16 32x24; pes.md 1, 4)."""
+    for name in (design, reference):
+        if name not in LLM_DESIGNS:
+            raise ValueError(f"unknown design {name!r}; known: {sorted(LLM_DESIGNS)}")
+    pes = rows * cols * _pe_area(reference) / _pe_area(design)
+    r = max(1, round(rows * (pes / (rows * cols)) ** 0.5))
+    return r, max(1, round(pes / r))
+
+
 def llm_pe(point: dict) -> dict:
     """Simulate one PE design (``LLM_DESIGNS[design]``) as a rows x cols array on an LLM phase.
 
     point: design, model, phase (prefill | decode), seq_len, rows, cols, dataflow,
-    dram_bw (bytes/cycle). Returns cycles, stall cycles, utilization, energy (pJ), area (um2),
-    MACs, and derived MACs/cycle and MACs/pJ.
+    dram_bw (bytes/cycle), optional iso_area (a reference design: the array is resized so
+    its PE logic area equals the reference's rows x cols array; see ``iso_area_shape``).
+    Returns the array shape, cycles, stall cycles, utilization, energy (pJ, total and PE /
+    SRAM / DRAM), area (um2, total and PE logic / SRAM), MACs, MACs/cycle, MACs/pJ and
+    MACs/cycle per mm2 of PE logic. Areas come from the cost model's unit inventory
+    (approximate: see ``hwsim.accel.pe_adapter.PETiming.unit_inventory``).
     """
     import hwsim
 
     if point["design"] not in LLM_DESIGNS:
         raise ValueError(f"unknown design {point['design']!r}; known: {sorted(LLM_DESIGNS)}")
     kind, params = LLM_DESIGNS[point["design"]]
+    rows, cols = int(point.get("rows", 64)), int(point.get("cols", 64))
+    if point.get("iso_area") not in (None, "", "none"):
+        rows, cols = iso_area_shape(point["design"], point["iso_area"], rows, cols)
     acc = hwsim.accel.systolic(
-        int(point.get("rows", 64)), int(point.get("cols", 64)), pe=kind,
-        dataflow=point.get("dataflow", "ws"), dram_bw=point.get("dram_bw", 128),
-        pe_params=params,
+        rows, cols, pe=kind, dataflow=point.get("dataflow", "ws"),
+        dram_bw=point.get("dram_bw", 128), pe_params=params,
     )  # fmt: skip
     wl = hwsim.workloads.get(
         point.get("model", "llama2-7b"), phase=point["phase"], seq_len=int(point["seq_len"])
@@ -139,6 +166,8 @@ def llm_pe(point: dict) -> dict:
     macs = float(sum(ly.macs * ly.count for ly in wl.layers))
     return {
         "kind": kind,
+        "array_rows": rows,
+        "array_cols": cols,
         "cycles": int(rep.cycles),
         "stall_cycles": int(rep.stall_cycles),
         "utilization": float(rep.utilization),
@@ -148,9 +177,12 @@ def llm_pe(point: dict) -> dict:
             for c in ("pe", "sram", "dram")
         },
         "area_um2": float(rep.area_um2),
+        "area_pe_um2": float(rep.area_pe_um2),
+        "area_sram_um2": float(rep.area_sram_um2),
         "macs": macs,
         "macs_per_cycle": macs / rep.cycles,
         "macs_per_pj": macs / rep.energy_pj,
+        "macs_per_cycle_per_mm2": macs / rep.cycles / (rep.area_pe_um2 * 1e-6),
     }
 
 
