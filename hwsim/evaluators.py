@@ -30,24 +30,60 @@ def format_error(point: dict) -> dict:
 
 
 def digits_accuracy(point: dict) -> dict:
-    """Top-1 accuracy of the digits MLP with weight_format / act_format (None = full)."""
+    """Top-1 accuracy of the digits MLP with weight_format / act_format (None = full).
+
+    Optional point keys: ``pe`` (PE kind: every GEMM then runs on that PE model's fast path),
+    ``pe_params`` (dict or JSON object string, e.g. '{"acc_bits": 16}'), ``layer_formats``
+    (dict or JSON: {"fc1": [weight_format, act_format], ...}). With ``pe`` the result also
+    has ``pe_overflowed`` (an integer accumulator wrapped / saturated in some layer) and
+    ``pe_nonfinite`` (some PE result was inf / nan)."""
     from hwsim.accuracy import evaluate_digits, train_digits_mlp
 
     model = train_digits_mlp(seed=int(point.get("seed", 0)))
-    acc = evaluate_digits(model, _none(point.get("weight_format")), _none(point.get("act_format")))
-    return {"accuracy": acc}
+    stats: dict = {}
+    acc = evaluate_digits(
+        model, _none(point.get("weight_format")), _none(point.get("act_format")),
+        **_pe_options(point), stats=stats,
+    )  # fmt: skip
+    return {"accuracy": acc, **_pe_flags(point, stats)}
 
 
 def minilm_fidelity(point: dict) -> dict:
-    """Mean cosine of quantized to full-precision MiniLM embeddings (optional extra)."""
+    """Mean cosine of quantized to full-precision MiniLM embeddings (optional extra).
+
+    Optional point keys as ``digits_accuracy`` (layer names ``L{i}.q_proj`` ... ``L{i}.fc2``,
+    ``L{i}.attn_qk``, ``L{i}.attn_pv``; see ``hwsim.accuracy.minilm``)."""
     from hwsim.accuracy.minilm import embedding_fidelity
 
+    stats: dict = {}
     cos = embedding_fidelity(
         _none(point.get("weight_format")),
         _none(point.get("act_format")),
         bool(point.get("attention", False)),
+        **_pe_options(point),
+        stats=stats,
     )
-    return {"cosine": cos}
+    return {"cosine": cos, **_pe_flags(point, stats)}
+
+
+def _pe_options(point: dict) -> dict:
+    """pe, pe_params, layer_formats of a sweep point (missing / NaN / "" mean none)."""
+    out = {}
+    for key in ("pe", "pe_params", "layer_formats"):
+        v = point.get(key)
+        if isinstance(v, float) and np.isnan(v):
+            v = None
+        out[key] = None if v in (None, "", "none") else v
+    return out
+
+
+def _pe_flags(point: dict, stats: dict) -> dict:
+    if _pe_options(point)["pe"] is None:
+        return {}
+    return {
+        "pe_overflowed": bool(stats.get("overflowed_layers")),
+        "pe_nonfinite": bool(stats.get("nonfinite_layers")),
+    }
 
 
 def mac_cost(weight_format: str, act_format: str, acc_bits: int = 32) -> dict:
@@ -84,11 +120,15 @@ def mac_cost(weight_format: str, act_format: str, acc_bits: int = 32) -> dict:
 
 def format_codesign(point: dict) -> dict:
     """Accuracy and hardware cost of one weight/activation format pair: digits-MLP accuracy
-    (both GEMMs quantized), MAC energy/area (``mac_cost``) and weight storage bits."""
+    (both GEMMs quantized; optional ``pe``, ``pe_params``, ``layer_formats`` as in
+    ``digits_accuracy``), MAC energy/area (``mac_cost``, of the pair) and weight storage
+    bits."""
     import hwsim.formats as F
 
     wf, af = point["weight_format"], point.get("act_format") or point["weight_format"]
-    out = digits_accuracy({"weight_format": wf, "act_format": af, "seed": point.get("seed", 0)})
+    out = digits_accuracy(
+        {"weight_format": wf, "act_format": af, "seed": point.get("seed", 0), **_pe_options(point)}
+    )
     out.update(mac_cost(wf, af))
     w = F.get(wf)
     out["weight_bits"] = w.bits_per_element(128) if getattr(w, "is_block", False) else w.bits

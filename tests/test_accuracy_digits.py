@@ -49,3 +49,72 @@ def test_lloyd_max_beats_uniform_and_matches_known_gaussian_levels():
     uniform = np.clip(np.round(x / 0.5) * 0.5, -1.0, 1.0)  # 5-level uniform grid
     assert lloyd_max_sqnr_db(x, 2) > sqnr_db(x, uniform) - 0.5
     assert lloyd_max_sqnr_db(x, 3) > lloyd_max_sqnr_db(x, 2) + 4
+
+
+def test_exact_int_pe_reproduces_the_reference_logits(model):
+    from hwsim.accuracy.digits import digits_logits
+
+    for wf, af in (("int8_channel", "int8_tensor"), ("int4_g128", "int8_channel")):
+        ref = digits_logits(model, wf, af)
+        stats = {}
+        pe = digits_logits(model, wf, af, pe="int_mac", stats=stats)
+        assert np.array_equal(pe, ref)
+        assert stats["pe_calls"] == 2 and stats["overflowed_layers"] == []
+
+
+def test_narrow_accumulator_and_fp16_accumulation_change_the_result(model):
+    wide = evaluate_digits(model, "int8_channel", "int8_tensor", pe="int_mac")
+    stats = {}
+    narrow = evaluate_digits(
+        model, "int8_channel", "int8_tensor", pe="int_mac", pe_params={"acc_bits": 16},
+        stats=stats,
+    )  # fmt: skip
+    assert stats["overflowed_layers"] and narrow < wide - 0.1
+    from hwsim.accuracy.digits import digits_logits
+
+    ref = digits_logits(model, "fp16", "fp16")
+    z16 = digits_logits(model, "fp16", "fp16", pe="fp_fma", pe_params={"acc_fmt": "fp16"})
+    z32 = digits_logits(model, "fp16", "fp16", pe="fp_fma", pe_params='{"acc_fmt": "fp32"}')
+    err16, err32 = np.abs(z16 - ref).max(), np.abs(z32 - ref).max()
+    assert err16 > 1e-4 and err16 > 100 * err32
+
+
+def test_layer_formats_quantize_only_the_named_layers(model):
+    from hwsim.accuracy.digits import digits_layer_sensitivity, digits_layers, digits_logits
+
+    only_fc2 = digits_logits(model, layer_formats={"fc2": ("int2_g128", None)})
+    both = digits_logits(model, "int2_g128", None)
+    json_form = digits_logits(model, layer_formats='{"fc2": ["int2_g128", null]}')
+    assert np.array_equal(only_fc2, json_form)
+    same = digits_logits(model, "int2_g128", None, layer_formats={"fc1": [None, None]})
+    assert np.array_equal(only_fc2, same) and not np.array_equal(only_fc2, both)
+    layers = digits_layers(model)
+    assert layers["weight_elements"].tolist() == [model.w1.size, model.w2.size]
+    sens = digits_layer_sensitivity(model, "int2_g128", "int8_tensor", pe="int_mac",
+                                    pe_params={"acc_bits": 48})  # fmt: skip
+    z = digits_logits(model, layer_formats={"fc2": ("int2_g128", "int8_tensor")})
+    acc_fc2 = float(np.mean(z.argmax(1) == model.test_y))
+    assert sens.set_index("layer").loc["fc2", "accuracy"] == acc_fc2
+    assert np.allclose(sens["drop"], evaluate_digits(model) - sens["accuracy"])
+
+
+def test_evaluators_accept_pe_options_and_are_deterministic():
+    from hwsim.evaluators import digits_accuracy, format_codesign
+
+    p = {"weight_format": "int8_channel", "act_format": "int8_tensor", "pe": "int_mac"}
+    a = digits_accuracy({**p, "pe_params": {"acc_bits": 16}})
+    b = digits_accuracy({**p, "pe_params": '{"acc_bits": 16}'})
+    assert a == b and a["pe_overflowed"] and not a["pe_nonfinite"]
+    assert (
+        digits_accuracy(p)["accuracy"]
+        == digits_accuracy({"weight_format": "int8_channel", "act_format": "int8_tensor"})[
+            "accuracy"
+        ]
+    )
+    c = format_codesign({**p, "layer_formats": '{"fc2": ["int4_g128", "int8_tensor"]}'})
+    assert (
+        c["accuracy"]
+        == digits_accuracy({**p, "layer_formats": {"fc2": ["int4_g128", "int8_tensor"]}})[
+            "accuracy"
+        ]
+    )

@@ -42,3 +42,52 @@ def test_fidelity_orders_formats_by_precision():
     w2 = minilm.embedding_fidelity("ternary_absmean", None, texts=texts)
     assert 1.0 > w8 > w4 > w2
     assert w8 > 0.98
+
+
+def test_layers_and_their_weight_counts():
+    lay = minilm.quantizable_layers()
+    w = minilm.load_minilm().weights
+    linear = [k for k in w if k.startswith("encoder.layer.") and k.endswith("dense.weight")]
+    linear += [k for k in w if k.endswith(("query.weight", "key.weight", "value.weight"))]
+    assert len(lay) == len(linear) == 36
+    assert lay["weight_elements"].sum() == sum(w[k].size for k in linear)
+    assert lay["layer"].iloc[0] == "L0.q_proj" and "L5.fc2" in set(lay["layer"])
+    assert len(minilm.layer_names(attention=True)) == 48
+
+
+def test_exact_int_pe_equals_the_exact_reference_and_narrow_accumulator_hurts():
+    from hwsim.accuracy.qgemm import exact_gemm
+
+    text = ("A man is eating food.",)
+    ref = minilm.embed(text, "int8_channel", "int8_tensor", gemm=exact_gemm)
+    stats = {}
+    pe = minilm.embed(text, "int8_channel", "int8_tensor", pe="int_mac", stats=stats)
+    assert np.array_equal(ref, pe) and stats["pe_calls"] == 36
+    narrow = minilm.embedding_fidelity(
+        "int8_channel", "int8_tensor", texts=text, pe="int_mac", pe_params={"acc_bits": 16}
+    )
+    wide = float(ref[0] @ minilm.embed(text)[0])
+    assert narrow < wide - 0.01
+
+
+def test_layer_formats_and_sensitivity_agree():
+    texts = minilm.TEXTS[:4]
+    sens = minilm.layer_sensitivity("int2_g128", None, ["L0.fc1", "L3.v_proj"], texts)
+    direct = minilm.embedding_fidelity(
+        None, texts=texts, layer_formats={"L3.v_proj": ["int2_g128", None]}
+    )
+    assert sens.set_index("layer").loc["L3.v_proj", "fidelity"] == pytest.approx(direct, abs=1e-12)
+    assert (sens["drop"] > 0).all() and (sens["weight_elements"] > 0).all()
+    with pytest.raises(ValueError, match="unknown layer"):
+        minilm.embedding_fidelity(None, texts=texts, layer_formats={"L9.fc1": ["int8", None]})
+
+
+@pytest.mark.slow
+def test_pe_paths_on_the_full_text_set():
+    # fp16 operands: an FP16 accumulator loses measurably more than an FP32 one
+    f16 = minilm.embedding_fidelity("fp16", "fp16", pe="fp_fma", pe_params={"acc_fmt": "fp16"})
+    f32 = minilm.embedding_fidelity("fp16", "fp16", pe="fp_fma", pe_params={"acc_fmt": "fp32"})
+    assert 1 - f16 > 3 * (1 - f32)
+    ref = minilm.embedding_fidelity("int4_g128", "int8_channel")
+    mix = minilm.embedding_fidelity("int4_g128", "int8_channel", pe="mixpe")
+    assert mix == pytest.approx(ref, abs=1e-4)

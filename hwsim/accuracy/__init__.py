@@ -1,5 +1,28 @@
-"""Accuracy of quantized models evaluated through exact datapaths (no downloads needed)."""
+"""Accuracy of quantized models evaluated through exact datapaths (no downloads needed).
 
-from .digits import DigitsMLP, evaluate_digits, train_digits_mlp
+``digits`` (scikit-learn digits MLP) and ``minilm`` (all-MiniLM-L6-v2, optional extra) run
+every GEMM on quantized operands, either with the exact reference GEMM or executed by a PE
+model (``pe=``); ``qgemm`` holds the shared machinery (see its docstring)."""
 
-__all__ = ["DigitsMLP", "evaluate_digits", "train_digits_mlp"]
+from .digits import (
+    DigitsMLP,
+    digits_layer_sensitivity,
+    digits_layers,
+    digits_logits,
+    evaluate_digits,
+    train_digits_mlp,
+)
+from .qgemm import QGemmError, compatible_pes, exact_gemm, pe_spec
+
+__all__ = [
+    "DigitsMLP",
+    "QGemmError",
+    "compatible_pes",
+    "digits_layer_sensitivity",
+    "digits_layers",
+    "digits_logits",
+    "evaluate_digits",
+    "exact_gemm",
+    "pe_spec",
+    "train_digits_mlp",
+]

@@ -1,0 +1,596 @@
+"""Quantized GEMMs for the accuracy models: exact reference, or executed by a PE model.
+
+Every GEMM of the accuracy models (``digits``, ``minilm``) is ``Y = X @ W`` with activations
+X (M x K) and weights W (K x N) quantized along K: activations per row (token) and weights per
+output channel, each format's granularity (per tensor / per channel / per group of K)
+deciding how many scales there are.
+
+Two ways to compute Y from the quantized operands:
+
+* **reference** (``pe=None``, the default): the dequantized operands multiplied with every
+  output summed exactly and rounded once to float64 (``exact_gemm``; products by Dekker's
+  error-free TwoProduct, sums by Shewchuk/``math.fsum`` partials, in a numba kernel).
+  Exact unless a product underflows below ~2^-969 (never for these models).
+* **PE path** (``pe="int_mac"``, ``pe=("fp_fma", {"acc_fmt": "fp16"})``, ...): each operand is
+  split into element values (the values of its element format: the integers of INT formats,
+  the E2M1 values of MXFP4, ...) and block scales (and zero points). The element values are
+  the PE's operands (``a_fmt``/``w_fmt`` default to the formats' element formats, e.g. int8
+  for ``int8_channel``), and the PE model's fast path ``ProcessingElement.matmul`` computes
+  the products and accumulations with its own accumulator width, overflow and rounding:
+
+  - PEs without scale inputs (int_mac, fp_fma, bitserial, lut, shiftadd, bipolar): K is cut
+    into segments on which both operands' scales are constant (length gcd of the two block
+    lengths; K for per-channel / per-token / per-tensor scales); the PE computes each
+    segment's partial sum (its accumulator starts from zero for every segment, as in
+    group-quantized hardware), and the epilogue computes
+    ``Y = sum_seg s_x * s_w * (P_seg - z_w * sum_seg x)`` exactly with one rounding to
+    float64 (zero points z_w of asymmetric weights need integer activations).
+  - PEs with scale inputs (mixpe, dequant_mac): the weight group scales (and zero points) are
+    passed to the PE (``group_size`` = the weight format's block length, or K per channel;
+    ``scale_fmt`` = the weight scales' format, fp32 for power-of-two E8M0 scales), the PE
+    dequantizes and accumulates them itself, and the epilogue multiplies the result by the
+    activation scale (which must then be per row or per tensor), exactly, rounded once.
+
+  The epilogue is an ideal exact unit (one float64 rounding): the PE's own arithmetic is the
+  only source of error beyond quantization. Hence when the PE is exact (e.g. ``int_mac`` with a
+  wide accumulator on INT operands, whose partial sums are exact integers) the PE path equals
+  the reference bit for bit; a narrow accumulator (wrap/saturate) or a low-precision FP
+  accumulator changes the result (tests).
+
+A format pair that no PE can execute raises ``QGemmError`` naming the PE kinds that can.
+Block formats without a single element format (BitMoD's per-group mixture ``bitmod_fp4``)
+work in the reference path only; use one type with group scales (``bitmod_fp4_er_pos_g128``)
+on a PE.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numba
+import numpy as np
+
+import hwsim.formats as F
+
+SCALED_KINDS = ("mixpe", "dequant_mac")  # PEs that apply per-group weight scales themselves
+_BUF = 96  # Shewchuk partials per output: non-overlapping doubles, <= 2098 / 53 + 1 = 41
+
+
+class QGemmError(ValueError):
+    """A GEMM cannot be executed as asked (format / PE / layer problem); the message names it."""
+
+
+# ------------------------------------------------------------------ exact summation kernels
+@numba.njit(cache=True, inline="always")
+def _split(a):
+    c = 134217729.0 * a  # Veltkamp split, 2^27 + 1
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+@numba.njit(cache=True, inline="always")
+def _two_prod(a, b):
+    """p + e == a * b exactly (Dekker; no FMA needed), barring overflow / underflow."""
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, e
+
+
+@numba.njit(cache=True, inline="always")
+def _grow(parts, n, x):
+    """Add x to the non-overlapping partials parts[:n] (Shewchuk; as CPython's math.fsum)."""
+    i = 0
+    for j in range(n):
+        y = parts[j]
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo != 0.0:
+            parts[i] = lo
+            i += 1
+        x = hi
+    parts[i] = x
+    return i + 1
+
+
+@numba.njit(cache=True, inline="always")
+def _finish(parts, n):
+    """Correctly rounded sum of the partials (CPython math.fsum's final step)."""
+    if n == 0:
+        return 0.0
+    n -= 1
+    hi = parts[n]
+    lo = 0.0
+    while n > 0:
+        x = hi
+        n -= 1
+        y = parts[n]
+        hi = x + y
+        yr = hi - x
+        lo = y - yr
+        if lo != 0.0:
+            break
+    if n > 0 and ((lo < 0.0 and parts[n - 1] < 0.0) or (lo > 0.0 and parts[n - 1] > 0.0)):
+        y = lo * 2.0
+        x = hi + y
+        yr = x - hi
+        if y == yr:
+            hi = x
+    return hi
+
+
+@numba.njit(cache=True)
+def _exact_gemm_kernel(A, BT, out):
+    m_, k_ = A.shape
+    n_ = BT.shape[0]
+    parts = np.empty(_BUF)
+    for m in range(m_):
+        for n in range(n_):
+            cnt = 0
+            naive = 0.0
+            for k in range(k_):
+                a = A[m, k]
+                b = BT[n, k]
+                naive += a * b
+                if a == 0.0 or b == 0.0:
+                    continue
+                p, e = _two_prod(a, b)
+                cnt = _grow(parts, cnt, p)
+                if e != 0.0:
+                    cnt = _grow(parts, cnt, e)
+            out[m, n] = _finish(parts, cnt) if math.isfinite(naive) else naive
+
+
+@numba.njit(cache=True)
+def _exact_epilogue_kernel(P, SX, SW, out):
+    """out[m, n] = sum_g SX[g, m] * SW[g, n] * P[g, m, n], exact, one rounding."""
+    g_, m_, n_ = P.shape
+    parts = np.empty(_BUF)
+    for m in range(m_):
+        for n in range(n_):
+            cnt = 0
+            naive = 0.0
+            for g in range(g_):
+                v = P[g, m, n]
+                s1, s2 = _two_prod(SX[g, m], SW[g, n])
+                naive += s1 * v
+                if v == 0.0:
+                    continue
+                p, e = _two_prod(s1, v)
+                cnt = _grow(parts, cnt, p)
+                if e != 0.0:
+                    cnt = _grow(parts, cnt, e)
+                if s2 != 0.0:
+                    p, e = _two_prod(s2, v)
+                    cnt = _grow(parts, cnt, p)
+                    if e != 0.0:
+                        cnt = _grow(parts, cnt, e)
+            out[m, n] = _finish(parts, cnt) if math.isfinite(naive) else naive
+
+
+def exact_gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` (float64, M x K by K x N) with every output the exact sum of the exact
+    products, rounded once to float64 (round to nearest even).
+
+    Exact unless a product overflows or underflows below ~2^-969; an output whose plain sum is
+    not finite is returned as that plain sum (inf / nan). numba kernel, ~5 ns per MAC.
+    """
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise QGemmError(f"exact_gemm: need M x K and K x N arrays, got {a.shape} and {b.shape}")
+    out = np.empty((a.shape[0], b.shape[1]))
+    _exact_gemm_kernel(a, np.ascontiguousarray(b.T), out)
+    return out
+
+
+def exact_scaled_sum(P: np.ndarray, sx: np.ndarray, sw: np.ndarray) -> np.ndarray:
+    """``sum_g sx[g, m] * sw[g, n] * P[g, m, n]`` exactly, rounded once to float64.
+
+    P: (G, M, N) partial sums (float64 values or int64 integers of any size up to 2^62);
+    sx: (G, M) and sw: (G, N) scales. Exact barring overflow / underflow (see exact_gemm).
+    """
+    P = np.asarray(P)
+    if P.dtype.kind in "iu" and P.size and np.abs(P).max() >= 2**53:
+        lo = P & ((1 << 24) - 1)  # P = hi + lo, both exact in float64
+        P = np.concatenate([(P - lo).astype(np.float64), lo.astype(np.float64)])
+        sx, sw = np.concatenate([sx, sx]), np.concatenate([sw, sw])
+    out = np.empty(P.shape[1:])
+    _exact_epilogue_kernel(
+        np.ascontiguousarray(P, dtype=np.float64),
+        np.ascontiguousarray(sx, dtype=np.float64),
+        np.ascontiguousarray(sw, dtype=np.float64),
+        out,
+    )
+    return out
+
+
+# ------------------------------------------------------------------ quantized operands
+@dataclass(frozen=True, eq=False)
+class QOperand:
+    """One GEMM operand quantized along K, in row form (rows x K: activations as given,
+    weights transposed, i.e. one row per output channel).
+
+    values: dequantized values (float64, exact); elements: the element-format values the PE
+    takes (same shape), or None when the format has no single element format; scales:
+    (rows, n_blocks) float64 scale of each K block (1.0 for element formats); zeros:
+    (rows, n_blocks) integer zero points or None; block: K-block length (K when the scale
+    is per row or per tensor); element: PE operand format name of the elements.
+    """
+
+    fmt: str | None
+    values: np.ndarray
+    elements: np.ndarray | None = None
+    scales: np.ndarray | None = None
+    zeros: np.ndarray | None = None
+    block: int = 0
+    element: str = ""
+    scale_format: str = ""
+
+
+def operand_format_name(element) -> str:
+    """Name of the ``hwsim.formats`` element preset a PE takes for ``element``'s values:
+    INT -> int{b} / uint{b} (a superset of restricted-range and fixed-point variants, whose
+    fraction bits are folded into the scale), minifloats and tables by their preset name."""
+    if isinstance(element, F.IntFormat):
+        return f"{'' if element.signed else 'u'}int{element.bits}"
+    name = getattr(element, "name", "")
+    if isinstance(element, F.MinifloatFormat):
+        if name in F.names():
+            ref = F.get(name)
+            if (ref.ebits, ref.mbits, ref.specials) == (
+                element.ebits,
+                element.mbits,
+                element.specials,
+            ):
+                return name
+        return f"e{element.ebits}m{element.mbits}"
+    if name in F.names():
+        return name
+    raise QGemmError(f"element format {name or element!r} has no PE operand preset")
+
+
+def _scale_format_name(sf) -> str:
+    if isinstance(sf, F.ExponentFormat):
+        return "fp32"  # every power-of-two scale of E8M0 is an fp32 value
+    return getattr(sf, "name", "fp32")
+
+
+def quantize_rows(fmt_name: str | None, x: np.ndarray) -> QOperand:
+    """Quantize a rows x K array along K with format ``fmt_name`` (None: not quantized) and
+    split it into PE element values and K-block scales (see ``QOperand``).
+
+    The split is checked: (elements - zeros) * scales equals the dequantized values exactly,
+    else AssertionError (it would mean the format's decode changed)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2:
+        raise QGemmError(f"quantize_rows: need a 2-D rows x K array, got shape {x.shape}")
+    rows, k = x.shape
+    if fmt_name is None:
+        return QOperand(None, x, block=k)
+    fmt = F.get(fmt_name)
+    if not getattr(fmt, "is_block", False):
+        v = fmt.quantize(x)
+        return QOperand(
+            fmt_name, v, v, np.ones((rows, 1)), None, k, operand_format_name(fmt), "none"
+        )
+    qt = fmt.encode(x, axis=1)
+    values = qt.dequantize()
+    if isinstance(fmt, F.ScaledFormat | F.NVFP4Format):
+        el = fmt.element
+        elements = np.asarray(el.decode(qt.codes), dtype=np.float64)
+        scales = np.asarray(fmt.scale_values(qt), dtype=np.float64)
+        if "tensor_scale" in qt.extra:
+            scales = scales * float(qt.extra["tensor_scale"])  # exact: 4 + 24 bits
+        zeros = qt.zero_points
+        if isinstance(el, F.IntFormat) and el.frac_bits:
+            elements = np.ldexp(elements, el.frac_bits)  # fixed point -> integers, exact
+            scales = np.ldexp(scales, -el.frac_bits)
+        block = k if qt.plan.axis < 0 else qt.plan.size
+        nb = -(-k // block)
+        scales = np.broadcast_to(scales, (rows, nb)).copy()
+        if zeros is not None:
+            zeros = np.broadcast_to(np.asarray(zeros, dtype=np.int64), (rows, nb)).copy()
+        exp = np.repeat(scales, block, axis=1)[:, :k]
+        zexp = 0 if zeros is None else np.repeat(zeros, block, axis=1)[:, :k]
+        if not np.array_equal((elements - zexp) * exp, values):
+            raise AssertionError(f"{fmt_name}: element x scale split is not exact")
+        return QOperand(
+            fmt_name, values, elements, scales, zeros, block,
+            operand_format_name(el), _scale_format_name(fmt.scale_format),
+        )  # fmt: skip
+    return QOperand(fmt_name, values, block=k)
+
+
+# ------------------------------------------------------------------ PE specification
+@dataclass(frozen=True)
+class PESpec:
+    """A PE kind and its parameters (``hwsim.pe.get(kind, **params)``); a_fmt / w_fmt (and
+    group_size / scale_fmt of the scaled kinds) default to the operands' formats."""
+
+    kind: str
+    params: tuple = ()
+
+    @property
+    def kwargs(self) -> dict:
+        return dict(self.params)
+
+    def label(self) -> str:
+        if not self.params:
+            return self.kind
+        return f"{self.kind}({', '.join(f'{k}={v!r}' for k, v in self.params)})"
+
+
+def pe_spec(pe=None, pe_params=None) -> PESpec | None:
+    """Normalise the ``pe`` option: None (reference path), a kind name, a (kind, params)
+    pair, a PESpec, or a dict {"kind": ..., **params}; ``pe_params`` is a dict or a JSON
+    object string merged into the params."""
+    import hwsim.pe as hpe
+
+    if pe in (None, "", "none", "reference"):
+        if pe_params:
+            raise QGemmError("pe_params given without pe (the PE kind)")
+        return None
+    params: dict = {}
+    if isinstance(pe, PESpec):
+        kind, params = pe.kind, pe.kwargs
+    elif isinstance(pe, str):
+        kind = pe
+    elif isinstance(pe, dict):
+        params = dict(pe)
+        kind = params.pop("kind", None)
+    elif isinstance(pe, tuple | list) and len(pe) == 2:
+        kind, params = pe[0], dict(pe[1] or {})
+    else:
+        raise QGemmError(f"pe must be a PE kind name, (kind, params) or PESpec, got {pe!r}")
+    if isinstance(pe_params, str):
+        try:
+            pe_params = json.loads(pe_params) if pe_params.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise QGemmError(f"pe_params is not valid JSON: {exc}") from None
+    if pe_params is not None and not isinstance(pe_params, dict):
+        raise QGemmError(f"pe_params must be a dict or a JSON object, got {pe_params!r}")
+    params.update(pe_params or {})
+    if kind not in hpe.kinds():
+        raise QGemmError(f"unknown PE kind {kind!r}; available: {', '.join(hpe.kinds())}")
+    return PESpec(kind, tuple(sorted(params.items())))
+
+
+@lru_cache(maxsize=256)
+def _build(kind: str, params: tuple):
+    import hwsim.pe as hpe
+
+    return hpe.get(kind, **dict(params))
+
+
+def compatible_pes(a_element: str, w_element: str) -> list[str]:
+    """PE kinds (bitserial / shiftadd with the scheme / mode) whose models accept operands of
+    element formats ``a_element`` x ``w_element`` (by construction; values are checked when
+    the GEMM runs)."""
+    import hwsim.pe as hpe
+
+    out = []
+    for kind in hpe.kinds():
+        variants = [{}]
+        if kind == "bitserial":
+            variants = [{"scheme": s} for s in ("stripes", "booth", "bitmod", "fusion")]
+        elif kind == "shiftadd":
+            variants = [{"mode": "shift"}, {"mode": "lmul"}]
+        for v in variants:
+            try:
+                _build(kind, tuple(sorted({**v, "a_fmt": a_element, "w_fmt": w_element}.items())))
+            except (ValueError, TypeError):
+                continue
+            out.append(kind + (f"({next(iter(v.values()))})" if v else ""))
+    return out
+
+
+# ------------------------------------------------------------------ the GEMM runner
+@dataclass
+class GemmStats:
+    """What the PE path did: GEMMs run, PE matmul calls, layers whose accumulator wrapped or
+    saturated (``overflowed``, integer accumulators), layers with a non-finite PE result
+    (``nonfinite``, e.g. an FP16 accumulator that overflowed to inf), and PE cycles summed
+    over calls (``pe_cycles``: one PE computing the outputs in turn, ``matmul_cycles``)."""
+
+    gemms: int = 0
+    pe_calls: int = 0
+    pe_cycles: int = 0
+    overflowed: list = field(default_factory=list)
+    nonfinite: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "gemms": self.gemms,
+            "pe_calls": self.pe_calls,
+            "pe_cycles": self.pe_cycles,
+            "overflowed_layers": list(self.overflowed),
+            "nonfinite_layers": list(self.nonfinite),
+        }
+
+
+def _unit_for(spec: PESpec, xq: QOperand, wq: QOperand, layer: str):
+    params = spec.kwargs
+    params.setdefault("a_fmt", xq.element)
+    params.setdefault("w_fmt", wq.element)
+    if spec.kind in SCALED_KINDS:
+        params.setdefault("group_size", wq.block)
+        if wq.scale_format != "none":
+            params.setdefault("scale_fmt", wq.scale_format)
+    try:
+        return _build(spec.kind, tuple(sorted(params.items())))
+    except (ValueError, TypeError) as exc:
+        ok = compatible_pes(xq.element, wq.element)
+        raise QGemmError(
+            f"layer {layer}: PE {spec.label()} cannot execute activations {xq.fmt} "
+            f"(elements {xq.element}) x weights {wq.fmt} (elements {wq.element}): {exc}. "
+            f"PE kinds that take {xq.element} x {wq.element}: {ok or 'none'}"
+        ) from None
+
+
+def _check_pe_operands(spec: PESpec, xq: QOperand, wq: QOperand, layer: str) -> None:
+    for role, q in (("activation", xq), ("weight", wq)):
+        if q.fmt is None:
+            raise QGemmError(
+                f"layer {layer}: pe={spec.kind!r} runs GEMMs on quantized operands but the "
+                f"{role} format is None; give one (e.g. 'fp16', 'int8_channel', 'int4_g128') "
+                "or leave the whole layer unquantized"
+            )
+        if q.elements is None:
+            raise QGemmError(
+                f"layer {layer}: {role} format {q.fmt!r} has no single element format, so no "
+                "PE can take its values; use a scaled single-type format (e.g. "
+                "'bitmod_fp4_er_pos_g128') or the reference path (pe=None)"
+            )
+    if xq.zeros is not None:
+        raise QGemmError(
+            f"layer {layer}: activation format {xq.fmt!r} has zero points; the PE path supports "
+            "zero points on weights only"
+        )
+
+
+def pe_matmul(xq: QOperand, wq: QOperand, spec: PESpec, layer: str = "gemm",
+              stats: GemmStats | None = None) -> np.ndarray:  # fmt: skip
+    """Y (M x N float64) = activations ``xq`` (M x K rows) times weights ``wq`` (N x K rows,
+    i.e. W^T) executed by the PE ``spec`` as the module docstring describes."""
+    _check_pe_operands(spec, xq, wq, layer)
+    m, k = xq.values.shape
+    n = wq.values.shape[0]
+    unit = _unit_for(spec, xq, wq, layer)
+    X, WT = xq.elements, wq.elements
+    if spec.kind in SCALED_KINDS:
+        if xq.block != k:
+            raise QGemmError(
+                f"layer {layer}: {spec.kind} applies per-group weight scales only; the "
+                f"activation format {xq.fmt!r} has K blocks of {xq.block}: use per-token or "
+                "per-tensor activation scales (e.g. 'int8_channel', 'int8_tensor', 'fp16')"
+            )
+        side = {"scales": np.ascontiguousarray(wq.scales.T)}
+        if wq.zeros is not None:
+            side["zeros"] = np.ascontiguousarray(wq.zeros.T)
+        r = unit.matmul(X, WT.T, **side)
+        _record(stats, r, layer)
+        P = np.asarray(r.value, dtype=np.float64)[None]
+        return exact_scaled_sum(P, xq.scales[:, :1].T, np.ones((1, n)))
+    g = math.gcd(xq.block, wq.block)
+    nseg = -(-k // g)
+    # rows per chunk keep the (segments x rows x N) partials below ~64 MB
+    chunk = max(1, min(m, (1 << 23) // max(1, nseg * n)))
+    out = np.empty((m, n))
+    if wq.zeros is not None and not np.array_equal(X, np.round(X)):
+        raise QGemmError(
+            f"layer {layer}: weight zero points ({wq.fmt}) need integer activations on "
+            f"{spec.kind}; use dequant_mac / mixpe, which take zero points"
+        )
+    seg0 = np.arange(nseg) * g
+    SW = wq.scales[:, seg0 // wq.block].T  # (nseg, N)
+    for r0 in range(0, m, chunk):
+        r1 = min(m, r0 + chunk)
+        Xc = X[r0:r1]
+        parts = []
+        for s0 in seg0:
+            s1 = min(k, s0 + g)
+            r = unit.matmul(Xc[:, s0:s1], WT[:, s0:s1].T)
+            _record(stats, r, layer)
+            P = np.asarray(r.value)
+            if wq.zeros is not None:
+                sx = Xc[:, s0:s1].astype(np.int64).sum(axis=1)
+                z = wq.zeros[:, s0 // wq.block]
+                P = P.astype(np.int64) - sx[:, None] * z[None, :]
+            parts.append(P)
+        P = np.stack(parts)
+        SX = xq.scales[r0:r1, seg0 // xq.block].T  # (nseg, rows)
+        out[r0:r1] = exact_scaled_sum(P, SX, SW)
+    return out
+
+
+def _record(stats: GemmStats | None, r, layer: str) -> None:
+    if stats is None:
+        return
+    stats.pe_calls += 1
+    stats.pe_cycles += int(r.cycles)
+    if r.overflowed and layer not in stats.overflowed:
+        stats.overflowed.append(layer)
+    v = np.asarray(r.value)
+    if v.dtype.kind == "f" and layer not in stats.nonfinite and not np.isfinite(v).all():
+        stats.nonfinite.append(layer)
+
+
+# ------------------------------------------------------------------ per-layer formats
+def parse_layer_formats(layer_formats, valid: list[str]) -> dict[str, tuple]:
+    """Normalise ``layer_formats`` (dict or JSON object string) to {layer: (weight_format,
+    act_format)}. Values: a [weight, act] pair or {"weight_format": .., "act_format": ..};
+    None / "none" / "fp64" entries mean full precision. Unknown layers raise, listing
+    ``valid``."""
+    if layer_formats is None:
+        return {}
+    if isinstance(layer_formats, str):
+        try:
+            layer_formats = json.loads(layer_formats) if layer_formats.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise QGemmError(f"layer_formats is not valid JSON: {exc}") from None
+    if not isinstance(layer_formats, dict):
+        raise QGemmError(f"layer_formats must be a dict or JSON object, got {layer_formats!r}")
+    out = {}
+    for name, v in layer_formats.items():
+        if name not in valid:
+            raise QGemmError(f"unknown layer {name!r}; layers: {', '.join(valid)}")
+        if isinstance(v, dict):
+            bad = set(v) - {"weight_format", "act_format"}
+            if bad:
+                raise QGemmError(f"layer {name}: unknown keys {sorted(bad)}")
+            wf, af = v.get("weight_format"), v.get("act_format")
+        elif isinstance(v, list | tuple) and len(v) == 2:
+            wf, af = v
+        else:
+            raise QGemmError(f"layer {name}: give [weight_format, act_format] or a dict, got {v!r}")
+        out[name] = (none_format(wf), none_format(af))
+    return out
+
+
+def none_format(v):
+    """None for the spellings of 'not quantized' (None, '', 'none', 'fp64')."""
+    return None if v in (None, "", "none", "fp64") else v
+
+
+class GemmRunner:
+    """Runs a model's named GEMMs with its formats and optional PE.
+
+    ``formats(layer)`` gives (weight_format, act_format): the ``layer_formats`` entry, else
+    the defaults. A layer with both formats None runs unquantized in float64 (no PE) even
+    when ``pe`` is set. ``reference`` is the GEMM used on the reference path (``exact_gemm``
+    or plain float64 ``np.matmul``, see the model modules). Stats of the PE path in
+    ``stats``.
+    """
+
+    def __init__(self, weight_format=None, act_format=None, pe=None, pe_params=None,
+                 layer_formats=None, layers=(), reference=exact_gemm):  # fmt: skip
+        self.default = (none_format(weight_format), none_format(act_format))
+        self.spec = pe_spec(pe, pe_params)
+        self.layer_formats = parse_layer_formats(layer_formats, list(layers))
+        self.reference = reference
+        self.stats = GemmStats()
+
+    def formats(self, layer: str) -> tuple:
+        return self.layer_formats.get(layer, self.default)
+
+    def matmul(self, x: np.ndarray, w_rows, layer: str) -> np.ndarray:
+        """Y = x @ W for activations x (..., K); ``w_rows`` is W^T (N x K float64), quantized
+        here with the layer's weight format, or a ready ``QOperand`` of it."""
+        wf, af = self.formats(layer)
+        shape = x.shape
+        x2 = x.reshape(-1, shape[-1])
+        wq = w_rows if isinstance(w_rows, QOperand) else quantize_rows(wf, w_rows)
+        xq = quantize_rows(af, x2)
+        self.stats.gemms += 1
+        if self.spec is None or (wf is None and af is None):
+            y = self.reference(xq.values, wq.values.T)
+        else:
+            y = pe_matmul(xq, wq, self.spec, layer, self.stats)
+        return y.reshape(*shape[:-1], y.shape[-1])
