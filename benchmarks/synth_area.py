@@ -1,5 +1,6 @@
 """Synthesize every generated PE at 2/4/8/16-bit operand widths with the pinned Yosys and
-write the area calibration CSV (for hwsim.accel.cost) and a plot of area vs width.
+write the area calibration CSV (for hwsim.accel.cost) and a plot of area vs width
+(hwsim.plots.area_vs_width).
 
 CSV columns: pe, width, params (JSON of the hwsim.pe parameters), ge (NAND2 = 1), cells,
 transistors (Yosys `stat -tech cmos` after `abc -g cmos2`), area_um2 (= ge * um2_per_ge),
@@ -15,6 +16,7 @@ import argparse
 import time
 from pathlib import Path
 
+from hwsim.plots import area_vs_width
 from hwsim.rtl import tools
 from hwsim.rtl import yosys as S
 
@@ -26,7 +28,7 @@ def main() -> None:
     ap.add_argument(
         "--out",
         default=str(Path(S.__file__).resolve().parent / "data"),
-        help="output folder for pe_area_calibration.csv and pe_area_vs_width.png",
+        help="output folder for pe_area_calibration.csv and pe_area_vs_width.png/.svg",
     )
     ap.add_argument("--kinds", nargs="*", default=list(S.SWEEP_KINDS), choices=S.SWEEP_KINDS)
     ap.add_argument("--widths", nargs="*", type=int, default=list(S.WIDTHS))
@@ -42,7 +44,7 @@ def main() -> None:
     dt = time.perf_counter() - t0
     csv = out / "pe_area_calibration.csv"
     df.to_csv(csv, index=False)
-    S.plot(df, out / "pe_area_vs_width.png")
+    area_vs_width(df, out / "pe_area_vs_width")  # writes .png and .svg
     print(
         df[["pe", "width", "ge", "cells", "dffs", "transistors", "area_um2"]].to_string(index=False)
     )

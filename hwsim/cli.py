@@ -104,7 +104,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for note in rep.notes:
         print(f"note: {note}")
     print(f"wrote {out}/layers.csv and summary.json")
+    if args.plots:
+        for path in _run_plots(acc, rep, Path(args.plots), f"{Path(args.config).stem}, "
+                               f"{workload.name}"):  # fmt: skip
+            print(f"wrote {path}")
     return 0
+
+
+def _run_plots(acc, rep, folder, title: str) -> list:
+    """Roofline, per-layer utilization and energy-by-layer-role plots (PNG + SVG) of one run."""
+    import hwsim.plots as P
+
+    peak, bw = P.accelerator_peaks(acc)
+    layers = rep.layers.assign(role=P.layer_roles(rep.layers["layer"]))
+    return [
+        *P.roofline(rep, folder / "roofline", peak, bw, title=title),
+        *P.layer_utilization(rep, folder / "utilization", title=title),
+        *P.energy_breakdown(layers, folder / "energy_by_layer", by="role", title=title),
+    ]
 
 
 def _cmd_rtl_verify(args: argparse.Namespace) -> int:
@@ -150,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("config", help="accelerator + workload TOML (see studies/configs/)")
     r.add_argument("--layer", help="only layers whose name contains this (e.g. L0.q_proj)")
     r.add_argument("--out", help="output folder (default results/<config name>)")
+    r.add_argument(
+        "--plots",
+        metavar="DIR",
+        help="also write roofline, per-layer utilization and energy breakdown plots here",
+    )
     r.set_defaults(func=_cmd_run)
     s = sub.add_parser("study", help="run (or resume) a design-space study from a TOML file")
     s.add_argument("study", help="study TOML file (see studies/)")

@@ -14,17 +14,32 @@ A study file::
     [[exclude]]                        # optional pruning rules (partial points)
     format = "mxfp4"
     distribution = "laplace"
-    [[plot]]                           # optional scatter plots with Pareto fronts
-    x = "bits_per_element"
+    [external]                         # optional: externally measured metrics (hwsim.external)
+    path = "external/ppl.csv"          # CSV, relative to this study file
+    on = ["format"]                    # key columns in both, or {results_col = "csv_col"}
+    metric = "wikitext2_ppl"           # metric column(s) of the CSV
+    how = "left"                       # left | inner | outer (hwsim.external.join_external)
+    [[plot]]                           # optional plots; kind = "scatter" (default)
+    x = "bits_per_element"             #   scatter with Pareto front (hwsim.plots.scatter_pareto)
     y = "sqnr_db"
     color = "format"
     facet = "distribution"
     better = "max"                     # max | min: which y is better
+    [[plot]]
+    kind = "energy_breakdown"          # stacked pJ columns (hwsim.plots.energy_breakdown)
+    by = "format"
+    parts = ["energy_pe_pj", "energy_sram_pj", "energy_dram_pj"]
+    facet = "distribution"
+    normalize = false                  # true: % of each bar
+
+Columns named in ``[[plot]]`` may be sweep parameters, evaluator metrics or external metrics.
 """
 
 from __future__ import annotations
 
+import sys
 import tomllib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +47,15 @@ import pandas as pd
 
 from hwsim.sweep import Sweep, run_sweep
 
-_STUDY_KEYS = {"study", "grid", "fixed", "exclude", "only", "plot"}
+_STUDY_KEYS = {"study", "grid", "fixed", "exclude", "only", "plot", "external"}
+
+# kind -> (required keys, optional keys) of a [[plot]] entry; _TEXT keys must be strings
+_TEXT = ("x", "y", "color", "facet", "xlabel", "ylabel", "title", "by")
+PLOT_KINDS: dict[str, tuple[set, set]] = {
+    "scatter": ({"x", "y"}, {"color", "facet", "better", "xlabel", "ylabel", "title", "labels"}),
+    "energy_breakdown": ({"by"}, {"parts", "facet", "normalize", "title", "part_labels"}),
+}
+_EXTERNAL_KEYS = ({"path", "on", "metric"}, {"how"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +65,80 @@ class Study:
     sweep: Sweep
     plots: tuple = ()
     description: str = ""
+    external: dict | None = None  # [external] with ``path`` resolved against the study file
+
+
+def _check_plot(path: Path, i: int, spec: dict) -> dict:
+    where = f"{path}: [[plot]] #{i + 1}"
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where} must be a table")
+    kind = spec.get("kind", "scatter")
+    if kind not in PLOT_KINDS:
+        raise ValueError(f"{where}: unknown kind {kind!r}; use one of {sorted(PLOT_KINDS)}")
+    required, optional = PLOT_KINDS[kind]
+    missing = required - set(spec)
+    if missing:
+        raise ValueError(f"{where} (kind {kind!r}) needs {sorted(missing)}")
+    unknown = set(spec) - required - optional - {"kind"}
+    if unknown:
+        raise ValueError(
+            f"{where} (kind {kind!r}): unknown key(s) {sorted(unknown)}; "
+            f"allowed: {sorted(required | optional | {'kind'})}"
+        )
+    for k in _TEXT:
+        if k in spec and not isinstance(spec[k], str):
+            raise ValueError(f"{where}: {k!r} must be a string, got {spec[k]!r}")
+    if spec.get("better", "max") not in ("max", "min"):
+        raise ValueError(f"{where}: better must be 'max' or 'min', got {spec['better']!r}")
+    if spec.get("labels", "auto") not in ("auto", "legend", "pareto", "all", "none"):
+        raise ValueError(
+            f"{where}: labels must be auto|legend|pareto|all|none, got {spec['labels']!r}"
+        )
+    if "parts" in spec and (
+        not isinstance(spec["parts"], list)
+        or not spec["parts"]
+        or not all(isinstance(p, str) for p in spec["parts"])
+    ):
+        raise ValueError(f"{where}: parts must be a non-empty list of column names")
+    if "normalize" in spec and not isinstance(spec["normalize"], bool):
+        raise ValueError(f"{where}: normalize must be true or false, got {spec['normalize']!r}")
+    if "part_labels" in spec and not isinstance(spec["part_labels"], dict):
+        raise ValueError(f'{where}: part_labels must be a table {{column = "label"}}')
+    return {**spec, "kind": kind}
+
+
+def _check_external(path: Path, spec) -> dict:
+    from hwsim.external import HOWS, load_external
+
+    where = f"{path}: [external]"
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where} must be a table")
+    required, optional = _EXTERNAL_KEYS
+    missing = required - set(spec)
+    if missing:
+        raise ValueError(f"{where} needs {sorted(missing)}")
+    unknown = set(spec) - required - optional
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(required | optional)}"
+        )
+    if spec.get("how", "left") not in HOWS:
+        raise ValueError(f"{where}: how must be one of {HOWS}, got {spec['how']!r}")
+    on = spec["on"]
+    if isinstance(on, str):
+        on = [on]
+    if isinstance(on, dict):
+        ext_keys = list(on.values())
+    elif isinstance(on, list) and on and all(isinstance(k, str) for k in on):
+        ext_keys = list(on)
+    else:
+        raise ValueError(
+            f"{where}: on must be a list of columns or a table "
+            f'{{results_col = "csv_col"}}, got {spec["on"]!r}'
+        )
+    csv = (path.parent / spec["path"]).resolve()
+    load_external(csv, keys=ext_keys, metric=spec["metric"])  # validate now, before the sweep
+    return {**spec, "path": str(csv), "on": on, "how": spec.get("how", "left")}
 
 
 def load_study(path: str | Path) -> Study:
@@ -69,28 +166,92 @@ def load_study(path: str | Path) -> Study:
         exclude=tuple(data.get("exclude", ())),
         only=tuple(data.get("only", ())),
     )
-    plots = tuple(data.get("plot", ()))
-    for p in plots:
-        missing = {"x", "y"} - set(p)
-        if missing:
-            raise ValueError(f"{path}: a [[plot]] needs {sorted(missing)}")
-    return Study(head["name"], head["evaluate"], sweep, plots, head.get("description", ""))
+    raw = data.get("plot", [])
+    if not isinstance(raw, list):
+        raise ValueError(f"{path}: plots are [[plot]] tables (an array), not [plot]")
+    plots = tuple(_check_plot(path, i, p) for i, p in enumerate(raw))
+    external = _check_external(path, data["external"]) if "external" in data else None
+    return Study(
+        head["name"], head["evaluate"], sweep, plots, head.get("description", ""), external
+    )
+
+
+def _share_line(df: pd.DataFrame, spec: dict) -> list[str]:
+    """Summary lines: range over bars of each part's share of the bar total, per facet."""
+    from hwsim.plots import _part_label
+
+    parts = spec.get("parts", ["energy_pe_pj", "energy_sram_pj", "energy_dram_pj"])
+    by = spec["by"]
+    facets = df.groupby(spec["facet"], sort=False) if spec.get("facet") else [("all", df)]
+    out = []
+    for key, sub in facets:
+        t = sub.assign(_by=sub[by].astype(str)).groupby("_by", sort=False)[parts].sum()
+        share = t.div(t.sum(axis=1), axis=0) * 100
+        rng = ", ".join(
+            f"{_part_label(p)} {share[p].min():.1f}-{share[p].max():.1f} %" for p in parts
+        )
+        out.append(f"- Energy breakdown by {by} ({key}): share of total {rng}")
+    return out
+
+
+def _join(study: Study, df: pd.DataFrame, out: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Join the study's external metrics to the results and rewrite results.{csv,parquet}."""
+    from hwsim.external import join_external, load_external
+
+    ext = study.external
+    on = ext["on"]
+    ext_keys = list(on.values()) if isinstance(on, dict) else list(on)
+    table = load_external(ext["path"], keys=ext_keys, metric=ext["metric"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # reported in summary.md and on stderr
+        joined = join_external(df, table, on=on, how=ext["how"])
+    metrics = [ext["metric"]] if isinstance(ext["metric"], str) else list(ext["metric"])
+    lines = [
+        f"External metric(s) {metrics} from {ext['path']} joined on {ext_keys} (how = "
+        f"{ext['how']}): {int(joined.table[metrics[0]].notna().sum())} of "
+        f"{len(joined.table)} rows have a value.",
+    ]
+    if len(joined.unmatched_results):
+        lines.append(
+            f"- results keys without an external row: {joined.unmatched_results.to_dict('records')}"
+        )
+    if len(joined.unmatched_external):
+        lines.append(
+            f"- external keys matching no results row: "
+            f"{joined.unmatched_external.to_dict('records')}"
+        )
+    if len(lines) > 1:
+        print("\n".join(lines), file=sys.stderr)
+    joined.table.to_csv(out / "results.csv", index=False)
+    joined.table.to_parquet(out / "results.parquet", index=False)
+    return joined.table, [*lines, ""]
 
 
 def run_study(
     study: Study, out_dir: str | Path, workers=None, scheduler=None, progress=True
 ) -> pd.DataFrame:
-    """Run (or resume) the study; writes results.{csv,parquet}, plots and summary.md."""
-    from hwsim.plots import pareto_front, scatter_pareto
+    """Run (or resume) the study; writes results.{csv,parquet} (with the external metrics
+    joined, if any), the requested plots (PNG + SVG) and summary.md."""
+    from hwsim.plots import energy_breakdown, pareto_front, scatter_pareto
 
     out = Path(out_dir)
     df = run_sweep(study.sweep.points(), study.evaluate, out, workers, scheduler, progress)
     lines = [f"# {study.name}", "", study.description, "", f"{len(df)} points.", ""]
+    if study.external:
+        df, ext_lines = _join(study, df, out)
+        lines += ext_lines
     for i, spec in enumerate(study.plots):
-        stem = out / f"plot{i}_{spec['y']}_vs_{spec['x']}"
-        scatter_pareto(df, stem, **spec)
+        args = {k: v for k, v in spec.items() if k != "kind"}
+        if spec["kind"] == "energy_breakdown":
+            what = "energy_share" if spec.get("normalize") else "energy"
+            energy_breakdown(df, out / f"plot{i}_{what}_by_{spec['by']}", **args)
+            share = _share_line(df, spec)
+            lines += [ln for ln in share if ln not in lines]  # once per (by, facet, parts)
+            continue
+        scatter_pareto(df, out / f"plot{i}_{spec['y']}_vs_{spec['x']}", **args)
         better = spec.get("better", "max")
-        facets = df.groupby(spec["facet"]) if spec.get("facet") else [("all", df)]
+        plotted = df.dropna(subset=[spec["x"], spec["y"]])
+        facets = plotted.groupby(spec["facet"]) if spec.get("facet") else [("all", plotted)]
         for key, sub in facets:
             front = pareto_front(sub, spec["x"], spec["y"], better=better)
             label = spec.get("color", "point_id")
