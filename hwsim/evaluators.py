@@ -226,6 +226,14 @@ def llm_pe(point: dict) -> dict:
     }
 
 
+def mixed_precision(point: dict) -> dict:
+    """Study 3: ILP per-layer MiniLM weight formats under a memory budget, measured for real
+    (``hwsim.mixed_precision.mixed_precision``; needs the minilm extra)."""
+    from hwsim.mixed_precision import mixed_precision as run
+
+    return run(point)
+
+
 def _none(v):
     return None if v in (None, "", "none", "fp64") else v
 
@@ -244,6 +252,7 @@ EVALUATORS: dict[str, Callable[[dict], dict]] = {
     "minilm_fidelity": minilm_fidelity,
     "format_codesign": format_codesign,
     "llm_pe": llm_pe,
+    "mixed_precision": mixed_precision,
     "selftest": _selftest,
 }
 
