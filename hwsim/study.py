@@ -47,7 +47,7 @@ import pandas as pd
 
 from hwsim.sweep import Sweep, run_sweep
 
-_STUDY_KEYS = {"study", "grid", "fixed", "exclude", "only", "plot", "external"}
+_STUDY_KEYS = {"study", "grid", "fixed", "exclude", "only", "plot", "external", "claim"}
 
 # kind -> (required keys, optional keys) of a [[plot]] entry; _TEXT keys must be strings
 _TEXT = ("x", "y", "color", "facet", "xlabel", "ylabel", "title", "by")
@@ -66,6 +66,7 @@ class Study:
     plots: tuple = ()
     description: str = ""
     external: dict | None = None  # [external] with ``path`` resolved against the study file
+    claims: tuple = ()  # [[claim]] tables: paper claims next to our ratios (hwsim.claims)
 
 
 def _check_plot(path: Path, i: int, spec: dict) -> dict:
@@ -171,9 +172,19 @@ def load_study(path: str | Path) -> Study:
         raise ValueError(f"{path}: plots are [[plot]] tables (an array), not [plot]")
     plots = tuple(_check_plot(path, i, p) for i, p in enumerate(raw))
     external = _check_external(path, data["external"]) if "external" in data else None
+    from hwsim.claims import Claim
+
+    raw_claims = data.get("claim", [])
+    if not isinstance(raw_claims, list):
+        raise ValueError(f"{path}: claims are [[claim]] tables (an array), not [claim]")
+    try:
+        claims = tuple(Claim.from_dict(c) for c in raw_claims)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     return Study(
-        head["name"], head["evaluate"], sweep, plots, head.get("description", ""), external
-    )
+        head["name"], head["evaluate"], sweep, plots, head.get("description", ""), external,
+        claims,
+    )  # fmt: skip
 
 
 def _share_line(df: pd.DataFrame, spec: dict) -> list[str]:
@@ -257,5 +268,11 @@ def run_study(
             label = spec.get("color", "point_id")
             pts = ", ".join(str(v) for v in front[label])
             lines.append(f"- Pareto front of {spec['y']} vs {spec['x']} ({key}): {pts}")
+    if study.claims:
+        from hwsim.claims import claims_markdown, evaluate_claims
+
+        table = evaluate_claims(df, study.claims)
+        table.to_csv(out / "claims.csv", index=False)
+        lines += ["", "## Paper claims next to our numbers", "", *claims_markdown(table)]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     return df

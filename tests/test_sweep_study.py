@@ -114,3 +114,21 @@ def test_llm_pe_evaluator_low_bit_weights_save_energy():
     assert w8["macs_per_cycle"] == pytest.approx(w8["macs"] / w8["cycles"])
     with pytest.raises(ValueError, match="unknown design"):
         llm_pe({**base, "design": "tpu"})
+
+
+def test_study_claims_table_in_summary(tmp_path):
+    spec = tmp_path / "c.toml"
+    spec.write_text(
+        '[study]\nname = "c"\nevaluate = "selftest"\n[grid]\nx = [2, 4]\n'
+        '[[claim]]\nname = "x4 vs x2"\nmetric = "y"\nbetter = "max"\n'
+        'design = { x = 4 }\nbaseline = { x = 2 }\nclaimed = 4.0\nexplanation = "squares"\n'
+    )
+    assert (
+        main(["study", str(spec), "--out", str(tmp_path / "o"), "--workers", "1", "--quiet"]) == 0
+    )
+    claims = pd.read_csv(tmp_path / "o" / "claims.csv")
+    assert claims.ours.tolist() == [16 / 4] and claims.ours_over_claimed.tolist() == [1.0]
+    assert "| x4 vs x2 |" in (tmp_path / "o" / "summary.md").read_text()
+    spec.write_text(spec.read_text().replace("claimed = 4.0", "claimd = 4.0"))
+    with pytest.raises(ValueError, match="unknown key"):
+        load_study(spec)
