@@ -118,17 +118,42 @@ def mac_cost(weight_format: str, act_format: str, acc_bits: int = 32) -> dict:
     return {"mac_energy_pj": energy, "mac_area_um2": area}
 
 
+def _costed_pe(weight_format: str, act_format: str) -> tuple[str, dict]:
+    """The PE whose datapath ``mac_cost`` prices for a format pair: int x int -> int_mac
+    (INT32 accumulator), float x float -> fp_fma accumulating in fp32 (unfused)."""
+    import hwsim.formats as F
+
+    kinds = set()
+    for name in (weight_format, act_format):
+        fmt = F.get(name)
+        el = getattr(fmt, "element", fmt)
+        kinds.add("int" if isinstance(el, F.IntFormat) else "float")
+    if kinds == {"int"}:
+        return "int_mac", {"acc_bits": 32}
+    if kinds == {"float"}:
+        return "fp_fma", {"acc_fmt": "fp32"}
+    raise ValueError(
+        f"pe = 'auto': {weight_format} x {act_format} mixes INT and float elements; name a PE"
+    )
+
+
 def format_codesign(point: dict) -> dict:
     """Accuracy and hardware cost of one weight/activation format pair: digits-MLP accuracy
     (both GEMMs quantized; optional ``pe``, ``pe_params``, ``layer_formats`` as in
-    ``digits_accuracy``), MAC energy/area (``mac_cost``, of the pair) and weight storage
+    ``digits_accuracy``; ``pe = "auto"`` runs the GEMMs on the datapath that ``mac_cost``
+    prices, see ``_costed_pe``), MAC energy/area (``mac_cost``, of the pair) and weight storage
     bits."""
     import hwsim.formats as F
 
     wf, af = point["weight_format"], point.get("act_format") or point["weight_format"]
+    opts = _pe_options(point)
+    if opts["pe"] == "auto":  # the datapath mac_cost prices: INT32 MAC or FP32-accumulating FMA
+        opts["pe"], opts["pe_params"] = _costed_pe(wf, af)
     out = digits_accuracy(
-        {"weight_format": wf, "act_format": af, "seed": point.get("seed", 0), **_pe_options(point)}
+        {"weight_format": wf, "act_format": af, "seed": point.get("seed", 0), **opts}
     )
+    if opts["pe"] is not None:
+        out["pe_kind"] = opts["pe"]
     out.update(mac_cost(wf, af))
     w = F.get(wf)
     out["weight_bits"] = w.bits_per_element(128) if getattr(w, "is_block", False) else w.bits

@@ -166,11 +166,11 @@ def _check_reference(pe: str, role: str, op: Operand, arr: np.ndarray) -> np.nda
         what = f"{op.name} (integers in [{op.qmin}, {op.qmax}]"
         what += ", odd)" if op.kind == "bipolar" else ")"
     elif op.kind == "float":
-        ok = np.asarray(F.get(op.name).representable(a), bool) if op.name in F.names() else None
-        if ok is None:
-            ok = np.asarray(
-                F.get("minifloat", ebits=op.ebits, mbits=op.mbits).representable(a), bool
-            )
+        try:  # presets and parametric names (e2m1 = OCP FP4 values, no specials)
+            fmt = F.get(op.name)
+        except (KeyError, ValueError):
+            fmt = F.get("minifloat", ebits=op.ebits, mbits=op.mbits)
+        ok = np.asarray(fmt.representable(a), bool)
         what = f"{op.name} values"
     else:
         grid = np.asarray(op.values)

@@ -118,3 +118,16 @@ def test_evaluators_accept_pe_options_and_are_deterministic():
             "accuracy"
         ]
     )
+
+
+def test_codesign_auto_pe_runs_the_costed_datapath():
+    """pe = "auto" picks int_mac for INT pairs and fp_fma (FP32 accumulation) for minifloat
+    pairs; an INT32 MAC is exact, so its accuracy equals the exact reference."""
+    from hwsim.evaluators import format_codesign
+
+    ref = format_codesign({"weight_format": "int4_g32"})
+    got = format_codesign({"weight_format": "int4_g32", "pe": "auto"})
+    assert got["pe_kind"] == "int_mac" and got["accuracy"] == ref["accuracy"]
+    assert format_codesign({"weight_format": "mxfp4", "pe": "auto"})["pe_kind"] == "fp_fma"
+    with pytest.raises(ValueError, match="mixes INT and float"):
+        format_codesign({"weight_format": "int4_g32", "act_format": "mxfp4", "pe": "auto"})

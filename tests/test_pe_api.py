@@ -110,3 +110,15 @@ def test_dot_cycles_data_independent():
     for _ in range(5):
         x = rng.integers(-128, 128, 50) * (rng.random(50) < 0.5)
         assert unit.dot(x, rng.integers(-8, 8, 50)).cycles == unit.dot_cycles(50)
+
+
+@pytest.mark.parametrize("fmt", ["e2m1", "e5m2", "e3m2"])
+def test_parametric_minifloat_operands_take_their_whole_value_set(fmt):
+    """Parametric names (no specials: OCP-style value sets) are checked against the named
+    format itself, including its largest finite value."""
+    import hwsim.formats as F
+
+    top = float(F.get(fmt).max_value)
+    u = pe.get("fp_fma", a_fmt=fmt, w_fmt=fmt, acc_fmt="fp32")
+    r = u.matmul(np.array([[top, -top]]), np.array([[1.0], [1.0]]))
+    assert r.value[0, 0] == 0.0
