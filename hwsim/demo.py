@@ -1,8 +1,12 @@
-"""``hwsim demo``: a small, real end-to-end study.
+"""``hwsim demo``: a small, real end-to-end study in two parts.
 
-Quantizes weight-like tensors (Gaussian, Laplace, heavy-tailed Student-t) with every low-bit
-block format, measures SQNR/MSE against storage bits per element (scales included), and
-writes a tidy CSV, a Pareto plot (PNG and SVG) and a markdown summary.
+1. Formats: quantizes weight-like tensors (Gaussian, Laplace, heavy-tailed Student-t) with
+   every low-bit block format, measures SQNR/MSE against storage bits per element (scales
+   included), with the Lloyd-Max quantizer as reference.
+2. PEs: six PE designs (FP16 FMA, INT8 and INT4 MACs, bit-serial, MixPE, shift-add) each as a
+   32 x 32 weight-stationary array simulated on all-MiniLM-L6 prefill (128 tokens), and the
+   digits MLP's accuracy with every GEMM executed by that PE model in its formats.
+Writes tidy CSVs, Pareto and energy-breakdown plots (PNG and SVG) and a markdown summary.
 """
 
 from __future__ import annotations
@@ -88,6 +92,55 @@ def plot_sqnr(df: pd.DataFrame, path: Path, reference: pd.DataFrame | None = Non
     plt.close(fig)
 
 
+#: design (hwsim.evaluators.LLM_DESIGNS) -> (weight format, activation format) of the digits
+#: MLP run on it: per-group-32 scales for 4-bit weights, per-channel INT8, per-tensor INT8 acts
+DEMO_DESIGNS = {
+    "fp16_fma": ("fp16", "fp16"),
+    "mac_w8a8": ("int8_channel", "int8_tensor"),
+    "mac_w4a8": ("int4_g32", "int8_tensor"),
+    "bitserial_w4a8": ("int4_g32", "int8_tensor"),
+    "mixpe_w4a8": ("int4_g32", "int8_tensor"),
+    "shiftadd_w4a8": ("pot4_g32", "int8_tensor"),
+}
+
+
+def pe_design_table(seq_len: int = 128, rows: int = 32, cols: int = 32) -> pd.DataFrame:
+    """One row per DEMO_DESIGNS entry: simulated cycles, energy (pJ, by PE / SRAM / DRAM),
+    area (um2, approximate) of a rows x cols array on MiniLM-L6 prefill, and digits accuracy
+    with every GEMM on that PE model."""
+    from hwsim.evaluators import LLM_DESIGNS, digits_accuracy, llm_pe
+
+    out = []
+    for design, (wf, af) in DEMO_DESIGNS.items():
+        kind, params = LLM_DESIGNS[design]
+        sim = llm_pe(dict(design=design, model="minilm-l6", phase="prefill", seq_len=seq_len,
+                          rows=rows, cols=cols))  # fmt: skip
+        pe_params = {k: v for k, v in params.items() if k not in ("a_fmt", "w_fmt")}
+        acc = digits_accuracy(dict(weight_format=wf, act_format=af, pe=kind, pe_params=pe_params))
+        out.append({"design": design, "weight_format": wf, "act_format": af, **sim, **acc})
+    return pd.DataFrame(out)
+
+
+def _pe_part(out: Path, quick: bool) -> list[str]:
+    from hwsim.plots import energy_breakdown, scatter_pareto
+
+    df = pe_design_table(seq_len=32 if quick else 128)
+    df.to_csv(out / "pe_designs.csv", index=False)
+    scatter_pareto(
+        df, out / "pe_energy_vs_accuracy", x="energy_pj", y="accuracy", color="design",
+        xlabel="energy of MiniLM-L6 prefill (pJ, 45 nm cost model)",
+        ylabel="digits accuracy, GEMMs on the PE", title="PE designs: energy vs accuracy",
+    )  # fmt: skip
+    energy_breakdown(df, out / "pe_energy_breakdown", by="design",
+                     title="MiniLM-L6 prefill on 32 x 32 arrays")  # fmt: skip
+    print(df[["design", "cycles", "energy_pj", "area_um2", "accuracy"]].to_string(index=False))
+    front = pareto_front(df, "energy_pj", "accuracy")
+    return ["", "## PE designs (MiniLM-L6 prefill on 32 x 32, digits accuracy on the PE)", "",
+            f"- Pareto front of accuracy vs energy: {', '.join(front.design)}",
+            f"- fewest cycles: {df.loc[df.cycles.idxmin(), 'design']}; "
+            f"least energy: {df.loc[df.energy_pj.idxmin(), 'design']}"]  # fmt: skip
+
+
 def run_demo(out_dir: str = "results/demo", quick: bool = False) -> int:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,10 +156,12 @@ def run_demo(out_dir: str = "results/demo", quick: bool = False) -> int:
         pts = ", ".join(f"{r.format} ({r.bits_per_element:.2f} b, {r.sqnr_db:.1f} dB)"
                         for r in front.itertuples())  # fmt: skip
         lines.append(f"- {dist}: Pareto front {pts}")
+    lines += _pe_part(out, quick)
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print(df.pivot(index="format", columns="distribution", values="sqnr_db").round(2)
           .assign(bits=df.groupby("format")["bits_per_element"].first().round(3))
           .sort_values("bits").to_string())  # fmt: skip
-    print(f"\nwrote {out}/format_error.csv, format_sqnr.png/.svg, summary.md "
+    print(f"\nwrote {out}/format_error.csv, format_sqnr.png/.svg, pe_designs.csv, "
+          f"pe_energy_vs_accuracy.png/.svg, pe_energy_breakdown.png/.svg, summary.md "
           f"in {time.perf_counter() - t0:.1f} s")  # fmt: skip
     return 0

@@ -272,6 +272,7 @@ def scatter_pareto(
         )
     else:
         axes[0][0].legend(handles=[front_handle], loc="best", fontsize=8)
+    _offsets_into_labels(fig, axes[0])
     fig.tight_layout()
     if missing:
         fig.text(
@@ -288,6 +289,19 @@ def scatter_pareto(
                 fontsize=6.5,
             )
     return _save(fig, stem)
+
+
+def _offsets_into_labels(fig, axes) -> None:
+    """Move matplotlib's axis offset / multiplier text (e.g. "1e10", which collides with long
+    axis labels) into the axis label itself."""
+    fig.canvas.draw()
+    for ax in axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            text = axis.get_major_formatter().get_offset() if axis.get_scale() == "linear" else ""
+            if text:
+                axis.offsetText.set_visible(False)
+                label = axis.get_label().get_text()
+                axis.set_label_text(f"{label} [x {text}]" if label else f"x {text}")
 
 
 def _energy_unit(max_pj: float) -> tuple[float, str]:

@@ -47,6 +47,16 @@ def test_demo_writes_table_plot_and_summary(tmp_path):
     )
     assert (tmp_path / "format_sqnr.png").stat().st_size > 10_000
     assert (tmp_path / "summary.md").read_text().startswith("# hwsim demo")
+    # part 2: PE designs simulated and their accuracy measured on the PE datapath
+    from hwsim.demo import DEMO_DESIGNS
+
+    pes = pd.read_csv(tmp_path / "pe_designs.csv").set_index("design")
+    assert list(pes.index) == list(DEMO_DESIGNS)
+    assert (pes.energy_pj > 0).all() and (pes.cycles > 0).all() and pes.accuracy.between(0, 1).all()
+    # 4-bit weights move half the DRAM bytes of 8-bit ones on the same array
+    assert pes.loc["mac_w4a8", "energy_dram_pj"] < pes.loc["mac_w8a8", "energy_dram_pj"]
+    assert (tmp_path / "pe_energy_breakdown.png").exists()
+    assert "## PE designs" in (tmp_path / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("args", [["--help"], ["formats", "--help"], ["demo", "--help"]])
