@@ -80,11 +80,11 @@ def _check_plot(path: Path, i: int, spec: dict) -> dict:
     missing = required - set(spec)
     if missing:
         raise ValueError(f"{where} (kind {kind!r}) needs {sorted(missing)}")
-    unknown = set(spec) - required - optional - {"kind"}
+    unknown = set(spec) - required - optional - {"kind", "where"}
     if unknown:
         raise ValueError(
             f"{where} (kind {kind!r}): unknown key(s) {sorted(unknown)}; "
-            f"allowed: {sorted(required | optional | {'kind'})}"
+            f"allowed: {sorted(required | optional | {'kind', 'where'})}"
         )
     for k in _TEXT:
         if k in spec and not isinstance(spec[k], str):
@@ -103,6 +103,8 @@ def _check_plot(path: Path, i: int, spec: dict) -> dict:
         raise ValueError(f"{where}: parts must be a non-empty list of column names")
     if "normalize" in spec and not isinstance(spec["normalize"], bool):
         raise ValueError(f"{where}: normalize must be true or false, got {spec['normalize']!r}")
+    if "where" in spec and (not isinstance(spec["where"], dict) or not spec["where"]):
+        raise ValueError(f"{where}: where must be a table {{column = value}} of rows to plot")
     if "part_labels" in spec and not isinstance(spec["part_labels"], dict):
         raise ValueError(f'{where}: part_labels must be a table {{column = "label"}}')
     return {**spec, "kind": kind}
@@ -238,6 +240,18 @@ def _join(study: Study, df: pd.DataFrame, out: Path) -> tuple[pd.DataFrame, list
     return joined.table, [*lines, ""]
 
 
+def _rows_where(df: pd.DataFrame, where: dict, what: str) -> pd.DataFrame:
+    """Rows whose columns equal every value of ``where`` (a plot's row filter)."""
+    mask = pd.Series(True, index=df.index)
+    for col, val in where.items():
+        if col not in df.columns:
+            raise ValueError(f"{what}: where-column {col!r} not in the results")
+        mask &= df[col] == val
+    if not mask.any():
+        raise ValueError(f"{what}: no result row matches where = {where}")
+    return df[mask]
+
+
 def run_study(
     study: Study, out_dir: str | Path, workers=None, scheduler=None, progress=True
 ) -> pd.DataFrame:
@@ -251,8 +265,10 @@ def run_study(
     if study.external:
         df, ext_lines = _join(study, df, out)
         lines += ext_lines
+    full = df
     for i, spec in enumerate(study.plots):
-        args = {k: v for k, v in spec.items() if k != "kind"}
+        args = {k: v for k, v in spec.items() if k not in ("kind", "where")}
+        df = _rows_where(full, spec.get("where", {}), f"[[plot]] #{i + 1}")
         if spec["kind"] == "energy_breakdown":
             what = "energy_share" if spec.get("normalize") else "energy"
             energy_breakdown(df, out / f"plot{i}_{what}_by_{spec['by']}", **args)
@@ -267,7 +283,9 @@ def run_study(
             front = pareto_front(sub, spec["x"], spec["y"], better=better)
             label = spec.get("color", "point_id")
             pts = ", ".join(str(v) for v in front[label])
-            lines.append(f"- Pareto front of {spec['y']} vs {spec['x']} ({key}): {pts}")
+            sel = "".join(f", {k}={v}" for k, v in spec.get("where", {}).items())
+            lines.append(f"- Pareto front of {spec['y']} vs {spec['x']} ({key}{sel}): {pts}")
+    df = full
     if study.claims:
         from hwsim.claims import claims_markdown, evaluate_claims
 

@@ -132,3 +132,21 @@ def test_study_claims_table_in_summary(tmp_path):
     spec.write_text(spec.read_text().replace("claimed = 4.0", "claimd = 4.0"))
     with pytest.raises(ValueError, match="unknown key"):
         load_study(spec)
+
+
+def test_plot_where_selects_rows(tmp_path, capsys):
+    spec = tmp_path / "w.toml"
+    spec.write_text(
+        '[study]\nname = "w"\nevaluate = "selftest"\n[grid]\nx = [1, 2, 3]\nk = [0, 1]\n'
+        '[[plot]]\nx = "x"\ny = "y"\ncolor = "x"\nwhere = { k = 1 }\n'
+    )
+    assert (
+        main(["study", str(spec), "--out", str(tmp_path / "o"), "--workers", "1", "--quiet"]) == 0
+    )
+    assert "(all, k=1): 1, 2, 3" in (tmp_path / "o" / "summary.md").read_text()
+    spec.write_text(spec.read_text().replace("k = 1 }", "k = 7 }"))
+    assert main(["study", str(spec), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert "no result row matches where = {'k': 7}" in capsys.readouterr().err
+    spec.write_text(spec.read_text().replace("where = { k = 7 }", 'where = "k"'))
+    with pytest.raises(ValueError, match="where must be a table"):
+        load_study(spec)
