@@ -23,7 +23,7 @@ import hwsim.pe as pe
 
 from . import tools
 from .emit import Design, generate
-from .stimulus import Cycle, _chunk_inputs, _expect, _pack
+from .stimulus import Cycle, _chunk_inputs, _expect, lut_table_port
 
 _PORT = re.compile(r"^\s*(input|output)\s+(?:wire|reg)\s+(signed\s+)?(?:\[(\d+):0\]\s+)?(\w+)")
 
@@ -56,9 +56,7 @@ def exhaustive_plan(kind: str, params: dict) -> list[Cycle]:
                 inp = _chunk_inputs(kind, unit, design, [a], [w], 1)
                 inp.update(en=1, start=int(cyc == 0), last=1)
                 if kind == "lut":
-                    inp["table_in"] = _pack(
-                        [int(t) for t in st["table"]], design.info["entry_bits"]
-                    )
+                    inp["table_in"] = lut_table_port(unit, design, st)
                 out.append(Cycle(inp, _expect(kind, unit, design, st), f"a={a} w={w} cycle {cyc}"))
     return out
 

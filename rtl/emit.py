@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from hwsim.pe.base import ceil_div, clog2
+from hwsim.pe.base import clog2
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -86,6 +86,16 @@ class Design:
 def module_name(kind: str, params: dict) -> str:
     tag = ",".join(f"{k}={params[k]}" for k in sorted(params))
     return f"{kind}_{hashlib.sha1(tag.encode()).hexdigest()[:8]}"
+
+
+#: control inputs shared by every generated PE (docstring above)
+CONTROL_PORTS = [
+    "input  wire clk",
+    "input  wire rst",
+    "input  wire en",
+    "input  wire start",
+    "input  wire last",
+]
 
 
 class V:
@@ -222,126 +232,6 @@ def gen_int_mac(unit) -> Design:
     return Design("int_mac", top, v.text(), params, dict(lanes=L, acc_bits=A, cpc=1))
 
 
-# ----------------------------------------------------------------------------- bitserial
-
-
-def gen_bitserial(unit) -> Design:
-    c = unit.cfg
-    if c.scheme not in ("stripes", "booth"):
-        raise NotImplementedError(f"bitserial scheme {c.scheme!r}: RTL has stripes and booth")
-    a, w = unit.a_op, unit.w_op
-    L, AB, WB, A = unit.lanes, a.bits, w.bits, c.acc_bits
-    cpc = unit.cpc
-    params = dict(
-        scheme=c.scheme, a_fmt=c.a_fmt, w_fmt=c.w_fmt, lanes=L, acc_bits=A, overflow=c.overflow
-    )
-    top = module_name("bitserial", params)
-    C = cw(cpc)
-    if c.scheme == "stripes":
-        bound = L * _maxabs(a) * _maxabs(w)
-    else:
-        bound = L * _maxabs(a) * ceil_div(2 * 4**cpc, 3)
-    SW = swidth(-bound, bound)
-    v = V()
-    _header(
-        v,
-        top,
-        f"bitserial {params}: {cpc} cycles per chunk of {L} lanes",
-        [
-            "input  wire clk",
-            "input  wire rst",
-            "input  wire en",
-            "input  wire start",
-            "input  wire last",
-            f"input  wire [{L * AB - 1}:0] a",
-            f"input  wire [{L * WB - 1}:0] w",
-            f"output reg  signed [{A - 1}:0] acc",
-            "output reg  ovf",
-            "output reg  done",
-            f"output reg  signed [{SW - 1}:0] sip",
-            f"output reg  [{C - 1}:0] cnt",
-        ],
-    )
-    v(f"    wire [{C - 1}:0] step = start ? {zeros(C)} : cnt;")
-    v(f"    wire first = (step == {const(C, 0)});")
-    v(f"    wire chunk_end = (step == {const(C, cpc - 1)});")
-    if c.scheme == "stripes":
-        # one activation bit plane per cycle, MSB first; the sign plane subtracts
-        v(f"    reg [{L - 1}:0] plane;")
-        v("    always @* begin", "        case (step)")
-        for s in range(cpc):
-            t = AB - 1 - s
-            bits = ", ".join(f"a[{i * AB + t}]" for i in range(L - 1, -1, -1))
-            v(f"            {const(C, s)}: plane = {{{bits}}};")
-        v(f"            default: plane = {zeros(L)};", "        endcase", "    end")
-        lw = WB + 1
-        terms = []
-        for i in range(L):
-            _lane_operand(v, f"w{i}", "w", i, WB, w.signed)
-            v(f"    wire signed [{lw - 1}:0] t{i} = plane[{i}] ? w{i} : {zeros(lw)};")
-            terms.append((f"t{i}", lw))
-        PW = swidth(-L * _maxabs(w), L * _maxabs(w))
-        _sum(v, "part", terms, PW)
-        neg = "first" if a.signed else "1'b0"
-        v(f"    wire signed [{PW}:0] part_x = {sext('part', PW, PW + 1)};")
-        v(f"    wire signed [{PW}:0] contrib = ({neg}) ? -part_x : part_x;")
-        v(f"    wire signed [{SW}:0] sip2 = first ? {zeros(SW + 1)} : {{sip, 1'b0}};")
-        v.drop(f"    wire signed [{SW}:0] sip_sum = sip2 + {sext('contrib', PW + 1, SW + 1)};")
-        v(f"    wire signed [{SW - 1}:0] sip_nxt = sip_sum[{SW - 1}:0];")
-    else:
-        # radix-4 Booth: one digit in {0, +-1, +-2} of every weight per cycle, LSB first
-        XW = 2 * cpc + 1
-        v(f"    reg [{3 * L - 1}:0] win;")
-        for i in range(L):
-            lo, hi = i * WB, i * WB + WB - 1
-            ext = f"w[{hi}]" if w.signed else "1'b0"
-            pad = XW - 1 - WB
-            ext = f"{{{pad}{{{ext}}}}}, " if pad else ""
-            v(f"    wire [{XW - 1}:0] wx{i} = {{{ext}w[{hi}:{lo}], 1'b0}};")
-        v("    always @* begin", "        case (step)")
-        for s in range(cpc):
-            parts = ", ".join(f"wx{i}[{2 * s + 2}:{2 * s}]" for i in range(L - 1, -1, -1))
-            v(f"            {const(C, s)}: win = {{{parts}}};")
-        v(f"            default: win = {zeros(3 * L)};", "        endcase", "    end")
-        PPW = AB + 3
-        terms = []
-        for i in range(L):
-            _lane_operand(v, f"a{i}", "a", i, AB, a.signed)
-            v(f"    wire signed [{PPW - 1}:0] a1_{i} = {sext(f'a{i}', AB + 1, PPW)};")
-            v(f"    wire signed [{PPW - 1}:0] a2_{i} = a1_{i} <<< 1;")
-            d = f"win[{3 * i + 2}:{3 * i}]"
-            v(
-                f"    wire signed [{PPW - 1}:0] pp{i} = ({d} == 3'b011) ? a2_{i} : "
-                f"({d} == 3'b100) ? -a2_{i} : ({d} == 3'b001 || {d} == 3'b010) ? a1_{i} : "
-                f"({d} == 3'b101 || {d} == 3'b110) ? -a1_{i} : {zeros(PPW)};"
-            )
-            terms.append((f"pp{i}", PPW))
-        DW = PPW + clog2(L)
-        _sum(v, "dsum", terms, DW)
-        if DW < SW:
-            v(f"    wire signed [{SW - 1}:0] dsum_x = {sext('dsum', DW, SW)};")
-        else:
-            v.drop(f"    wire signed [{DW - 1}:0] dsum_w = dsum;")
-            v(f"    wire signed [{SW - 1}:0] dsum_x = dsum_w[{SW - 1}:0];")
-        v(f"    wire signed [{SW - 1}:0] contrib = dsum_x <<< {{step, 1'b0}};")
-        v(f"    wire signed [{SW - 1}:0] sip_nxt = (first ? {zeros(SW)} : sip) + contrib;")
-    _acc_tail(
-        v,
-        "sip_nxt",
-        SW,
-        A,
-        c.overflow == "saturate",
-        "chunk_end",
-        extra_seq=[
-            ("sip", zeros(SW), "sip_nxt"),
-            ("cnt", zeros(C), f"chunk_end ? {zeros(C)} : step + {const(C, 1)}"),
-        ],
-    )
-    return Design(
-        "bitserial", top, v.text(), params, dict(lanes=L, acc_bits=A, cpc=cpc, sip_bits=SW)
-    )
-
-
 # ----------------------------------------------------------------------------- bipolar
 
 
@@ -429,59 +319,6 @@ def gen_bipolar(unit) -> Design:
     return Design("bipolar", top, v.text(), params, dict(lanes=L, acc_bits=A, cpc=cpc, sip_bits=SW))
 
 
-# ----------------------------------------------------------------------------- shiftadd
-
-
-def gen_shiftadd(unit) -> Design:
-    c = unit.cfg
-    if c.mode != "shift" or not unit.int_path or unit.n_terms != 1:
-        raise NotImplementedError("shiftadd RTL: integer activations, one-term (PoT) weights")
-    a = unit.a_op
-    L, AB, A = c.lanes, a.bits, c.acc_bits
-    P = int(unit.max_pos)
-    SB = max(1, clog2(P + 1))
-    params = dict(a_fmt=c.a_fmt, w_fmt=c.w_fmt, lanes=L, acc_bits=A, overflow=c.overflow)
-    top = module_name("shiftadd", params)
-    tmax = _maxabs(a) << P
-    TW = swidth(-tmax, tmax)
-    SUMW = swidth(-L * tmax, L * tmax)
-    v = V()
-    _header(
-        v,
-        top,
-        f"shiftadd {params}: x * (+-2^p) by a barrel shifter, {L} lanes, 1 cycle/chunk",
-        [
-            "input  wire clk",
-            "input  wire rst",
-            "input  wire en",
-            "input  wire start",
-            "input  wire last",
-            f"input  wire [{L * AB - 1}:0] a",
-            f"input  wire [{L - 1}:0] wsgn",
-            f"input  wire [{L * SB - 1}:0] wsh",
-            f"input  wire [{L - 1}:0] wnz",
-            f"output reg  signed [{A - 1}:0] acc",
-            "output reg  ovf",
-            "output reg  done",
-        ],
-    )
-    terms = []
-    for i in range(L):
-        _lane_operand(v, f"a{i}", "a", i, AB, a.signed)
-        v(f"    wire signed [{TW - 1}:0] ax{i} = {sext(f'a{i}', AB + 1, TW)};")
-        v(f"    wire signed [{TW - 1}:0] sh{i} = ax{i} <<< wsh[{i * SB + SB - 1}:{i * SB}];")
-        v(
-            f"    wire signed [{TW - 1}:0] t{i} = ~wnz[{i}] ? {zeros(TW)} : "
-            f"(wsgn[{i}] ? -sh{i} : sh{i});"
-        )
-        terms.append((f"t{i}", TW))
-    _sum(v, "tree", terms, SUMW)
-    _acc_tail(v, "tree", SUMW, A, c.overflow == "saturate", "1'b1")
-    return Design(
-        "shiftadd", top, v.text(), params, dict(lanes=L, acc_bits=A, cpc=1, shift_bits=SB)
-    )
-
-
 # ----------------------------------------------------------------------------- systolic
 
 
@@ -564,11 +401,15 @@ def gen_systolic(unit, rows: int, cols: int) -> Design:
     )
 
 
+# bitserial, shiftadd, lut: rtl/emit_int.py (imported here, after the helpers it uses)
+from .emit_int import gen_bitserial, gen_lut, gen_shiftadd  # noqa: E402
+
 GENERATORS = {
     "int_mac": gen_int_mac,
     "bitserial": gen_bitserial,
     "bipolar": gen_bipolar,
     "shiftadd": gen_shiftadd,
+    "lut": gen_lut,
 }
 
 
@@ -588,226 +429,5 @@ def generate(kind: str, **params) -> Design:
     return GENERATORS[kind](pe.get(kind, **params))
 
 
-# ----------------------------------------------------------------------------- fp_fma
-
-
-def _fp_decode(v: V, p: str, code: str, E: int, M: int, XW: int):
-    """Fields of an IEEE-style (E, M) code and its exact fixed-point magnitude
-    `{p}_fx` = sig << (max(e, 1) - 1) (LSB = the format's smallest subnormal)."""
-    v(f"    wire {p}_s = {code}[{E + M}];")
-    v(f"    wire [{E - 1}:0] {p}_e = {code}[{E + M - 1}:{M}];")
-    v(f"    wire [{M - 1}:0] {p}_f = {code}[{M - 1}:0];")
-    v(f"    wire {p}_emax = &{p}_e;")
-    v(f"    wire {p}_inf = {p}_emax & ~(|{p}_f);", f"    wire {p}_nan = {p}_emax & (|{p}_f);")
-    v(f"    wire {p}_zero = ~(|{p}_e) & ~(|{p}_f);")
-    v(f"    wire [{M}:0] {p}_sig = {{|{p}_e, {p}_f}};")
-    v(f"    wire [{E - 1}:0] {p}_sh = (|{p}_e) ? {p}_e - {const(E, 1)} : {zeros(E)};")
-    v(f"    wire [{XW - 1}:0] {p}_fx = {{{zeros(XW - M - 1)}, {p}_sig}} << {p}_sh;")
-
-
-def _fp_round(v: V, p: str, mag: str, W: int, qmin: int, E: int, M: int):
-    """RNE of an unsigned fixed-point magnitude `mag` (W bits; its bit `qmin` is the ulp of
-    the smallest subnormal, qmin >= 1) to an (E, M) code `{p}_code` (no sign; overflow ->
-    inf). Leading-one position k; ulp position q = max(k - M, qmin)."""
-    KW = clog2(W) or 1
-    v(f"    reg [{KW - 1}:0] {p}_k;", "    always @* begin", f"        {p}_k = {zeros(KW)};")
-    for i in range(1, W):
-        v(f"        if ({mag}[{i}]) {p}_k = {const(KW, i)};")
-    v("    end")
-    v(
-        f"    wire [{KW - 1}:0] {p}_q = ({p}_k >= {const(KW, qmin + M)}) ? "
-        f"{p}_k - {const(KW, M)} : {const(KW, qmin)};"
-    )
-    v.drop(f"    wire [{W - 1}:0] {p}_kf = {mag} >> {p}_q;")
-    v(f"    wire [{M + 1}:0] {p}_kept = {p}_kf[{M + 1}:0];")
-    v.drop(f"    wire [{W - 1}:0] {p}_gf = {mag} >> ({p}_q - {const(KW, 1)});")
-    v(f"    wire {p}_g = {p}_gf[0];")
-    v(f"    wire [{W - 1}:0] {p}_sm = ~({{{W}{{1'b1}}}} << ({p}_q - {const(KW, 1)}));")
-    v(f"    wire {p}_st = |({mag} & {p}_sm);")
-    v(
-        f"    wire [{M + 1}:0] {p}_r = {p}_kept + "
-        f"{{{zeros(M + 1)}, {p}_g & ({p}_st | {p}_kept[0])}};"
-    )
-    CW = max(KW, E) + M + 2
-    v(
-        f"    wire [{CW - 1}:0] {p}_c = ({{{zeros(CW - KW)}, {p}_q}} - {const(CW, qmin)}) "
-        f"* {const(CW, 1 << M)} + {{{zeros(CW - M - 2)}, {p}_r}};"
-    )
-    inf = ((1 << E) - 1) << M
-    v(
-        f"    wire [{E + M - 1}:0] {p}_code = ({p}_c >= {const(CW, inf)}) ? "
-        f"{const(E + M, inf)} : {p}_c[{E + M - 1}:0];"
-    )
-
-
-def gen_fp_fma(unit) -> Design:
-    """FP multiply-add with one (fused) or two (unfused) RNE roundings, IEEE subnormals,
-    overflow to inf, canonical NaN. Exact arithmetic on fixed-point magnitudes (a Kulisch
-    style datapath, practical for formats with up to 5 exponent bits such as fp16)."""
-    c = unit.cfg
-    ops = [unit.a_op, unit.w_op, unit.acc_op, unit.prod_op]
-    E, M = unit.acc_op.ebits, unit.acc_op.mbits
-    if c.ftz or any(o.kind != "float" or (o.ebits, o.mbits) != (E, M) for o in ops) or E > 5:
-        raise NotImplementedError(
-            "fp_fma RTL: a, w, acc and product in one IEEE format with <= 5 exponent bits "
-            "(e.g. fp16), ftz=False"
-        )
-    params = dict(a_fmt=c.a_fmt, w_fmt=c.w_fmt, acc_fmt=c.acc_fmt, fused=c.fused)
-    top = module_name("fp_fma", params)
-    N = 1 + E + M
-    bias = (1 << (E - 1)) - 1
-    L0 = bias + M - 1  # fixed-point LSB = 2^-L0 (smallest subnormal)
-    XW = M + 1 + (1 << E) - 3  # operand magnitude bits: sig << (emax_field - 1)
-    PW = 2 * XW  # exact product magnitude bits (LSB 2^-2L0)
-    nan = ((1 << E) - 1) << M | (1 << (M - 1))
-    v = V()
-    _header(
-        v,
-        top,
-        f"fp_fma {params}: {'fused' if c.fused else 'unfused'} e{E}m{M} MAC, 1 cycle/MAC, RNE",
-        [
-            "input  wire clk",
-            "input  wire rst",
-            "input  wire en",
-            "input  wire start",
-            "input  wire last",
-            f"input  wire [{N - 1}:0] a",
-            f"input  wire [{N - 1}:0] w",
-            f"output reg  [{N - 1}:0] acc",
-            f"output reg  [{N - 1}:0] prod",
-            "output reg  done",
-        ],
-    )
-    _fp_decode(v, "da", "a", E, M, XW)
-    _fp_decode(v, "dw", "w", E, M, XW)
-    v(f"    wire [{N - 1}:0] acc_base = start ? {zeros(N)} : acc;")
-    _fp_decode(v, "dc", "acc_base", E, M, XW)
-    v("    wire p_s = da_s ^ dw_s;")
-    v(
-        f"    wire [{PW - 1}:0] p_mag = ({{{zeros(PW - M - 1)}, da_sig}} * "
-        f"{{{zeros(PW - M - 1)}, dw_sig}})"
-    )
-    v("        << ({1'b0, da_sh} + {1'b0, dw_sh});")
-    v("    wire unused_in = ^{da_inf, da_nan, dw_inf, dw_nan, da_fx, dw_fx};  // finite inputs")
-    SW = max(PW, XW + L0) + 2
-    if c.fused:
-        v("    wire p_zero = da_zero | dw_zero;")
-        v(f"    wire [{N - 1}:0] p_code = {{p_s, {zeros(N - 1)}}};  // unused in fused mode")
-        v(f"    wire signed [{SW - 1}:0] xp = {{{zeros(SW - PW)}, p_mag}};")
-        v(f"    wire signed [{SW - 1}:0] xc = {{{zeros(SW - XW - L0)}, dc_fx, {zeros(L0)}}};")
-        qmin, L = L0, 2 * L0
-        z = "p_zero & dc_zero"
-        zs = "p_s & dc_s"
-        spec_nan, spec_inf, inf_s = "dc_nan", "dc_inf", "dc_s"
-    else:
-        _fp_round(v, "rp", "p_mag", PW, L0, E, M)
-        v(f"    wire [{N - 1}:0] p_code = {{p_s, rp_code}};")
-        _fp_decode(v, "dp", "p_code", E, M, XW)
-        SW = XW + 4
-        v(f"    wire signed [{SW - 1}:0] xp = {{{zeros(SW - XW - 2)}, dp_fx, 2'b00}};")
-        v(f"    wire signed [{SW - 1}:0] xc = {{{zeros(SW - XW - 2)}, dc_fx, 2'b00}};")
-        qmin, L = 2, L0 + 2
-        z = "dp_zero & dc_zero"
-        zs = "dp_s & dc_s"
-        spec_nan = "dp_nan | dc_nan | (dp_inf & dc_inf & (dp_s ^ dc_s))"
-        spec_inf, inf_s = "dp_inf | dc_inf", "(dp_inf ? dp_s : dc_s)"
-        v("    wire unused_p = ^{da_zero, dw_zero, dp_sh};")
-    del L
-    ps = "p_s" if c.fused else "dp_s"
-    v(f"    wire signed [{SW - 1}:0] sp = {ps} ? -xp : xp;")
-    v(f"    wire signed [{SW - 1}:0] sc = dc_s ? -xc : xc;")
-    v(f"    wire signed [{SW - 1}:0] s_sum = sp + sc;")
-    v(f"    wire s_neg = s_sum[{SW - 1}];")
-    v(f"    wire [{SW - 1}:0] s_mag = s_neg ? -s_sum : s_sum;")
-    _fp_round(v, "rs", "s_mag", SW, qmin, E, M)
-    v(f"    wire s_zero = ~(|s_sum);")  # noqa: F541
-    v(f"    wire r_s = s_zero ? (({z}) & ({zs})) : s_neg;")
-    v(
-        f"    wire [{N - 1}:0] acc_new = ({spec_nan}) ? {const(N, nan)} : ({spec_inf}) ? "
-        f"{{{inf_s}, {const(E + M, ((1 << E) - 1) << M)}}} : {{r_s, rs_code}};"
-    )
-    v("    always @(posedge clk) begin")
-    v(f"        if (rst) begin acc <= {zeros(N)}; prod <= {zeros(N)}; done <= 1'b0; end")
-    v("        else if (en) begin acc <= acc_new; prod <= p_code; done <= last; end")
-    v("    end", "endmodule", "`default_nettype wire")
-    return Design("fp_fma", top, v.text(), params, dict(lanes=1, cpc=1, fused=c.fused))
-
-
-GENERATORS["fp_fma"] = gen_fp_fma
-
-
-# ----------------------------------------------------------------------------- lut
-
-
-def gen_lut(unit) -> Design:
-    """One LUT tensor-core lane (one (m, n) of a tile row), INT activations: each cycle reads
-    the entry selected by weight bit plane b of the K weights (table symmetrization: index
-    bit 0 = 0 reads the negated mirror entry), shifts it by b and accumulates. The table
-    (2^(K-1) entries, precomputed outside the tile as in the model) is an input port."""
-    c = unit.cfg
-    if unit.fp:
-        raise NotImplementedError("lut RTL: INT activations only (FP16 tables not generated)")
-    a = unit.a_op
-    Kt, B, A = c.tile_k, unit.B, c.acc_bits
-    params = dict(a_fmt=c.a_fmt, w_fmt=c.w_fmt, tile_k=Kt, acc_bits=A, overflow=c.overflow)
-    top = module_name("lut", params)
-    NE = 1 << (Kt - 1)
-    emax = Kt * _maxabs(a)
-    EW = swidth(-emax, emax)
-    SW = max(swidth(-(emax << (B - 1)), emax << (B - 1)), EW + 1)
-    C = cw(B)
-    SELW = max(1, Kt - 1)
-    v = V()
-    _header(
-        v,
-        top,
-        f"lut {params}: {NE}-entry symmetric table, {B} weight bit planes per group of {Kt}",
-        [
-            "input  wire clk",
-            "input  wire rst",
-            "input  wire en",
-            "input  wire start",
-            "input  wire last",
-            f"input  wire [{NE * EW - 1}:0] table_in",
-            f"input  wire [{Kt * B - 1}:0] w",
-            f"output reg  signed [{A - 1}:0] acc",
-            "output reg  ovf",
-            "output reg  done",
-            f"output reg  [{C - 1}:0] cnt",
-        ],
-    )
-    v(f"    wire [{C - 1}:0] step = start ? {zeros(C)} : cnt;")
-    v(f"    wire chunk_end = (step == {const(C, B - 1)});")
-    v(f"    reg [{Kt - 1}:0] idx;", "    always @* begin", "        case (step)")
-    for b in range(B):
-        bits = ", ".join(f"w[{j * B + b}]" for j in range(Kt - 1, -1, -1))
-        v(f"            {const(C, b)}: idx = {{{bits}}};")
-    v(f"            default: idx = {zeros(Kt)};", "        endcase", "    end")
-    v("    wire flip = ~idx[0];")
-    if Kt > 1:
-        v(f"    wire [{SELW - 1}:0] sel = flip ? ~idx[{Kt - 1}:1] : idx[{Kt - 1}:1];")
-    else:
-        v("    wire [0:0] sel = 1'b0;")
-    v(f"    reg signed [{EW - 1}:0] entry;", "    always @* begin", "        case (sel)")
-    for i in range(NE):
-        v(f"            {const(SELW, i)}: entry = table_in[{i * EW + EW - 1}:{i * EW}];")
-    if NE < (1 << SELW):
-        v(f"            default: entry = {zeros(EW)};")
-    v("        endcase", "    end")
-    v(f"    wire signed [{EW}:0] ex = {sext('entry', EW, EW + 1)};")
-    v(f"    wire signed [{EW}:0] en_s = flip ? -ex : ex;")
-    v(f"    wire signed [{SW - 1}:0] contrib = {sext('en_s', EW + 1, SW)} <<< step;")
-    _acc_tail(
-        v,
-        "contrib",
-        SW,
-        A,
-        c.overflow == "saturate",
-        "1'b1",
-        extra_seq=[("cnt", zeros(C), f"chunk_end ? {zeros(C)} : step + {const(C, 1)}")],
-        done_when="chunk_end",
-    )
-    return Design("lut", top, v.text(), params, dict(lanes=Kt, cpc=B, entry_bits=EW))
-
-
-GENERATORS["lut"] = gen_lut
+# fp_fma, dequant_mac, mixpe: the floating-point generators register themselves
+from . import emit_fp  # noqa: E402, F401

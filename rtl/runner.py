@@ -28,6 +28,14 @@ DEFAULT_PARAMS: dict[str, list[dict]] = {
         dict(scheme="stripes", a_fmt="int8", w_fmt="int4", lanes=4, acc_bits=16),
         dict(scheme="booth", a_fmt="int8", w_fmt="int4", lanes=2, acc_bits=14, overflow="saturate"),
         dict(scheme="booth", a_fmt="uint4", w_fmt="uint3", lanes=1, acc_bits=12),
+        dict(scheme="bitmod", a_fmt="int6", w_fmt="bitmod_fp4_ea_pos", lanes=4, acc_bits=12)
+        | dict(overflow="saturate"),
+        dict(scheme="bitmod", a_fmt="uint5", w_fmt="bitmod_fp3_er_neg", lanes=2, acc_bits=10),
+        dict(scheme="fusion", a_fmt="int4", w_fmt="int2", lanes=1, acc_bits=10),
+        dict(scheme="fusion", a_fmt="uint3", w_fmt="int8", lanes=1, acc_bits=14)
+        | dict(overflow="saturate"),
+        dict(scheme="bitmod", a_fmt="fp16", w_fmt="bitmod_fp4_er_pos", lanes=4),  # FP16 acts
+        dict(scheme="bitmod", a_fmt="fp16", w_fmt="int8", lanes=2),  # Booth terms, bsig 0..6
     ],
     "bipolar": [
         dict(a_fmt="bipolar3", w_fmt="bipolar2", lanes=8, acc_bits=12),
@@ -36,15 +44,43 @@ DEFAULT_PARAMS: dict[str, list[dict]] = {
     "shiftadd": [
         dict(a_fmt="int8", w_fmt="pot4", lanes=2, acc_bits=20),
         dict(a_fmt="uint4", w_fmt="pot4", lanes=1, acc_bits=11, overflow="saturate"),
+        dict(a_fmt="int5", w_fmt="apot5", lanes=2, acc_bits=10, overflow="saturate"),
+        dict(a_fmt="int4", w_fmt="pot3_nz", lanes=3, acc_bits=7),
+        dict(a_fmt="fp16", w_fmt="pot4", acc_fmt="fp16"),  # exponent add, FP16 accumulator
+        dict(mode="lmul", a_fmt="fp8_e4m3", w_fmt="fp8_e4m3", acc_fmt="fp16", ftz=True),
+        dict(mode="lmul", a_fmt="bf16", w_fmt="bf16"),  # FP32 accumulator
     ],
     "lut": [
         dict(a_fmt="int8", w_fmt="bipolar2", tile_k=4, acc_bits=16),
         dict(a_fmt="int4", w_fmt="bipolar3", tile_k=3, acc_bits=9, overflow="saturate"),
+        dict(a_fmt="fp16", w_fmt="bipolar2", tile_k=4),  # FP16 table and accumulator, ftz
+        dict(a_fmt="fp16", w_fmt="bipolar3", tile_k=2, ftz=False),  # subnormal entries
     ],
     "fp_fma": [
         dict(),
         dict(fused=True),
         dict(a_fmt="fp8_e5m2", w_fmt="fp8_e5m2", acc_fmt="fp8_e5m2"),
+        # aligning datapath (emit_fp): 8-bit exponents, mixed formats, ftz
+        dict(a_fmt="bf16", w_fmt="bf16", acc_fmt="fp32", fused=True),
+        dict(a_fmt="fp32", w_fmt="fp32", acc_fmt="fp32", fused=True),
+        dict(a_fmt="fp16", w_fmt="fp16", acc_fmt="fp32"),
+        dict(a_fmt="bf16", w_fmt="bf16", acc_fmt="bf16", ftz=True),
+        dict(a_fmt="fp8_e5m2", w_fmt="int4", acc_fmt="fp16", fused=True, ftz=True),
+    ],
+    "dequant_mac": [
+        dict(group_size=4),  # int4 -> fp16 weights, fp16 activations, fused fp32 MAC
+        dict(a_fmt="bf16", w_fmt="uint4", deq_fmt="bf16", acc_fmt="bf16", scale_fmt="bf16")
+        | dict(fused=False, group_size=3, ftz=True),
+        dict(a_fmt="int8", w_fmt="int4", acc_fmt="fp16", prod_fmt="fp32", fused=False)
+        | dict(group_size=2, ftz=True),
+    ],
+    "mixpe": [
+        dict(a_fmt="int8", w_fmt="int4", group_size=4, lanes=2, acc_bits=12),  # W4A8
+        dict(a_fmt="uint8", w_fmt="uint4", group_size=6, lanes=3, acc_bits=15)
+        | dict(overflow="saturate", scale_fmt="bf16", out_fmt="bf16"),
+        dict(a_fmt="int8", w_fmt="int4", group_size=3, acc_bits=16, out_fmt="fp16", ftz=True),
+        dict(a_fmt="fp16", w_fmt="int4", group_size=3),  # W4A16
+        dict(a_fmt="fp16", w_fmt="uint4", group_size=2, out_fmt="fp16", ftz=True),
     ],
     "systolic": [dict(rows=2, cols=3, a_fmt="int4", w_fmt="int4", acc_bits=12)],
 }
@@ -125,7 +161,12 @@ def run_one(
     plan_file.write_text(_plan_json(kind, json.dumps(params, sort_keys=True), seed, nvec))
     tp = time.perf_counter()
     job = dict(kind=kind, params=params, seed=seed, nvec=nvec, plan=str(plan_file))
-    job["signed"] = [] if kind == "fp_fma" else ["acc", "sip"]  # fp_fma: IEEE codes
+    # FP PEs: IEEE codes are unsigned; mixpe's integer group partial is signed
+    fp_signed = dict(fp_fma=[], dequant_mac=[], mixpe=[] if design.info.get("fp") else ["psum"])
+    job["signed"] = fp_signed.get(kind, ["acc", "sip"])
+    if design.info.get("acc_code"):  # lut fp16, shiftadd FP modes: acc holds an IEEE code
+        job["signed"] = [n for n in job["signed"] if n != "acc"]
+    job["signed"] = job["signed"] + design.info.get("signed", [])  # e.g. BitMoD's acc_man
     env = {"HWSIM_RTL_JOB": json.dumps(job)}
     try:
         xml = runner.test(

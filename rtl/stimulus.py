@@ -9,6 +9,7 @@ of the chunk the model says it is working on (format codes from `hwsim.formats`)
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 
@@ -40,24 +41,39 @@ def _pack(codes: list[int], bits: int) -> int:
     return v
 
 
+@functools.cache
+def _corners(fmt: str) -> tuple[float, ...]:
+    """Corner values of `fmt`: min, max, 0, +-1 and, for minifloats, +-the smallest
+    subnormal and +-the smallest normal (decoded from their codes, so fp32 needs no table)."""
+    f = F.get(fmt)
+    E, M = getattr(f, "ebits", None), getattr(f, "mbits", None)
+    if f.bits <= 16:
+        allv = np.asarray(f.decode(np.arange(1 << f.bits)), float)
+        allv = allv[np.isfinite(allv)]
+        out = {float(allv.min()), float(allv.max())} | {v for v in (0.0, 1.0, -1.0) if v in allv}
+    elif E and M:  # IEEE-style wide float: the largest finite code
+        mx = float(np.asarray(f.decode(np.asarray([((1 << E) - 2) << M | ((1 << M) - 1)])))[0])
+        out = {-mx, mx, 0.0, 1.0, -1.0}
+    else:
+        raise ValueError(f"random stimulus for {fmt!r}: more than 16 bits and not a float")
+    if E and M:
+        sign = 1 << (f.bits - 1)
+        codes = [1, 1 << M, sign | 1, sign | (1 << M)]
+        out |= {float(v) for v in np.asarray(f.decode(np.asarray(codes)), float) if np.isfinite(v)}
+    return tuple(sorted(out))
+
+
 def random_values(fmt: str, n: int, rng: random.Random, corner_p: float = 0.2) -> list[float]:
     """n random representable values of `fmt` (uniform codes, corner values 20%)."""
     f = F.get(fmt)
-    bits = f.bits
-    codes = [rng.randrange(1 << bits) for _ in range(n)]
+    codes = [rng.randrange(1 << f.bits) for _ in range(n)]
     vals = [float(v) for v in np.asarray(f.decode(np.asarray(codes)), float)]
-    finite = sorted({v for v in vals if np.isfinite(v)})
-    allv = np.asarray(f.decode(np.arange(1 << bits)), float)
-    allv = allv[np.isfinite(allv)]
-    corners = sorted(
-        {float(allv.min()), float(allv.max())} | {v for v in (0.0, 1.0, -1.0) if v in allv}
-    )
+    corners = _corners(fmt)
     out = []
     for v in vals:
         if rng.random() < corner_p or not np.isfinite(v):
             v = rng.choice(corners)
         out.append(v + 0.0)
-    del finite
     return out
 
 
@@ -75,7 +91,7 @@ def _chunk_inputs(kind, unit, design, xs, ws, k):
     c = unit.cfg
     L = design.info.get("lanes", 1)
     pad = L - len(xs)
-    if kind in ("int_mac", "bitserial"):
+    if kind in ("int_mac", "bitserial", "shiftadd"):  # format codes, zero-padded lanes
         a = _codes(c.a_fmt, list(xs) + [0.0] * pad)
         w = _codes(c.w_fmt, list(ws) + [0.0] * pad)
         return {"a": _pack(a, unit.a_op.bits), "w": _pack(w, unit.w_op.bits)}
@@ -91,17 +107,10 @@ def _chunk_inputs(kind, unit, design, xs, ws, k):
         return {"w": _pack(w, unit.B)}  # table_in is added from the model state
     if kind == "fp_fma":
         return {"a": _codes(c.a_fmt, xs)[0], "w": _codes(c.w_fmt, ws)[0]}
-    if kind == "shiftadd":
+    if kind in ("dequant_mac", "mixpe"):  # group scale / zero ports: _group_inputs
         a = _codes(c.a_fmt, list(xs) + [0.0] * pad)
-        levels = [int(round(float(v) / float(unit.unit))) for v in ws] + [0] * pad
-        sb = design.info["shift_bits"]
-        sh = [abs(lv).bit_length() - 1 if lv else 0 for lv in levels]
-        return {
-            "a": _pack(a, unit.a_op.bits),
-            "wsgn": _pack([int(lv < 0) for lv in levels], 1),
-            "wsh": _pack(sh, sb),
-            "wnz": _pack([int(lv != 0) for lv in levels], 1),
-        }
+        w = _codes(c.w_fmt, list(ws) + [0.0] * pad)
+        return {"a": _pack(a, unit.a_op.bits), "w": _pack(w, unit.w_op.bits)}
     raise NotImplementedError(kind)
 
 
@@ -112,12 +121,22 @@ def state_keys(kind: str, unit) -> list[str]:
     """Registers compared every cycle."""
     if kind == "fp_fma":
         return ["acc", "done"] + ([] if unit.cfg.fused else ["prod"])
+    if kind == "dequant_mac":
+        return ["acc", "wdq", "done"] + ([] if unit.cfg.fused else ["prod"])
+    if kind == "mixpe":
+        return ["acc", "psum", "done"] + ([] if unit.fp else ["ovf"])
+    if kind == "bitserial" and unit.fp_act:  # BitMoD FP16: custom-float group accumulator
+        return ["acc_man", "acc_exp", "done", "cnt"]
+    if kind == "shiftadd" and not unit.int_path:  # FP modes: IEEE accumulator, no ovf
+        return ["acc", "done"]
+    if kind == "bitserial" and unit.cfg.scheme == "fusion":  # one cycle per chunk: no cnt
+        return ["acc", "ovf", "done", "sip"]
     return ["acc", "ovf", "done"] + EXTRA_STATE.get(kind, [])
 
 
 def _chunk_index(kind, st) -> int:
-    if kind in ("int_mac", "shiftadd", "fp_fma"):
-        return st["cycle"]
+    if kind in ("int_mac", "shiftadd", "fp_fma", "dequant_mac", "mixpe"):
+        return st["cycle"]  # mixpe: one chunk per MAC cycle, then the drain cycle
     if kind == "lut":
         return st["group"]
     return st["chunk"]
@@ -133,21 +152,58 @@ def _fp_code(fmt: str, x: float) -> int:
     return _codes(fmt, [x])[0]
 
 
+def lut_table_port(unit, design, st) -> int:
+    """`table_in` value: the stored table half the model precomputed (state "table"), as
+    integers or, with FP16 activations, FP16 codes."""
+    if unit.fp:
+        return _pack([_fp_code(unit.cfg.a_fmt, t) for t in st["table"]], 16)
+    return _pack([int(t) for t in st["table"]], design.info["entry_bits"])
+
+
 def _expect(kind, unit, design, st) -> dict:
+    if kind == "dequant_mac":
+        e = {"acc": _fp_code(unit.cfg.acc_fmt, st["acc"]), "done": int(bool(st["done"]))}
+        e["wdq"] = _fp_code(unit.cfg.deq_fmt, st["w_dequant"])
+        if not unit.cfg.fused:
+            e["prod"] = _fp_code(unit.prod_op.name, st["product"])
+        return e
+    if kind == "mixpe":
+        # drain cycle: no MAC; the partial register holds the last group's P (the dequant's)
+        p = st["group_psum"] if "group_psum" in st else st["dequant"]["psum"]
+        e = {"acc": _fp_code(unit.cfg.out_fmt, st["out"]), "done": int(bool(st["done"]))}
+        e["psum"] = _fp_code(unit.cfg.out_fmt, p) if unit.fp else int(p)
+        if not unit.fp:
+            e["ovf"] = int(bool(st["overflowed"]))
+        return e
     if kind == "fp_fma":
         e = {"acc": _fp_code(unit.cfg.acc_fmt, st["acc"]), "done": int(bool(st["done"]))}
         if not unit.cfg.fused:
             e["prod"] = _fp_code(unit.prod_op.name, st["product"])
         return e
-    e = {"acc": int(st["acc"]), "ovf": int(bool(st["overflowed"])), "done": int(bool(st["done"]))}
+    if kind == "bitserial" and unit.fp_act:  # BitMoD FP16 (no group scales)
+        e = {"acc_man": int(st["acc_man"]), "acc_exp": int(st["acc_exp"])}
+        e.update(done=int(bool(st["done"])), cnt=(st["term_index"] + 1) % design.info["cpc"])
+        return e
+    if design.info.get("acc_code"):  # FP accumulator (lut fp16, shiftadd FP): its IEEE code
+        acc = _fp_code(unit.acc_op.name if kind == "shiftadd" else unit.cfg.a_fmt, st["acc"])
+    else:
+        acc = int(st["acc"])
+    e = {"acc": acc, "ovf": int(bool(st["overflowed"])), "done": int(bool(st["done"]))}
+    if kind == "shiftadd" and not unit.int_path:
+        del e["ovf"]
     cpc = design.info["cpc"]
     if kind == "bitserial":
         e["sip"] = int(st["sip"])
         if unit.cfg.scheme == "stripes":
             step = unit.a_op.bits - 1 - st["bit_index"]
+        elif unit.cfg.scheme == "fusion":
+            step = None  # no step counter
+        elif "term_index" in st:  # bitmod with FP3/FP4 weights: one term per cycle
+            step = st["term_index"]
         else:
             step = st["digit_index"]
-        e["cnt"] = (step + 1) % cpc
+        if step is not None:
+            e["cnt"] = (step + 1) % cpc
     elif kind == "lut":
         e["cnt"] = (st["bit_plane"] + 1) % cpc
     elif kind == "bipolar":
@@ -170,6 +226,7 @@ def plan(kind: str, params: dict, seed: int, nvec: int, stall_p: float = 0.1) ->
     prev_expect = dict.fromkeys(keys, 0)
     ports = list(_chunk_inputs(kind, unit, design, [0.0], [_one(unit)], 1))
     ports += ["table_in"] if kind == "lut" else []
+    ports += group_ports(kind, unit)
     dot = 0
     skipped_dots: list = []
     while len(out) < nvec:
@@ -180,8 +237,9 @@ def plan(kind: str, params: dict, seed: int, nvec: int, stall_p: float = 0.1) ->
             x = [max(x, key=abs)] * k if any(x) else x
             w = [max(w, key=abs)] * k if any(w) else w
         chunk = design.info["lanes"]
+        side = _group_side(kind, unit, k, rng)
         try:
-            trace = list(unit.step_trace(np.asarray(x), np.asarray(w)))
+            trace = list(unit.step_trace(np.asarray(x), np.asarray(w), **side))
         except (ValueError, OverflowError):
             # the fp step model cannot continue from a NaN accumulator (inf - inf); such dot
             # products are skipped (reported as a model limitation in docs/rtl.md)
@@ -192,7 +250,9 @@ def plan(kind: str, params: dict, seed: int, nvec: int, stall_p: float = 0.1) ->
             xs, ws = x[ci * chunk : (ci + 1) * chunk], w[ci * chunk : (ci + 1) * chunk]
             inp = _chunk_inputs(kind, unit, design, xs, ws, k)
             if kind == "lut":  # the shared table of this group, as the model precomputed it
-                inp["table_in"] = _pack([int(t) for t in st["table"]], design.info["entry_bits"])
+                inp["table_in"] = lut_table_port(unit, design, st)
+            if side:  # scale / zero point of the groups the model state says are in use
+                inp.update(_group_inputs(kind, unit, design, st, side))
             while rng.random() < stall_p:  # stall: random inputs, en = 0, state holds
                 junk = {p: rng.getrandbits(64) for p in ports}
                 junk.update(en=0, start=rng.getrandbits(1), last=rng.getrandbits(1))
@@ -204,6 +264,67 @@ def plan(kind: str, params: dict, seed: int, nvec: int, stall_p: float = 0.1) ->
             )
             prev_expect.update(exp)
         dot += 1
+    return out
+
+
+def group_ports(kind: str, unit) -> list[str]:
+    """Per-group scale / zero-point input ports of the dequantizing PEs."""
+    if kind == "dequant_mac":
+        return ["scale", "zero"]
+    if kind == "mixpe":
+        return ["zm", "s_dq"] if unit.fp else ["s_dq", "z_dq"]
+    return []
+
+
+def _group_side(kind: str, unit, k: int, rng: random.Random) -> dict:
+    """Random per-group scales (finite codes of scale_fmt, 20% corner values) and zero
+    points (integers in [-2^b, 2^b) for b-bit weights, the RTL's zero port range) for a
+    length-k dot product; {} for PEs without group side inputs."""
+    if not group_ports(kind, unit):
+        return {}
+    ng = ceil_div(k, unit.cfg.group_size)
+    b = unit.w_op.bits
+    s = random_values(unit.cfg.scale_fmt, ng, rng)
+    z = [rng.choice((0, -(1 << b), (1 << b) - 1)) if rng.random() < 0.2 else
+         rng.randrange(-(1 << b), 1 << b) for _ in range(ng)]  # fmt: skip
+    return {"scales": np.asarray(s, float)[:, None], "zeros": np.asarray(z, np.int64)[:, None]}
+
+
+def _group_inputs(kind, unit, design, st, side) -> dict:
+    """Scale / zero ports of one model cycle: dequant_mac: the current weight's group;
+    mixpe: the group the dequant unit works on (state "dequant"; other cycles drive the MAC
+    group's values, which the RTL must ignore) and, for W4A16, the MAC group's zero point."""
+    s, z = side["scales"][:, 0], side["zeros"][:, 0]
+    zb = design.info["zero_bits"]
+    g = st.get("group", len(s) - 1)  # mixpe drain cycle: no MAC group
+    if kind == "dequant_mac":
+        return {"scale": _codes(unit.cfg.scale_fmt, [s[g]])[0], "zero": int(z[g]) % (1 << zb)}
+    dg = st["dequant"]["group"] if "dequant" in st else g
+    out = {"s_dq": _codes(unit.cfg.scale_fmt, [s[dg]])[0], "z_dq": int(z[dg]) % (1 << zb)}
+    if unit.fp:  # W4A16 has no z_dq port
+        del out["z_dq"]
+        out["zm"] = int(z[g]) % (1 << zb)
+    return out
+
+
+def directed_plan(kind: str, params: dict, dots) -> list[Cycle]:
+    """Cycles of hand-picked dot products `dots` = [(x, w, side), ...] (side: the
+    step_trace keyword inputs, e.g. scales / zeros, or {}), no stalls; inputs and expected
+    registers come from the step model exactly as in `plan`."""
+    unit = pe.get(kind, **params)
+    design = generate(kind, **params)
+    L = design.info["lanes"]
+    out = []
+    for d, (x, w, side) in enumerate(dots):
+        x, w = [float(v) for v in x], [float(v) for v in w]
+        for cyc, st in enumerate(unit.step_trace(np.asarray(x), np.asarray(w), **side)):
+            ci = _chunk_index(kind, st)
+            xs, ws = x[ci * L : (ci + 1) * L], w[ci * L : (ci + 1) * L]
+            inp = _chunk_inputs(kind, unit, design, xs, ws, len(x))
+            if side:
+                inp.update(_group_inputs(kind, unit, design, st, side))
+            inp.update(en=1, start=int(cyc == 0), last=int(ci == ceil_div(len(x), L) - 1))
+            out.append(Cycle(inp, _expect(kind, unit, design, st), f"dot {d} cycle {cyc}"))
     return out
 
 

@@ -46,10 +46,36 @@ def sweep_params(kind: str, width: int) -> dict:
         )
     if kind == "bitserial_booth":
         return dict(scheme="booth", a_fmt=f"int{width}", w_fmt=f"int{width}", lanes=1, acc_bits=acc)
+    if kind == "bitserial_bitmod":  # intW activations x BitMoD FP4 (EA+) weights, 2 terms
+        return dict(
+            scheme="bitmod", a_fmt=f"int{width}", w_fmt="bitmod_fp4_ea_pos", lanes=1, acc_bits=acc
+        )
+    if kind == "bitserial_fusion":  # one Fusion Unit (16 BitBricks), intW x intW, W <= 8
+        if width > 8:
+            raise ValueError(f"bitserial_fusion: Bit Fusion operands are <= 8 bits, not {width}")
+        return dict(
+            scheme="fusion", a_fmt=f"int{width}", w_fmt=f"int{width}", lanes=1, acc_bits=acc
+        )
     if kind == "bipolar":
         return dict(a_fmt=f"bipolar{width}", w_fmt=f"bipolar{width}", lanes=8, acc_bits=acc)
     if kind == "shiftadd":  # width = activation bits; 4-bit PoT weights
         return dict(a_fmt=f"int{width}", w_fmt="pot4", lanes=1, acc_bits=acc)
+    if kind == "shiftadd_apot":  # width = activation bits; 4-bit two-term APoT weights
+        return dict(a_fmt=f"int{width}", w_fmt="apot4", lanes=1, acc_bits=acc)
+    if kind == "shiftadd_nz":  # width = activation bits; 4-bit zero-free PoT weights
+        return dict(a_fmt=f"int{width}", w_fmt="pot4_nz", lanes=1, acc_bits=acc)
+    if kind in ("shiftadd_fp", "shiftadd_lmul", "lut_fp16", "bitserial_bitmod_fp16"):
+        fmt = {8: "fp8_e4m3", 16: "fp16"}.get(width) if kind == "shiftadd_lmul" else None
+        if width != 16 and fmt is None:
+            raise ValueError(f"{kind}: FP activations at 16 bits (L-Mul: 8 or 16), not {width}")
+        return {  # FP16 accumulators (L-Mul, exponent-add shift) except BitMoD's custom float
+            "shiftadd_fp": dict(a_fmt="fp16", w_fmt="pot4", acc_fmt="fp16"),
+            "shiftadd_lmul": dict(mode="lmul", a_fmt=fmt, w_fmt=fmt, acc_fmt="fp16"),
+            "lut_fp16": dict(a_fmt="fp16", w_fmt="bipolar2", tile_k=4),
+            "bitserial_bitmod_fp16": dict(
+                scheme="bitmod", a_fmt="fp16", w_fmt="bitmod_fp4_ea_pos", lanes=1
+            ),
+        }[kind]
     if kind == "lut":  # one lane, K = 4 table of intW activations, 2-bit bipolar weights
         return dict(a_fmt=f"int{width}", w_fmt="bipolar2", tile_k=4, acc_bits=acc)
     if kind == "fp_fma":  # unfused IEEE MAC; only formats with inf: fp8_e5m2, fp16
@@ -57,6 +83,20 @@ def sweep_params(kind: str, width: int) -> dict:
         if fmt is None:
             raise ValueError(f"fp_fma: no IEEE format with inf at {width} bits")
         return dict(a_fmt=fmt, w_fmt=fmt, acc_fmt=fmt)
+    if kind == "fp_fma_fp32acc":  # fused MAC, W-bit IEEE inputs, FP32 accumulator (aligning)
+        fmt = {8: "fp8_e5m2", 16: "fp16"}.get(width)
+        if fmt is None:
+            raise ValueError(f"fp_fma_fp32acc: no IEEE format with inf at {width} bits")
+        return dict(a_fmt=fmt, w_fmt=fmt, acc_fmt="fp32", fused=True)
+    if kind == "dequant_mac":  # intW weights -> fp16, fp16 activations, fused FP32 MAC
+        return dict(w_fmt=f"int{width}", a_fmt="fp16", deq_fmt="fp16", acc_fmt="fp32",
+                    fused=True, group_size=128, scale_fmt="fp16")  # fmt: skip
+    if kind == "mixpe":  # W{W}A8: intW weights x int8 activations, 1 lane, FP32 output
+        return dict(a_fmt="int8", w_fmt=f"int{width}", group_size=128, lanes=1, acc_bits=acc)
+    if kind == "mixpe_w4a16":  # W{W}A16: intW weights x fp16 activations, FP32 partials
+        if width > 8:
+            raise ValueError(f"mixpe_w4a16: fp16 x int{width} exceeds the fp32 significand")
+        return dict(a_fmt="fp16", w_fmt=f"int{width}", group_size=128)
     if kind == "systolic":
         return dict(rows=2, cols=2, a_fmt=f"int{width}", w_fmt=f"int{width}", acc_bits=acc)
     raise ValueError(f"no area sweep for {kind!r}; available: {SWEEP_KINDS}")
@@ -66,10 +106,22 @@ SWEEP_KINDS = (
     "int_mac",
     "bitserial_stripes",
     "bitserial_booth",
+    "bitserial_bitmod",
+    "bitserial_fusion",
     "bipolar",
     "shiftadd",
+    "shiftadd_apot",
+    "shiftadd_nz",
+    "shiftadd_fp",
+    "shiftadd_lmul",
+    "bitserial_bitmod_fp16",
+    "lut_fp16",
     "lut",
     "fp_fma",
+    "fp_fma_fp32acc",
+    "dequant_mac",
+    "mixpe",
+    "mixpe_w4a16",
     "systolic",
 )
 
@@ -77,7 +129,8 @@ SWEEP_KINDS = (
 def design_for(kind: str, width: int) -> tuple[str, dict, Design]:
     """(model kind, params, generated design) of a sweep point."""
     params = sweep_params(kind, width)
-    base = "bitserial" if kind.startswith("bitserial") else kind
+    prefixes = ("bitserial", "shiftadd", "lut", "fp_fma", "mixpe")
+    base = next((b for b in prefixes if kind.startswith(b)), kind)
     return base, params, generate(base, **dict(params))
 
 

@@ -18,7 +18,20 @@ LINT_CASES = [(k, p) for k, ps in DEFAULT_PARAMS.items() for p in ps] + [
     ("bipolar", dict(a_fmt="bipolar1", w_fmt="bipolar1", lanes=1)),
     ("bipolar", dict(a_fmt="uint2", w_fmt="bipolar4", lanes=4)),
     ("shiftadd", dict(a_fmt="uint4", w_fmt="pot4", lanes=3, acc_bits=12)),
+    ("bitserial", dict(scheme="bitmod", a_fmt="int4", w_fmt="uint5", lanes=2)),  # Booth path
+    ("bitserial", dict(scheme="bitmod", a_fmt="int2", w_fmt="bitmod_fp3_ea_pos", lanes=1)),
+    ("bitserial", dict(scheme="fusion", a_fmt="int8", w_fmt="int8", lanes=2, acc_bits=24)),
+    ("bitserial", dict(scheme="fusion", a_fmt="uint2", w_fmt="int2", lanes=1)),
+    ("bitserial", dict(scheme="bitmod", a_fmt="fp16", w_fmt="uint3", lanes=4)),
+    ("shiftadd", dict(a_fmt="int2", w_fmt="apot3", lanes=1, acc_bits=6)),
+    ("shiftadd", dict(a_fmt="fp16", w_fmt="pot8_nz", acc_fmt="fp32", ftz=True)),
+    ("shiftadd", dict(mode="lmul", a_fmt="fp16", w_fmt="fp16", acc_fmt="bf16")),
+    ("lut", dict(a_fmt="fp16", w_fmt="bipolar1", tile_k=1)),
     ("systolic", dict(rows=1, cols=1, a_fmt="int2", w_fmt="int2", acc_bits=6)),
+    ("fp_fma", dict(a_fmt="int8", w_fmt="bf16", acc_fmt="fp16", prod_fmt="fp32", ftz=True)),
+    ("dequant_mac", dict(a_fmt="fp32", w_fmt="int2", deq_fmt="fp32", scale_fmt="fp32")),
+    ("mixpe", dict(a_fmt="int2", w_fmt="uint2", group_size=8, lanes=4, acc_bits=6)),
+    ("mixpe", dict(a_fmt="bf16", w_fmt="int8", group_size=1, out_fmt="bf16", ftz=True)),
 ]
 
 
@@ -41,7 +54,7 @@ def test_generation_is_deterministic_and_named_by_params():
 
 def test_unsupported_kind_says_what_exists():
     with pytest.raises(NotImplementedError, match="available"):
-        emit.generate("dequant_mac")
+        emit.generate("no_such_pe")
 
 
 def test_swidth():

@@ -16,11 +16,19 @@ from hwsim.rtl.emit import generate
 from hwsim.rtl.runner import DEFAULT_PARAMS, run_one
 
 IM, IM_SAT = DEFAULT_PARAMS["int_mac"]
-ST, BO, _ = DEFAULT_PARAMS["bitserial"]
+ST, BO = DEFAULT_PARAMS["bitserial"][:2]
 BX, BA = DEFAULT_PARAMS["bipolar"]
 SA = DEFAULT_PARAMS["shiftadd"][0]
-FP, FPF, _ = DEFAULT_PARAMS["fp_fma"]
+BM = DEFAULT_PARAMS["bitserial"][3]  # bitmod, FP4 extended-type weights
+FU = DEFAULT_PARAMS["bitserial"][6]  # fusion, uint3 x int8
+BF = DEFAULT_PARAMS["bitserial"][7]  # bitmod, FP16 activations
+AP, NZ, SF, LM = DEFAULT_PARAMS["shiftadd"][2:6]  # APoT, zero-free PoT, FP16, L-Mul
+FP, FPF = DEFAULT_PARAMS["fp_fma"][:2]
+FA32, FA_BF = DEFAULT_PARAMS["fp_fma"][4], DEFAULT_PARAMS["fp_fma"][6]  # aligning datapath
+DQ = DEFAULT_PARAMS["dequant_mac"][0]
+MX8, MX16 = DEFAULT_PARAMS["mixpe"][0], DEFAULT_PARAMS["mixpe"][3]  # W4A8, W4A16
 LU = DEFAULT_PARAMS["lut"][0]
+LF = DEFAULT_PARAMS["lut"][2]  # FP16 activations
 
 # (name, kind, params, old text, new text)
 MUTATIONS = [
@@ -40,13 +48,33 @@ MUTATIONS = [
     ("booth_digit_shift_off_by_one", "bitserial", BO, "<<< {step, 1'b0}", "<<< step"),
     ("bipolar_mask_ignored", "bipolar", BX, "= (ap ^ wp) & mask;", "= (ap ^ wp);"),
     ("bipolar_and_sign_plane_not_negated", "bipolar", BA, "(si == 2'd2) ? -d : d", "d"),
-    ("shiftadd_sign_ignored", "shiftadd", SA, "(wsgn[0] ? -sh0 : sh0)", "sh0"),
+    ("shiftadd_sign_ignored", "shiftadd", SA, "(ws0 ? -tt0 : tt0)", "tt0"),
+    ("shiftadd_apot_second_term_dropped", "shiftadd", AP, "= m0_0 + m0_1;", "= m0_0;"),
+    ("shiftadd_nz_shift_off_by_one", "shiftadd", NZ, "<<< wd1[2:1];", "<<< wd1[2:1] + 2'd1;"),
+    ("bitmod_second_term_repeats_first", "bitserial", BM, "first ? hi0 : lo0", "hi0"),
+    ("bitmod_decoder_sign_ignored", "bitserial", BM, "(wd1[5] ? -sh1 : sh1)", "sh1"),
+    ("fusion_top_brick_unsigned", "bitserial", FU, "{y0[7], y0[7:6]}", "{1'b0, y0[7:6]}"),
+    ("fusion_brick_shift_off_by_two", "bitserial", FU, "{bb1_1_0, {2{", "{bb1_1_0, {4{"),
+    ("bitmod_fp_acc_not_aligned", "bitserial", BF, "ya = mbx >>> (ee - eb);", "ya = mbx;"),
+    ("bitmod_fp_normalise_late", "bitserial", BF, "nb - 5'd14 :", "nb - 5'd13 :"),
+    ("shiftadd_fp_underflow_kept", "shiftadd", SF, " | (pt < -14'sd14)", ""),
+    ("lmul_mantissa_sum_dropped", "shiftadd", LM, "{1'b1, lr[2:0]}", "{1'b1, 3'd0}"),
     ("lut_mirror_sign_ignored", "lut", LU, "wire flip = ~idx[0];", "wire flip = 1'b0;"),
     ("lut_plane_shift_dropped", "lut", LU, "<<< step;", ";"),
+    ("lut_fp_mirror_sign_ignored", "lut", LF, "{entry[15] ^ flip,", "{entry[15],"),
     ("fp_sum_truncates_instead_of_rne", "fp_fma", FPF, "rs_g & (rs_st | rs_kept[0])", "1'b0"),
     ("fp_product_truncates", "fp_fma", FP, "rp_g & (rp_st | rp_kept[0])", "1'b0"),
     ("fp_subnormal_gets_hidden_bit", "fp_fma", FP, "{|da_e, da_f}", "{1'b1, da_f}"),
     ("fp_no_overflow_to_inf", "fp_fma", FP, "(rp_c >= ", "1'b0 & (rp_c >= "),
+    ("fpa_round_sticky_dropped", "fp_fma", FA32, "(far_st | far_kept[0])", "far_kept[0]"),
+    ("fpa_sum_truncates_instead_of_rne", "fp_fma", FA32, "far_g & (far_st | far_kept[0])", "1'b0"),
+    ("fpa_ftz_product_not_flushed", "fp_fma", FA_BF, "(rp_c < 23'd128) | ", ""),
+    ("dequant_zero_point_added", "dequant_mac", DQ, "qz = wq_x - zs_x", "qz = wq_x + zs_x"),
+    ("dequant_scale_subnormal_hidden_bit", "dequant_mac", DQ, "{|ds_e, ds_f}", "{1'b1, ds_f}"),
+    ("mixpe_zero_point_correction_added", "mixpe", MX8, "psum} - {{", "psum} + {{"),
+    ("mixpe_shiftadd_sign_bit_added", "mixpe", MX8, "- t0_3;", "+ t0_3;"),
+    ("mixpe_dequant_one_cycle_early", "mixpe", MX8, "acc <= pend ?", "acc <= gend ?"),
+    ("mixpe_w4a16_zero_point_ignored", "mixpe", MX16, "qz = wq_x - zs_x", "qz = wq_x"),
 ]
 
 
