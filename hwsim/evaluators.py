@@ -180,23 +180,59 @@ LLM_DESIGNS: dict[str, tuple[str, dict]] = {
 }  # fmt: skip
 
 
-def _pe_area(design: str) -> float:
-    """Approximate logic area (um2) of one PE of ``LLM_DESIGNS[design]`` (cost model)."""
+AREA_SOURCES = ("model", "rtl")
+
+
+def _rtl_area_table():
+    """rtl/data/llm_pe_area.csv (written by benchmarks/llm_pe_rtl_area.py), indexed by design."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    import hwsim.rtl
+
+    path = Path(hwsim.rtl.__file__).parent / "data" / "llm_pe_area.csv"
+    if not path.exists():
+        raise ValueError(f"{path} is missing: run benchmarks/llm_pe_rtl_area.py")
+    return pd.read_csv(path).set_index("design")
+
+
+def _pe_area(design: str, source: str = "model") -> float:
+    """Logic area (um2) of one PE of ``LLM_DESIGNS[design]``: "model" = the 45 nm cost
+    model's unit inventory (approximate), "rtl" = Yosys gate equivalents of the generated PE
+    x 0.798 um2 (Nangate 45 nm NAND2; rtl/data/llm_pe_area.csv)."""
+    if source not in AREA_SOURCES:
+        raise ValueError(f"area_source must be one of {AREA_SOURCES}, got {source!r}")
+    kind, params = LLM_DESIGNS[design]
+    if source == "rtl":
+        table = _rtl_area_table()
+        if design not in table.index:
+            raise ValueError(
+                f"no synthesized area for {design!r}: run benchmarks/llm_pe_rtl_area.py"
+            )
+        row = table.loc[design]
+        if row["params"] != repr(sorted(params.items())) or row["kind"] != kind:
+            raise ValueError(
+                f"synthesized area of {design!r} is stale (parameters changed): "
+                "re-run benchmarks/llm_pe_rtl_area.py"
+            )
+        return float(row["area_um2"])
     from hwsim.accel.costing import pe_area_um2
     from hwsim.accel.pe_adapter import PETiming
 
-    kind, params = LLM_DESIGNS[design]
     return pe_area_um2(PETiming(kind, tuple(sorted(params.items()))).unit_inventory())
 
 
-def iso_area_shape(design: str, reference: str, rows: int, cols: int) -> tuple[int, int]:
+def iso_area_shape(
+    design: str, reference: str, rows: int, cols: int, source: str = "model"
+) -> tuple[int, int]:
     """Array shape of ``design`` whose PE logic area matches ``reference`` at rows x cols
     (both dimensions scaled by sqrt of the per-PE area ratio, as the papers' iso-area
     baselines do: MixPE 64x64 vs INT8 32x32, BitMoD 32x32 vs FP16 32x24; pes.md 1, 4)."""
     for name in (design, reference):
         if name not in LLM_DESIGNS:
             raise ValueError(f"unknown design {name!r}; known: {sorted(LLM_DESIGNS)}")
-    pes = rows * cols * _pe_area(reference) / _pe_area(design)
+    pes = rows * cols * _pe_area(reference, source) / _pe_area(design, source)
     r = max(1, round(rows * (pes / (rows * cols)) ** 0.5))
     return r, max(1, round(pes / r))
 
@@ -206,7 +242,8 @@ def llm_pe(point: dict) -> dict:
 
     point: design, model, phase (prefill | decode), seq_len, rows, cols, dataflow,
     dram_bw (bytes/cycle), optional iso_area (a reference design: the array is resized so
-    its PE logic area equals the reference's rows x cols array; see ``iso_area_shape``).
+    its PE logic area equals the reference's rows x cols array; see ``iso_area_shape``) and
+    area_source ("model": cost-model unit inventory, default; "rtl": synthesized PEs).
     Returns the array shape, cycles, stall cycles, utilization, energy (pJ, total and PE /
     SRAM / DRAM), area (um2, total and PE logic / SRAM), MACs, MACs/cycle, MACs/pJ and
     MACs/cycle per mm2 of PE logic. Areas come from the cost model's unit inventory
@@ -218,8 +255,11 @@ def llm_pe(point: dict) -> dict:
         raise ValueError(f"unknown design {point['design']!r}; known: {sorted(LLM_DESIGNS)}")
     kind, params = LLM_DESIGNS[point["design"]]
     rows, cols = int(point.get("rows", 64)), int(point.get("cols", 64))
+    source = point.get("area_source") or "model"
+    if source not in AREA_SOURCES:
+        raise ValueError(f"area_source must be one of {AREA_SOURCES}, got {source!r}")
     if point.get("iso_area") not in (None, "", "none"):
-        rows, cols = iso_area_shape(point["design"], point["iso_area"], rows, cols)
+        rows, cols = iso_area_shape(point["design"], point["iso_area"], rows, cols, source)
     acc = hwsim.accel.systolic(
         rows, cols, pe=kind, dataflow=point.get("dataflow", "ws"),
         dram_bw=point.get("dram_bw", 128), pe_params=params,
@@ -229,6 +269,7 @@ def llm_pe(point: dict) -> dict:
     )
     rep = hwsim.simulate(acc, wl)
     macs = float(sum(ly.macs * ly.count for ly in wl.layers))
+    area_pe = rows * cols * _pe_area(point["design"], "rtl") if source == "rtl" else rep.area_pe_um2
     return {
         "kind": kind,
         "array_rows": rows,
@@ -241,13 +282,13 @@ def llm_pe(point: dict) -> dict:
             f"energy_{c}_pj": float(rep.layers[f"energy_{c}_pj"].sum())
             for c in ("pe", "sram", "dram")
         },
-        "area_um2": float(rep.area_um2),
-        "area_pe_um2": float(rep.area_pe_um2),
+        "area_um2": float(area_pe + rep.area_sram_um2),
+        "area_pe_um2": float(area_pe),
         "area_sram_um2": float(rep.area_sram_um2),
         "macs": macs,
         "macs_per_cycle": macs / rep.cycles,
         "macs_per_pj": macs / rep.energy_pj,
-        "macs_per_cycle_per_mm2": macs / rep.cycles / (rep.area_pe_um2 * 1e-6),
+        "macs_per_cycle_per_mm2": macs / rep.cycles / (area_pe * 1e-6),
     }
 
 

@@ -116,6 +116,27 @@ def test_llm_pe_evaluator_low_bit_weights_save_energy():
         llm_pe({**base, "design": "tpu"})
 
 
+def test_llm_pe_iso_area_and_rtl_areas(monkeypatch):
+    import hwsim.evaluators as E
+
+    base = {"phase": "decode", "seq_len": 8, "rows": 8, "cols": 8, "dram_bw": 16}
+    for source in E.AREA_SOURCES:
+        ref = E.llm_pe({**base, "design": "fp16_fma", "area_source": source})
+        small = E.llm_pe({**base, "design": "mac_w4a8", "area_source": source,
+                          "iso_area": "fp16_fma"})  # fmt: skip
+        # the smaller PE gets more of them, for about the reference's PE-logic area
+        assert small["array_rows"] * small["array_cols"] > 64
+        assert small["area_pe_um2"] == pytest.approx(ref["area_pe_um2"], rel=0.1)
+    rtl = E._rtl_area_table()
+    got = E.llm_pe({**base, "design": "mixpe_w4a8", "area_source": "rtl"})
+    assert got["area_pe_um2"] == pytest.approx(64 * rtl.loc["mixpe_w4a8", "area_um2"])
+    with pytest.raises(ValueError, match="area_source must be"):
+        E.llm_pe({**base, "design": "mac_w8a8", "area_source": "guess"})
+    monkeypatch.setitem(E.LLM_DESIGNS, "mac_w8a8", ("int_mac", {"a_fmt": "int4"}))
+    with pytest.raises(ValueError, match="stale"):
+        E.llm_pe({**base, "design": "mac_w8a8", "area_source": "rtl"})
+
+
 def test_study_claims_table_in_summary(tmp_path):
     spec = tmp_path / "c.toml"
     spec.write_text(
