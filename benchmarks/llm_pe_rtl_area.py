@@ -6,7 +6,8 @@ unit inventory. Each row is exactly the PE the simulator models (same kind and p
 MixPE's row includes its own per-PE dequantizer (the inventory time-shares it), the LUT row is
 one (m, n) lane without the table precompute (outside the tile, as in LUT-TC).
 
-Run: python benchmarks/llm_pe_rtl_area.py   (about 1 min per design on one core)
+Run: python benchmarks/llm_pe_rtl_area.py [DESIGN ...]   (seconds to a minute per design; the
+128-lane bipolar PE takes the WASM Yosys over 20 min). Naming designs updates only their rows.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def main(designs=None) -> pd.DataFrame:
         )
         print(f"{name:16s} {res['ge']:10.1f} GE  {time.perf_counter() - t0:5.1f} s", flush=True)
     df = pd.DataFrame(rows)
+    if designs and OUT.exists():  # a partial run updates its rows, keeps the others
+        old = pd.read_csv(OUT)
+        df = pd.concat([old[~old.design.isin(df.design)], df], ignore_index=True)
     df.to_csv(OUT, index=False)
     print(f"wrote {OUT}")
     return df
