@@ -243,7 +243,8 @@ def llm_pe(point: dict) -> dict:
     point: design, model, phase (prefill | decode), seq_len, rows, cols, dataflow,
     dram_bw (bytes/cycle), optional iso_area (a reference design: the array is resized so
     its PE logic area equals the reference's rows x cols array; see ``iso_area_shape``) and
-    area_source ("model": cost-model unit inventory, default; "rtl": synthesized PEs).
+    area_source ("model": cost-model unit inventory, default; "rtl": synthesized PEs), and
+    act_sram_kib / weight_sram_kib / out_sram_kib (buffer sizes, KiB; default accel.arch's).
     Returns the array shape, cycles, stall cycles, utilization, energy (pJ, total and PE /
     SRAM / DRAM), area (um2, total and PE logic / SRAM), MACs, MACs/cycle, MACs/pJ and
     MACs/cycle per mm2 of PE logic. Areas come from the cost model's unit inventory
@@ -260,9 +261,14 @@ def llm_pe(point: dict) -> dict:
         raise ValueError(f"area_source must be one of {AREA_SOURCES}, got {source!r}")
     if point.get("iso_area") not in (None, "", "none"):
         rows, cols = iso_area_shape(point["design"], point["iso_area"], rows, cols, source)
+    sram = {
+        f"{o}_sram_bytes": int(float(point[f"{o}_sram_kib"]) * 1024)
+        for o in ("act", "weight", "out")
+        if point.get(f"{o}_sram_kib") not in (None, "")
+    }
     acc = hwsim.accel.systolic(
         rows, cols, pe=kind, dataflow=point.get("dataflow", "ws"),
-        dram_bw=point.get("dram_bw", 128), pe_params=params,
+        dram_bw=point.get("dram_bw", 128), pe_params=params, **sram,
     )  # fmt: skip
     wl = hwsim.workloads.get(
         point.get("model", "llama2-7b"), phase=point["phase"], seq_len=int(point["seq_len"])

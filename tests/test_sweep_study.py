@@ -114,6 +114,8 @@ def test_llm_pe_evaluator_low_bit_weights_save_energy():
     assert w8["macs_per_cycle"] == pytest.approx(w8["macs"] / w8["cycles"])
     with pytest.raises(ValueError, match="unknown design"):
         llm_pe({**base, "design": "tpu"})
+    big = llm_pe({**base, "design": "mac_w8a8", "weight_sram_kib": 1024})
+    assert big["area_sram_um2"] > w8["area_sram_um2"] and big["area_pe_um2"] == w8["area_pe_um2"]
 
 
 def test_llm_pe_iso_area_and_rtl_areas(monkeypatch):
