@@ -8,6 +8,7 @@ um2_per_ge, dffs, ge_seq, cells_by_type, yosys_version, source, top, synth_s.
 
 Run: python benchmarks/synth_area.py [--out rtl/data] [--kinds int_mac bipolar ...]
      [--widths 2 4 8 16] [--um2-per-ge 0.798]
+Naming --kinds replaces only those kinds' rows of an existing table.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+
+import pandas as pd
 
 from hwsim.plots import area_vs_width
 from hwsim.rtl import tools
@@ -41,8 +44,15 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     df = S.synth(args.kinds, tuple(args.widths), args.um2_per_ge)
-    dt = time.perf_counter() - t0
+    dt, n_new = time.perf_counter() - t0, len(df)
     csv = out / "pe_area_calibration.csv"
+    if set(args.kinds) != set(S.SWEEP_KINDS) and csv.exists():
+        # a partial run replaces its kinds' rows and keeps the others, in sweep order
+        old = pd.read_csv(csv)
+        df = pd.concat([old[~old.pe.isin(df.pe)], df], ignore_index=True)
+        order = {k: i for i, k in enumerate(S.SWEEP_KINDS)}
+        df = df.sort_values(["pe", "width"], key=lambda c: c.map(order) if c.name == "pe" else c)
+        df = df.reset_index(drop=True)
     df.to_csv(csv, index=False)
     area_vs_width(df, out / "pe_area_vs_width")  # writes .png and .svg
     print(
@@ -50,7 +60,8 @@ def main() -> None:
     )
     for s in df.attrs.get("skipped", []):
         print("skipped:", s)
-    print(f"{tools.yosys_version()}; {len(df)} designs in {dt:.1f} s -> {csv}")
+    print(f"{tools.yosys_version()}; {n_new} designs synthesized in {dt:.1f} s")
+    print(f"{len(df)} rows in {csv}")
 
 
 if __name__ == "__main__":

@@ -228,6 +228,12 @@ def check_int(where: str, name: str, value, lo: int, hi: int | None = None) -> N
         raise PEError(f"{where}: {name} must be an integer {rng}, got {value!r}")
 
 
+def check_int_accumulator(where: str, acc_bits, overflow) -> None:
+    """Integer accumulator settings: acc_bits in 2..56 (exact in int64 kernels), wrap/saturate."""
+    check_int(where, "acc_bits", acc_bits, 2, 56)
+    check_choice(where, "overflow", overflow, OVERFLOW_MODES)
+
+
 def int_acc_step(acc: int, add: int, acc_bits: int, overflow: str) -> tuple[int, bool]:
     """One accumulator update acc + add at acc_bits with wrap/saturate; (new, overflowed)."""
     lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1

@@ -33,11 +33,11 @@ from . import bitmod_fp as BF
 from . import kernels as K
 from . import softfloat as sf
 from .base import (
-    OVERFLOW_MODES,
     add_events,
     ceil_div,
     check_choice,
     check_int,
+    check_int_accumulator,
     clog2,
     register,
     scale_events,
@@ -122,8 +122,7 @@ class BitSerialPE(IntegerAccumulatorPE):
         check_choice(self.name, "scheme", c.scheme, SCHEMES)
         lanes = DEFAULT_LANES[c.scheme] if c.lanes is None else c.lanes
         check_int(self.name, "lanes", lanes, 1)
-        check_int(self.name, "acc_bits", c.acc_bits, 2, 56)
-        check_choice(self.name, "overflow", c.overflow, OVERFLOW_MODES)
+        check_int_accumulator(self.name, c.acc_bits, c.overflow)
         check_int(self.name, "group_size", c.group_size, 1)
         check_int(self.name, "scale_bits", c.scale_bits, 1, 16)
         self.lanes = lanes

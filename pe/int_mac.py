@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 from . import kernels as K
 from .base import (
-    OVERFLOW_MODES,
     ProcessingElement,
     ceil_div,
-    check_choice,
     check_int,
+    check_int_accumulator,
     clog2,
     int_acc_step,
     register,
@@ -39,8 +38,7 @@ class IntegerAccumulatorPE(ProcessingElement):
     def _setup_int(self, need_int_w: bool = True) -> None:
         c = self.cfg
         check_int(self.name, "lanes", c.lanes, 1)
-        check_int(self.name, "acc_bits", c.acc_bits, 2, 56)
-        check_choice(self.name, "overflow", c.overflow, OVERFLOW_MODES)
+        check_int_accumulator(self.name, c.acc_bits, c.overflow)
         self.a_op, self.w_op = resolve(c.a_fmt), resolve(c.w_fmt)
         if self.a_op.kind not in ("int", "bipolar"):
             raise PEError(f"{self.name}: a_fmt {c.a_fmt!r} must be an integer format")

@@ -36,12 +36,11 @@ import numpy as np
 from . import kernels as K
 from . import softfloat as sf
 from .base import (
-    OVERFLOW_MODES,
     ProcessingElement,
     add_events,
     ceil_div,
-    check_choice,
     check_int,
+    check_int_accumulator,
     clog2,
     int_acc_step,
     register,
@@ -79,8 +78,7 @@ class LutPE(ProcessingElement):
         for n in ("tile_m", "tile_n"):
             check_int(self.name, n, getattr(c, n), 1)
         check_int(self.name, "tile_k", c.tile_k, 1, 8)
-        check_int(self.name, "acc_bits", c.acc_bits, 2, 56)
-        check_choice(self.name, "overflow", c.overflow, OVERFLOW_MODES)
+        check_int_accumulator(self.name, c.acc_bits, c.overflow)
         self.a_op, self.w_op = resolve(c.a_fmt), resolve(c.w_fmt)
         if self.w_op.kind != "bipolar":
             raise PEError(

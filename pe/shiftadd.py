@@ -32,11 +32,11 @@ import numpy as np
 from . import kernels as K
 from . import softfloat as sf
 from .base import (
-    OVERFLOW_MODES,
     add_events,
     ceil_div,
     check_choice,
     check_int,
+    check_int_accumulator,
     clog2,
     int_acc_step,
     register,
@@ -97,8 +97,7 @@ class ShiftAddPE(FloatAccumulatorPE):
         c = self.cfg
         check_choice(self.name, "mode", c.mode, ("shift", "lmul"))
         check_int(self.name, "lanes", c.lanes, 1)
-        check_int(self.name, "acc_bits", c.acc_bits, 2, 56)
-        check_choice(self.name, "overflow", c.overflow, OVERFLOW_MODES)
+        check_int_accumulator(self.name, c.acc_bits, c.overflow)
         self.a_op, self.w_op = resolve(c.a_fmt), resolve(c.w_fmt)
         if c.mode == "lmul":
             a, w = self.a_op, self.w_op

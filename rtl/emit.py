@@ -139,11 +139,32 @@ def _sum(v: V, out: str, terms: list[tuple[str, int]], w: int):
 
 
 def _popcount(v: V, out: str, vec: str, n: int):
+    """Population count of `vec[n-1:0]` as a balanced tree of adders (level k: k+1 bits).
+
+    A flat `a[0] + a[1] + ...` chain makes Yosys build one wide multi-operand adder that its
+    ABC pass takes tens of minutes on for n = 128; the tree is what hardware would build."""
     w = clog2(n + 1) or 1
-    terms = " + ".join(
-        f"{{{zeros(w - 1)}, {vec}[{i}]}}" if w > 1 else f"{vec}[{i}]" for i in range(n)
-    )
-    v(f"    wire [{w - 1}:0] {out} = {terms};")
+    level = [f"{vec}[{i}]" for i in range(n)]
+    width, k = 1, 0
+    while len(level) > 1:
+        nxt = []
+        for j in range(0, len(level) - 1, 2):
+            name = f"{out}_l{k}_{j // 2}"
+            ext = [f"{{1'b0, {t}}}" for t in level[j : j + 2]]
+            v(f"    wire [{width}:0] {name} = {ext[0]} + {ext[1]};")
+            nxt.append(name)
+        if len(level) % 2:  # odd one out goes up a level zero-extended
+            name = f"{out}_l{k}_{len(level) // 2}"
+            v(f"    wire [{width}:0] {name} = {{1'b0, {level[-1]}}};")
+            nxt.append(name)
+        level, width, k = nxt, width + 1, k + 1
+    if width > w:  # the tree's top width exceeds clog2(n + 1) unless n is 2**k - 1
+        v.drop(f"    wire [{width - 1}:0] {out}_top = {level[0]};")
+        v(f"    wire [{w - 1}:0] {out} = {out}_top[{w - 1}:0];")
+    elif width < w:
+        v(f"    wire [{w - 1}:0] {out} = {{{zeros(w - width)}, {level[0]}}};")
+    else:
+        v(f"    wire [{w - 1}:0] {out} = {level[0]};")
     return w
 
 
