@@ -114,21 +114,21 @@ def mul_triples(a: tuple[int, int, int], b: tuple[int, int, int]) -> tuple[int, 
 
 def fp_round(x: float, spec: FloatSpec) -> float:
     """Round a float64 value to `spec` (RNE, FTZ if set)."""
-    if math.isinf(x):
+    if not math.isfinite(x):  # inf and NaN pass through
         return x
     return round_triple(*split(x), spec)
 
 
 def fp_mul(a: float, b: float, spec: FloatSpec) -> float:
-    """a * b rounded once to `spec`."""
-    if math.isinf(a) or math.isinf(b):
+    """a * b rounded once to `spec` (inf / NaN operands: IEEE special cases via float64)."""
+    if not (math.isfinite(a) and math.isfinite(b)):
         return a * b
     return round_triple(*mul_triples(split(a), split(b)), spec)
 
 
 def fp_add(a: float, b: float, spec: FloatSpec) -> float:
     """a + b rounded once to `spec` (inputs flushed first when the spec flushes)."""
-    if math.isinf(a) or math.isinf(b):
+    if not (math.isfinite(a) and math.isfinite(b)):  # inf - inf = NaN; NaN propagates
         return a + b
     a, b = flush_input(a, spec), flush_input(b, spec)
     return round_triple(*add_triples(split(a), split(b)), spec)
@@ -136,7 +136,7 @@ def fp_add(a: float, b: float, spec: FloatSpec) -> float:
 
 def fp_fma(a: float, b: float, c: float, spec: FloatSpec) -> float:
     """a * b + c rounded once to `spec` (fused multiply-add)."""
-    if math.isinf(a) or math.isinf(b) or math.isinf(c):
+    if not (math.isfinite(a) and math.isfinite(b) and math.isfinite(c)):
         return a * b + c
     c = flush_input(c, spec)
     return round_triple(*add_triples(mul_triples(split(a), split(b)), split(c)), spec)
