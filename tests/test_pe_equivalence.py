@@ -168,7 +168,6 @@ def test_step_equals_fast_long(kind, params, side):
         assert fast.events == slow.events
 
 
-
 # Cases where finite operands can drive the accumulator to NaN: an overflowed (+-inf)
 # accumulator meets an overflowed product / table entry / shifted term of the other sign.
 NAN_REACHABLE = [
