@@ -200,7 +200,8 @@ def _rtl_area_table():
 def _pe_area(design: str, source: str = "model") -> float:
     """Logic area (um2) of one PE of ``LLM_DESIGNS[design]``: "model" = the 45 nm cost
     model's unit inventory (approximate), "rtl" = Yosys gate equivalents of the generated PE
-    x 0.798 um2 (Nangate 45 nm NAND2; rtl/data/llm_pe_area.csv)."""
+    x 0.798 um2 (Nangate 45 nm NAND2; rtl/data/llm_pe_area.csv, whose `method` column says
+    whether the PE was synthesized as is or fitted in its lane count: ``pe_area_method``)."""
     if source not in AREA_SOURCES:
         raise ValueError(f"area_source must be one of {AREA_SOURCES}, got {source!r}")
     kind, params = LLM_DESIGNS[design]
@@ -221,6 +222,14 @@ def _pe_area(design: str, source: str = "model") -> float:
     from hwsim.accel.pe_adapter import PETiming
 
     return pe_area_um2(PETiming(kind, tuple(sorted(params.items()))).unit_inventory())
+
+
+def pe_area_method(design: str, source: str = "model") -> str:
+    """How ``_pe_area(design, source)`` was obtained (for result tables)."""
+    if source == "model":
+        return "cost model unit inventory (45 nm, approximate)"
+    _pe_area(design, source)  # same checks (known, present, not stale)
+    return "Yosys: " + str(_rtl_area_table().loc[design].get("method", "synthesized"))
 
 
 def iso_area_shape(
@@ -247,8 +256,9 @@ def llm_pe(point: dict) -> dict:
     act_sram_kib / weight_sram_kib / out_sram_kib (buffer sizes, KiB; default accel.arch's).
     Returns the array shape, cycles, stall cycles, utilization, energy (pJ, total and PE /
     SRAM / DRAM), area (um2, total and PE logic / SRAM), MACs, MACs/cycle, MACs/pJ and
-    MACs/cycle per mm2 of PE logic. Areas come from the cost model's unit inventory
-    (approximate: see ``hwsim.accel.pe_adapter.PETiming.unit_inventory``).
+    MACs/cycle per mm2 of PE logic. PE areas come from the cost model's unit inventory
+    (approximate: see ``hwsim.accel.pe_adapter.PETiming.unit_inventory``) or synthesis;
+    ``area_pe_method`` names which (``pe_area_method``).
     """
     import hwsim
 
@@ -291,6 +301,7 @@ def llm_pe(point: dict) -> dict:
         "area_um2": float(area_pe + rep.area_sram_um2),
         "area_pe_um2": float(area_pe),
         "area_sram_um2": float(rep.area_sram_um2),
+        "area_pe_method": pe_area_method(point["design"], source),
         "macs": macs,
         "macs_per_cycle": macs / rep.cycles,
         "macs_per_pj": macs / rep.energy_pj,

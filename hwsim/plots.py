@@ -186,6 +186,13 @@ def _place_labels(ax, xy: np.ndarray, texts: Sequence[str], avoid: np.ndarray, f
         placed.append(b)
 
 
+def _panel_title(title: str | None, facet: str | None, key, default: str) -> str:
+    """A panel's title: the given title (or default) and, in a faceted figure, the facet."""
+    if not facet:
+        return title or default
+    return f"{title}\n{facet} = {key}" if title else f"{facet} = {key}"
+
+
 def scatter_pareto(
     df: pd.DataFrame,
     stem: str | Path,
@@ -249,7 +256,7 @@ def scatter_pareto(
         if xs.size and xs.min() > 0 and xs.max() / xs.min() > 10:
             _log_axis(ax, "x")  # wide cost ranges (e.g. INT vs FP MACs) stay readable
         ax.set_xlabel(xlabel or x)
-        ax.set_title(title or (f"{facet} = {key}" if facet else ""), fontsize=10)
+        ax.set_title(_panel_title(title, facet, key, ""), fontsize=10)
         ax.grid(alpha=0.3)
         ax.margins(x=0.08, y=0.08)
     axes[0][0].set_ylabel(ylabel or y)
@@ -380,7 +387,7 @@ def energy_breakdown(
         ax.set_ylim(len(order) - 0.5, -0.5)  # first category on top
         ax.set_xlabel(f"share of energy ({unit})" if normalize else f"energy ({unit})")
         ax.set_xlim(0, 100) if normalize else ax.set_xlim(left=0)
-        ax.set_title(title or (f"{facet} = {key}" if facet else "energy breakdown"), fontsize=10)
+        ax.set_title(_panel_title(title, facet, key, "energy breakdown"), fontsize=10)
         ax.grid(axis="x", alpha=0.3)
         ax.set_axisbelow(True)
     axes[0][0].set_ylabel(by)

@@ -158,6 +158,12 @@ def test_energy_breakdown_stacks_sums_in_a_readable_unit(tmp_path, figs):
     P.energy_breakdown(df, tmp_path / "e", by="design", facet="phase")
     fig = figs[0]
     assert [ax.get_title() for ax in fig.axes] == ["phase = decode", "phase = prefill"]
+    P.energy_breakdown(df, tmp_path / "t", by="design", facet="phase", title="64 x 64")
+    # a given title keeps the facet in every panel's title
+    assert [ax.get_title() for ax in figs[1].axes] == [
+        "64 x 64\nphase = decode",
+        "64 x 64\nphase = prefill",
+    ]
     # largest bar is 1.6e10 pJ = 16 mJ: the axis is in mJ
     assert all(ax.get_xlabel() == "energy (mJ)" for ax in fig.axes)
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["PE", "SRAM", "DRAM"]

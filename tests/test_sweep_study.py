@@ -132,6 +132,12 @@ def test_llm_pe_iso_area_and_rtl_areas(monkeypatch):
     rtl = E._rtl_area_table()
     got = E.llm_pe({**base, "design": "mixpe_w4a8", "area_source": "rtl"})
     assert got["area_pe_um2"] == pytest.approx(64 * rtl.loc["mixpe_w4a8", "area_um2"])
+    assert got["area_pe_method"] == "Yosys: synthesized"
+    assert "cost model" in E.llm_pe({**base, "design": "mixpe_w4a8"})["area_pe_method"]
+    # every study-2 design has a current synthesized (or lane-fitted) area
+    for design in E.LLM_DESIGNS:
+        assert E._pe_area(design, "rtl") > 0
+    assert "linear fit in lanes" in E.pe_area_method("bipolar_w4a8", "rtl")
     with pytest.raises(ValueError, match="area_source must be"):
         E.llm_pe({**base, "design": "mac_w8a8", "area_source": "guess"})
     monkeypatch.setitem(E.LLM_DESIGNS, "mac_w8a8", ("int_mac", {"a_fmt": "int4"}))
