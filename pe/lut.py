@@ -192,7 +192,10 @@ class LutPE(ProcessingElement):
 
     # --- step model ----------------------------------------------------------------------
     def _shift_entry(self, v: float, b: int) -> float:
-        """FP16 entry * 2^b by adding b to the exponent field (entries are normal or 0)."""
+        """FP16 entry * 2^b by adding b to the exponent field (entries are normal, 0 or an
+        entry that overflowed to +-inf in the precompute, which stays inf)."""
+        if not math.isfinite(v):
+            return v
         sign, sig, exp = sf.split(v)
         if sig == 0:
             return v

@@ -24,7 +24,7 @@ def generate(kind: str, **params):
 
 
 def kinds() -> list[str]:
-    """PE kinds with an RTL generator (plus the "systolic" int_mac array wrapper)."""
+    """PE kinds with an RTL generator (plus "systolic", the array wrapper of any of them)."""
     from .emit import GENERATORS
 
     return sorted(GENERATORS) + ["systolic"]

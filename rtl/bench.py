@@ -30,16 +30,7 @@ def _job() -> dict:
     return json.loads(os.environ["HWSIM_RTL_JOB"])
 
 
-def _read(dut, name: str, rows_cols=None, signed=SIGNED) -> int:
-    if rows_cols is not None:  # systolic: slice of a flat bus
-        kind, r, c, R, C, A = rows_cols
-        idx = r * C + c
-        v = dut.acc_all.value if kind == "acc" else dut.done_all.value
-        bits = v.to_unsigned()
-        if kind == "acc":
-            x = (bits >> (idx * A)) & ((1 << A) - 1)
-            return x - (1 << A) if x >> (A - 1) else x
-        return (bits >> idx) & 1
+def _read(dut, name: str, signed=SIGNED) -> int:
     v = getattr(dut, name).value
     if name in signed:
         return v.to_signed()
@@ -52,9 +43,6 @@ async def check_against_step_model(dut):
     kind, params, seed = job["kind"], job["params"], job["seed"]
     with open(job["plan"]) as f:
         cycles = [Cycle(*c) for c in json.load(f)]
-    if kind == "systolic":
-        R, C = params["rows"], params["cols"]
-        A = params.get("acc_bits", 32)
     signed = set(job.get("signed", SIGNED))
     widths = {}
     Clock(dut.clk, 10, unit="ns").start()
@@ -72,11 +60,7 @@ async def check_against_step_model(dut):
         await FallingEdge(dut.clk)
         got = {}
         for name in cyc.expect:
-            if kind == "systolic":
-                what, r, c = name.split("_")
-                got[name] = _read(dut, name, (what, int(r), int(c), R, C, A))
-            else:
-                got[name] = _read(dut, name, signed=signed)
+            got[name] = _read(dut, name, signed=signed)
         if got != cyc.expect:
             bad = {k: (cyc.expect[k], got[k]) for k in cyc.expect if got[k] != cyc.expect[k]}
             raise AssertionError(

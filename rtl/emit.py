@@ -340,88 +340,6 @@ def gen_bipolar(unit) -> Design:
     return Design("bipolar", top, v.text(), params, dict(lanes=L, acc_bits=A, cpc=cpc, sip_bits=SW))
 
 
-# ----------------------------------------------------------------------------- systolic
-
-
-def gen_systolic(unit, rows: int, cols: int) -> Design:
-    """Output-stationary rows x cols array of 1-lane int_mac cells.
-
-    Activations enter at the left edge (a_in, one per row) together with the control
-    (en, start, last) and move right one PE per cycle; weights enter at the top (w_in, one per
-    column) and move down. The driver skews row r and column c by r and c cycles, so PE(r, c)
-    sees the operand pair of step t at cycle t + r + c. Output: every PE's accumulator.
-    """
-    c = unit.cfg
-    if c.lanes != 1:
-        raise NotImplementedError("systolic wrapper: int_mac with lanes=1")
-    AB, WB, A = unit.a_op.bits, unit.w_op.bits, c.acc_bits
-    cell = gen_int_mac(unit)
-    params = dict(cell.params, rows=rows, cols=cols)
-    top = module_name("systolic", params)
-    v = V()
-    v("/* verilator lint_off DECLFILENAME */")
-    v(cell.verilog.replace("`default_nettype wire\n", ""))
-    _header(
-        v,
-        top,
-        f"systolic OS array {rows}x{cols} of {cell.top}",
-        [
-            "input  wire clk",
-            "input  wire rst",
-            f"input  wire [{rows - 1}:0] en_in",
-            f"input  wire [{rows - 1}:0] start_in",
-            f"input  wire [{rows - 1}:0] last_in",
-            f"input  wire [{rows * AB - 1}:0] a_in",
-            f"input  wire [{cols * WB - 1}:0] w_in",
-            f"output wire [{rows * cols * A - 1}:0] acc_all",
-            f"output wire [{rows * cols - 1}:0] done_all",
-        ],
-    )
-    # horizontal buses: (rows) x (cols+1) stages; vertical: (rows+1) x cols
-    for r in range(rows):
-        for k in range(cols + 1):
-            v(f"    wire [{AB - 1}:0] ah_{r}_{k};", f"    wire [2:0] ch_{r}_{k};")
-        v(f"    assign ah_{r}_0 = a_in[{r * AB + AB - 1}:{r * AB}];")
-        v(f"    assign ch_{r}_0 = {{last_in[{r}], start_in[{r}], en_in[{r}]}};")
-    for k in range(rows + 1):
-        for cc in range(cols):
-            v(f"    wire [{WB - 1}:0] wv_{k}_{cc};")
-    for cc in range(cols):
-        v(f"    assign wv_0_{cc} = w_in[{cc * WB + WB - 1}:{cc * WB}];")
-    for r in range(rows):
-        for cc in range(cols):
-            n = f"{r}_{cc}"
-            v(
-                f"    reg [{AB - 1}:0] ar_{n};",
-                f"    reg [{WB - 1}:0] wr_{n};",
-                f"    reg [2:0] cr_{n};",
-            )
-            v("    always @(posedge clk) begin")
-            v(
-                f"        if (rst) begin ar_{n} <= {zeros(AB)}; wr_{n} <= {zeros(WB)}; "
-                f"cr_{n} <= 3'b000; end"
-            )
-            v(f"        else begin ar_{n} <= ah_{n}; wr_{n} <= wv_{n}; cr_{n} <= ch_{n}; end")
-            v("    end")
-            v(f"    assign ah_{r}_{cc + 1} = ar_{n};", f"    assign ch_{r}_{cc + 1} = cr_{n};")
-            v(f"    assign wv_{r + 1}_{cc} = wr_{n};")
-            idx = r * cols + cc
-            v(f"    wire signed [{A - 1}:0] acc_{n};", f"    wire ovf_{n};")
-            v(f"    {cell.top} pe_{n} (.clk(clk), .rst(rst), .en(ch_{n}[0]), .start(ch_{n}[1]),")
-            v(f"        .last(ch_{n}[2]), .a(ah_{n}), .w(wv_{n}), .acc(acc_{n}), .ovf(ovf_{n}),")
-            v(f"        .done(done_all[{idx}]));")
-            v(f"    assign acc_all[{idx * A + A - 1}:{idx * A}] = acc_{n};")
-            v(f"    wire unused_{n} = ovf_{n};")
-    for r in range(rows):
-        v(f"    wire unused_h{r} = ^{{ah_{r}_{cols}, ch_{r}_{cols}}};")
-    for cc in range(cols):
-        v(f"    wire unused_v{cc} = ^wv_{rows}_{cc};")
-    v("endmodule", "`default_nettype wire")
-    return Design(
-        "systolic", top, v.text(), params, dict(rows=rows, cols=cols, acc_bits=A, cell=cell.top)
-    )
-
-
 # bitserial, shiftadd, lut: rtl/emit_int.py (imported here, after the helpers it uses)
 from .emit_int import gen_bitserial, gen_lut, gen_shiftadd  # noqa: E402
 
@@ -437,12 +355,19 @@ GENERATORS = {
 def generate(kind: str, **params) -> Design:
     """Generate the RTL of PE `kind` for the model `hwsim.pe.get(kind, **params)`.
 
-    `kind="systolic"` takes rows, cols and int_mac parameters."""
+    `kind="systolic"` takes rows, cols, pe (the PE kind of every cell, default "int_mac"),
+    row_broadcast (default False) and that PE's parameters (rtl/emit_array.py)."""
     import hwsim.pe as pe
 
     if kind == "systolic":
+        from .emit_array import gen_systolic
+
+        params = dict(params)
         rows, cols = params.pop("rows", 2), params.pop("cols", 2)
-        return gen_systolic(pe.get("int_mac", **params), rows, cols)
+        cell, bcast = params.pop("pe", "int_mac"), bool(params.pop("row_broadcast", False))
+        if cell == "systolic":
+            raise ValueError("systolic: pe must be a PE kind, not 'systolic'")
+        return gen_systolic(cell, rows, cols, generate(cell, **params), bcast)
     if kind not in GENERATORS:
         raise NotImplementedError(
             f"no RTL generator for PE {kind!r} yet; available: {sorted(GENERATORS)} + systolic"

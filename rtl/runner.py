@@ -82,7 +82,15 @@ DEFAULT_PARAMS: dict[str, list[dict]] = {
         dict(a_fmt="fp16", w_fmt="int4", group_size=3),  # W4A16
         dict(a_fmt="fp16", w_fmt="uint4", group_size=2, out_fmt="fp16", ftz=True),
     ],
-    "systolic": [dict(rows=2, cols=3, a_fmt="int4", w_fmt="int4", acc_bits=12)],
+    "systolic": [  # array wrapper (rtl/emit_array.py) of int_mac and other PE kinds
+        dict(rows=2, cols=3, a_fmt="int4", w_fmt="int4", acc_bits=12),
+        dict(pe="lut", rows=1, cols=4, a_fmt="int8", w_fmt="bipolar2", acc_bits=14),
+        dict(pe="lut", rows=1, cols=3, row_broadcast=True),  # LUT-TC tile row, FP16 table
+        dict(pe="bipolar", rows=2, cols=2, a_fmt="int4", w_fmt="bipolar2", lanes=4),
+        dict(pe="bitserial", rows=2, cols=2, scheme="booth", a_fmt="int4", w_fmt="int4"),
+        dict(pe="fp_fma", rows=2, cols=2, a_fmt="fp8_e5m2", w_fmt="fp8_e5m2", acc_fmt="fp16"),
+        dict(pe="mixpe", rows=2, cols=2, a_fmt="int8", w_fmt="int4", group_size=4, lanes=2),
+    ],
 }
 KINDS = tuple(DEFAULT_PARAMS)
 #: no output splitting: big netlists otherwise use precompiled headers, which break with ccache
@@ -112,6 +120,21 @@ def _failure_text(xml: Path) -> str:
     msgs = [f.get("message", "") + "\n" + (f.text or "") for f in root.iter("failure")]
     msgs += [e.get("message", "") + "\n" + (e.text or "") for e in root.iter("error")]
     return "\n".join(m.strip() for m in msgs)
+
+
+def signed_outputs(kind: str, design: Design) -> list[str]:
+    """Output ports that hold two's complement values (the rest are codes / unsigned)."""
+    if kind == "systolic":  # every PE's signed outputs, as <port>_<r>_<c>
+        cell = Design(design.info["pe"], design.info["cell"], "", {}, design.info["cell_info"])
+        names = signed_outputs(design.info["pe"], cell)
+        R, C = design.info["rows"], design.info["cols"]
+        return [f"{n}_{r}_{c}" for n in names for r in range(R) for c in range(C)]
+    # FP PEs: IEEE codes are unsigned; mixpe's integer group partial is signed
+    fp_signed = dict(fp_fma=[], dequant_mac=[], mixpe=[] if design.info.get("fp") else ["psum"])
+    names = fp_signed.get(kind, ["acc", "sip"])
+    if design.info.get("acc_code"):  # lut fp16, shiftadd FP modes: acc holds an IEEE code
+        names = [n for n in names if n != "acc"]
+    return names + design.info.get("signed", [])  # e.g. BitMoD's acc_man
 
 
 @functools.lru_cache(maxsize=8)
@@ -161,12 +184,7 @@ def run_one(
     plan_file.write_text(_plan_json(kind, json.dumps(params, sort_keys=True), seed, nvec))
     tp = time.perf_counter()
     job = dict(kind=kind, params=params, seed=seed, nvec=nvec, plan=str(plan_file))
-    # FP PEs: IEEE codes are unsigned; mixpe's integer group partial is signed
-    fp_signed = dict(fp_fma=[], dequant_mac=[], mixpe=[] if design.info.get("fp") else ["psum"])
-    job["signed"] = fp_signed.get(kind, ["acc", "sip"])
-    if design.info.get("acc_code"):  # lut fp16, shiftadd FP modes: acc holds an IEEE code
-        job["signed"] = [n for n in job["signed"] if n != "acc"]
-    job["signed"] = job["signed"] + design.info.get("signed", [])  # e.g. BitMoD's acc_man
+    job["signed"] = signed_outputs(kind, design)
     env = {"HWSIM_RTL_JOB": json.dumps(job)}
     try:
         xml = runner.test(

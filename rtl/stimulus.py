@@ -215,6 +215,28 @@ def _expect(kind, unit, design, st) -> dict:
     return e
 
 
+def dot_cycles(kind: str, unit, design, x, w, side: dict) -> list[Cycle]:
+    """One dot product x . w (side: group scales / zeros or {}) on PE `unit`: per model
+    cycle the ports to drive (operand codes of the chunk the model works on, the LUT table
+    it precomputed, the group scale / zero it uses, en / start / last) and the registers
+    expected after the next rising edge, all read from the step model's state."""
+    x, w = [float(v) for v in x], [float(v) for v in w]
+    k, chunk = len(x), design.info["lanes"]
+    out = []
+    for cyc, st in enumerate(unit.step_trace(np.asarray(x), np.asarray(w), **side)):
+        ci = _chunk_index(kind, st)
+        xs, ws = x[ci * chunk : (ci + 1) * chunk], w[ci * chunk : (ci + 1) * chunk]
+        inp = _chunk_inputs(kind, unit, design, xs, ws, k)
+        if kind == "lut":  # the shared table of this group, as the model precomputed it
+            inp["table_in"] = lut_table_port(unit, design, st)
+        if side:  # scale / zero point of the groups the model state says are in use
+            inp.update(_group_inputs(kind, unit, design, st, side))
+        inp.update(en=1, start=int(cyc == 0), last=int(ci == ceil_div(k, chunk) - 1))
+        exp = _expect(kind, unit, design, st)
+        out.append(Cycle(inp, exp, f"cycle {cyc} (chunk {ci}, k={k})", f"x={xs} w={ws}"))
+    return out
+
+
 def plan(kind: str, params: dict, seed: int, nvec: int, stall_p: float = 0.1) -> list[Cycle]:
     """At least `nvec` checked cycles for PE `kind` (not "systolic")."""
     rng = random.Random(seed)
@@ -235,27 +257,14 @@ def plan(kind: str, params: dict, seed: int, nvec: int, stall_p: float = 0.1) ->
         if rng.random() < 0.05:  # all-extreme dot products: overflow / saturation corners
             x = [max(x, key=abs)] * k if any(x) else x
             w = [max(w, key=abs)] * k if any(w) else w
-        chunk = design.info["lanes"]
         side = _group_side(kind, unit, k, rng)
-        trace = list(unit.step_trace(np.asarray(x), np.asarray(w), **side))
-        for cyc, st in enumerate(trace):
-            ci = _chunk_index(kind, st)
-            xs, ws = x[ci * chunk : (ci + 1) * chunk], w[ci * chunk : (ci + 1) * chunk]
-            inp = _chunk_inputs(kind, unit, design, xs, ws, k)
-            if kind == "lut":  # the shared table of this group, as the model precomputed it
-                inp["table_in"] = lut_table_port(unit, design, st)
-            if side:  # scale / zero point of the groups the model state says are in use
-                inp.update(_group_inputs(kind, unit, design, st, side))
+        for cyc, cy in enumerate(dot_cycles(kind, unit, design, x, w, side)):
             while rng.random() < stall_p:  # stall: random inputs, en = 0, state holds
                 junk = {p: rng.getrandbits(64) for p in ports}
                 junk.update(en=0, start=rng.getrandbits(1), last=rng.getrandbits(1))
                 out.append(Cycle(junk, dict(prev_expect), f"dot {dot} stall before cycle {cyc}"))
-            inp.update(en=1, start=int(cyc == 0), last=int(ci == ceil_div(k, chunk) - 1))
-            exp = _expect(kind, unit, design, st)
-            out.append(
-                Cycle(inp, exp, f"dot {dot} cycle {cyc} (chunk {ci}, k={k})", f"x={xs} w={ws}")
-            )
-            prev_expect.update(exp)
+            out.append(Cycle(cy.inputs, cy.expect, f"dot {dot} {cy.where}", cy.operands))
+            prev_expect.update(cy.expect)
         dot += 1
     return out
 
@@ -306,18 +315,10 @@ def directed_plan(kind: str, params: dict, dots) -> list[Cycle]:
     registers come from the step model exactly as in `plan`."""
     unit = pe.get(kind, **params)
     design = generate(kind, **params)
-    L = design.info["lanes"]
     out = []
     for d, (x, w, side) in enumerate(dots):
-        x, w = [float(v) for v in x], [float(v) for v in w]
-        for cyc, st in enumerate(unit.step_trace(np.asarray(x), np.asarray(w), **side)):
-            ci = _chunk_index(kind, st)
-            xs, ws = x[ci * L : (ci + 1) * L], w[ci * L : (ci + 1) * L]
-            inp = _chunk_inputs(kind, unit, design, xs, ws, len(x))
-            if side:
-                inp.update(_group_inputs(kind, unit, design, st, side))
-            inp.update(en=1, start=int(cyc == 0), last=int(ci == ceil_div(len(x), L) - 1))
-            out.append(Cycle(inp, _expect(kind, unit, design, st), f"dot {d} cycle {cyc}"))
+        for cy in dot_cycles(kind, unit, design, x, w, side):
+            out.append(Cycle(cy.inputs, cy.expect, f"dot {d} {cy.where}", cy.operands))
     return out
 
 
@@ -328,66 +329,85 @@ def _one(unit):
 # ------------------------------------------------------------------ systolic
 
 
-def plan_systolic(params: dict, seed: int, nvec: int) -> list[Cycle]:
-    """Skewed stimulus for the rows x cols wrapper; PE(r, c) is checked every cycle against
-    the int_mac step model of its dot product X[r] . W[:, c], delayed by r + c cycles."""
+def plan_systolic(params: dict, seed: int, nvec: int, stall_p: float = 0.1) -> list[Cycle]:
+    """Skewed stimulus for the rows x cols wrapper of PE `params["pe"]` (default int_mac):
+    row r streams X[r], column c streams W[:, c] (with that column's group scales / zeros),
+    and PE(r, c) is checked every cycle against the step model of X[r] . W[:, c], delayed
+    by r + c cycles (r with row_broadcast). Stall steps (en = 0, random operands) hold
+    every PE's state."""
     rng = random.Random(seed)
     p = dict(params)
-    R, C = p.pop("rows"), p.pop("cols")
-    unit = pe.get("int_mac", **p)
-    a_bits, w_bits = unit.a_op.bits, unit.w_op.bits
-    # per row/column edge streams (before skew) and per-PE concatenated traces
-    row_stream: list[list[tuple]] = [[] for _ in range(R)]  # (a_code, en, start, last)
-    col_stream: list[list[int]] = [[] for _ in range(C)]
-    traces = {(r, cc): [] for r in range(R) for cc in range(C)}
-    while len(row_stream[0]) < nvec:
-        k = rng.randint(1, 8)
-        X = [random_values(p.get("a_fmt", "int8"), k, rng) for _ in range(R)]
-        Wt = [random_values(p.get("w_fmt", "int8"), k, rng) for _ in range(C)]
-        for t in range(k):
-            for r in range(R):
-                row_stream[r].append(
-                    (_codes(unit.cfg.a_fmt, [X[r][t]])[0], 1, int(t == 0), int(t == k - 1))
-                )
-            for cc in range(C):
-                col_stream[cc].append(_codes(unit.cfg.w_fmt, [Wt[cc][t]])[0])
-        for r in range(R):
-            for cc in range(C):
-                for st in unit.step_trace(np.asarray(X[r]), np.asarray(Wt[cc])):
-                    traces[r, cc].append((int(st["acc"]), int(bool(st["done"])), X[r], Wt[cc]))
-    n = len(row_stream[0])
-    out = []
-    for t in range(n + R + C):
-        a_in = en = start = last = 0
-        for r in range(R):
-            s = t - r
-            if 0 <= s < n:
-                code, e, st_, la = row_stream[r][s]
-                a_in |= (code & ((1 << a_bits) - 1)) << (r * a_bits)
-                en |= e << r
-                start |= st_ << r
-                last |= la << r
-        w_in = 0
-        for cc in range(C):
-            s = t - cc
-            if 0 <= s < n:
-                w_in |= (col_stream[cc][s] & ((1 << w_bits) - 1)) << (cc * w_bits)
-        exp = {}
-        for r in range(R):
-            for cc in range(C):
-                s = t - r - cc
-                tr = traces[r, cc]
-                if s < 0:
-                    acc, done = 0, 0
-                else:
-                    acc, done = tr[min(s, len(tr) - 1)][:2]
-                exp[f"acc_{r}_{cc}"] = acc
-                exp[f"done_{r}_{cc}"] = done
-        out.append(
-            Cycle(
-                {"a_in": a_in, "w_in": w_in, "en_in": en, "start_in": start, "last_in": last},
-                exp,
-                f"array cycle {t}",
+    R, C, kind = p.pop("rows"), p.pop("cols"), p.pop("pe", "int_mac")
+    bcast = bool(p.pop("row_broadcast", False))  # columns unskewed, PE(r, c) delayed by r
+    unit, cell = pe.get(kind, **p), generate(kind, **p)
+    info = generate("systolic", **params).info
+    row_ports, col_ports = dict(info["row_ports"]), dict(info["col_ports"])
+    keys = state_keys(kind, unit)
+    rows: list[list[dict]] = [[] for _ in range(R)]  # per stream step: row-side + control
+    cols: list[list[dict]] = [[] for _ in range(C)]
+    expect = {(r, c): [] for r in range(R) for c in range(C)}
+    prev = {rc: dict.fromkeys(keys, 0) for rc in expect}
+    dot = 0
+    while len(rows[0]) < nvec:
+        k = _dot_len(unit, rng)
+        X = [random_values(unit.cfg.a_fmt, k, rng) for _ in range(R)]
+        W = [random_values(unit.cfg.w_fmt, k, rng) for _ in range(C)]
+        sides = [_group_side(kind, unit, k, rng) for _ in range(C)]
+        per = {(r, c): dot_cycles(kind, unit, cell, X[r], W[c], sides[c]) for r, c in expect}
+        n = len(per[0, 0])
+        if any(len(t) != n for t in per.values()):
+            raise NotImplementedError(
+                f"{kind}: cycles per dot product depend on the data; the array needs PEs in "
+                "lockstep"
             )
-        )
+        for i in range(n):
+            while rng.random() < stall_p:
+                for r in range(R):
+                    junk = {q: rng.getrandbits(w) for q, w in row_ports.items()}
+                    rows[r].append(junk | {"en": 0, "start": rng.getrandbits(1), "last": 0})
+                for c in range(C):
+                    cols[c].append({q: rng.getrandbits(w) for q, w in col_ports.items()})
+                for rc in expect:
+                    expect[rc].append(dict(prev[rc]))
+            for r in range(R):
+                rows[r].append(_side_of(per, r, None, C, i, [*row_ports, "en", "start", "last"]))
+            for c in range(C):
+                cols[c].append(_side_of(per, None, c, R, i, list(col_ports)))
+            for rc in expect:
+                prev[rc] = per[rc][i].expect
+                expect[rc].append(prev[rc])
+        dot += 1
+    n = len(rows[0])
+    out = []
+    for t in range(n + R + C - 1):
+        inputs = {f"{q}_in": 0 for q in [*row_ports, *col_ports, "en", "start", "last"]}
+        for r in range(R):
+            if 0 <= t - r < n:
+                for q, val in rows[r][t - r].items():
+                    w = row_ports.get(q, 1)
+                    inputs[f"{q}_in"] |= (val & ((1 << w) - 1)) << (r * w)
+        for c in range(C):
+            d = 0 if bcast else c
+            if 0 <= t - d < n:
+                for q, val in cols[c][t - d].items():
+                    w = col_ports[q]
+                    inputs[f"{q}_in"] |= (val & ((1 << w) - 1)) << (c * w)
+        exp = {}
+        for (r, c), seq in expect.items():
+            s = t - r - (0 if bcast else c)
+            state = dict.fromkeys(keys, 0) if s < 0 else seq[min(s, n - 1)]
+            exp.update({f"{key}_{r}_{c}": v for key, v in state.items()})
+        out.append(Cycle(inputs, exp, f"array cycle {t}"))
     return out
+
+
+def _side_of(per: dict, r, c, n_other: int, i: int, names: list[str]) -> dict:
+    """Row r's (c is None) or column c's (r is None) port values at step i; every PE of
+    that row / column must drive the same values (they depend only on its own operands)."""
+    cells = [(r, o) for o in range(n_other)] if c is None else [(o, c) for o in range(n_other)]
+    vals = [{q: per[rc][i].inputs[q] for q in names} for rc in cells]
+    for rc, v in zip(cells[1:], vals[1:], strict=True):
+        if v != vals[0]:
+            bad = [q for q in names if v[q] != vals[0][q]]
+            raise AssertionError(f"ports {bad} differ between PE {cells[0]} and PE {rc}")
+    return vals[0]

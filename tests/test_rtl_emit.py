@@ -57,6 +57,34 @@ def test_unsupported_kind_says_what_exists():
         emit.generate("no_such_pe")
 
 
+def test_array_wrapper_splits_ports_by_side():
+    from hwsim.rtl.emit_array import ports, split_ports
+
+    cell = emit.generate("mixpe", a_fmt="int8", w_fmt="int4", group_size=4, lanes=2)
+    row, col, outs = split_ports(cell)
+    assert [p.name for p in row] == ["a"]  # activation side moves right
+    assert [p.name for p in col] == ["w", "s_dq", "z_dq"]  # weight side moves down
+    assert {p.name for p in outs} >= {"acc", "done"}
+    arr = emit.generate("systolic", pe="mixpe", rows=2, cols=3, **cell.params)
+    names = {p.name: p for p in ports(arr)}
+    widths = {p.name: p.width for p in ports(cell)}
+    assert names["a_in"].width == 2 * widths["a"] and names["w_in"].width == 3 * widths["w"]
+    assert names["s_dq_in"].width == 3 * widths["s_dq"] and names["en_in"].width == 2
+    assert all(f"acc_{r}_{c}" in names for r in range(2) for c in range(3))
+    assert arr.verilog.count(f"{cell.top} pe_") == 6
+    tile_row = emit.generate("systolic", pe="lut", rows=1, cols=4)  # one shared table bus
+    assert [n for n, _ in tile_row.info["row_ports"]] == ["table_in"]
+
+
+def test_array_wrapper_bad_arguments():
+    with pytest.raises(ValueError, match="rows and cols"):
+        emit.generate("systolic", rows=0, cols=2)
+    with pytest.raises(ValueError, match="must be a PE kind"):
+        emit.generate("systolic", pe="systolic")
+    with pytest.raises(NotImplementedError, match="available"):
+        emit.generate("systolic", pe="no_such_pe")
+
+
 def test_swidth():
     assert emit.swidth(-128, 127) == 8
     assert emit.swidth(-128, 128) == 9

@@ -29,6 +29,8 @@ DQ = DEFAULT_PARAMS["dequant_mac"][0]
 MX8, MX16 = DEFAULT_PARAMS["mixpe"][0], DEFAULT_PARAMS["mixpe"][3]  # W4A8, W4A16
 LU = DEFAULT_PARAMS["lut"][0]
 LF = DEFAULT_PARAMS["lut"][2]  # FP16 activations
+ARR_MX, ARR_LUT = DEFAULT_PARAMS["systolic"][-1], DEFAULT_PARAMS["systolic"][1]  # 2x2, 1x4
+ARR_ROW = DEFAULT_PARAMS["systolic"][2]  # LUT tile row, table broadcast to 3 lanes
 
 # (name, kind, params, old text, new text)
 MUTATIONS = [
@@ -75,6 +77,22 @@ MUTATIONS = [
     ("mixpe_shiftadd_sign_bit_added", "mixpe", MX8, "- t0_3;", "+ t0_3;"),
     ("mixpe_dequant_one_cycle_early", "mixpe", MX8, "acc <= pend ?", "acc <= gend ?"),
     ("mixpe_w4a16_zero_point_ignored", "mixpe", MX16, "qz = wq_x - zs_x", "qz = wq_x"),
+    # array wrapper: a bus that skips its pipeline register reaches the next PE a cycle early
+    (
+        "array_weight_bus_unregistered",
+        "systolic",
+        ARR_MX,
+        "assign v_1_0 = vr_0_0;",
+        "assign v_1_0 = v_0_0;",
+    ),
+    (
+        "array_table_bus_unregistered",
+        "systolic",
+        ARR_LUT,
+        "assign h_0_1 = hr_0_0;",
+        "assign h_0_1 = h_0_0;",
+    ),
+    ("tile_row_lane_reads_lane0_weights", "systolic", ARR_ROW, ".w(v_0_1[", ".w(v_0_0["),
 ]
 
 
