@@ -587,8 +587,9 @@ def _kind_label(kind: str, params: list) -> str:
         return kind
     fixed = {k: v for k, v in dicts[0].items() if all(d.get(k) == v for d in dicts[1:])}
     bits = []
-    if "rows" in fixed and "cols" in fixed:
-        bits.append(f"{fixed.pop('rows')}x{fixed.pop('cols')} array")
+    if "rows" in fixed and "cols" in fixed:  # array wrapper: of which PE (default int_mac)
+        cell = fixed.pop("pe", "int_mac")
+        bits.append(f"{fixed.pop('rows')}x{fixed.pop('cols')} {cell} array")
     for k in ("acc_bits", "acc_fmt", "a_fmt", "scheme"):
         fixed.pop(k, None)
     if fixed.get("lanes") == 1:

@@ -291,6 +291,7 @@ def test_area_vs_width_from_the_calibration_csv(tmp_path, figs):
         assert list(line.get_xdata()) == g["width"].tolist()
         assert list(line.get_ydata()) == g["ge"].tolist()
     assert any("lanes=8" in t for t in labels)  # the bipolar PE's fixed parameter
+    assert "systolic (2x2 int_mac array)" in labels  # the array wrapper names its cell
     with pytest.raises(ValueError, match=r"\['ge'\]"):
         P.area_vs_width(cal.drop(columns="ge"), tmp_path / "b")
 
