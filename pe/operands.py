@@ -43,6 +43,7 @@ class Operand:
     max_finite: float = 0.0
     has_inf: bool = False
     values: tuple = ()
+    specials: str = ""  # floats: hwsim.formats minifloat specials ("ieee", "fn", "fnuz", "none")
 
     @property
     def max_abs(self) -> float:
@@ -80,6 +81,7 @@ def resolve(spec) -> Operand:
             emin=fmt.emin,
             max_finite=float(fmt.max_value),
             has_inf=bool(fmt.has_inf),
+            specials=fmt.specials,
         )
     if hasattr(fmt, "values") and fmt.bits <= 16:
         vals = np.asarray(fmt.values(), dtype=np.float64)

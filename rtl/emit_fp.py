@@ -224,15 +224,33 @@ def _ieee(where: str, op) -> tuple[int, int]:
     return op.ebits, op.mbits
 
 
-def _dec_fp(v: V, p: str, code: str, E: int, M: int, flush_below: int | None = None) -> Num:
-    """Decode an (E, M) IEEE code. flush_below: read values below 2^flush_below as zero
-    (softfloat's flush of inputs / DAZ), None = keep subnormals."""
-    bias = (1 << (E - 1)) - 1
+def _dec_fp(
+    v: V,
+    p: str,
+    code: str,
+    E: int,
+    M: int,
+    flush_below: int | None = None,
+    specials: str = "ieee",
+    bias: int | None = None,
+) -> Num:
+    """Decode an (E, M) float code. flush_below: read values below 2^flush_below as zero
+    (softfloat's flush of inputs / DAZ), None = keep subnormals. specials (as in
+    hwsim.formats minifloats): "ieee" (all-ones exponent = inf / NaN), "fn" (only the
+    all-ones code is NaN, e.g. OCP E4M3), "fnuz" (the negative-zero code is NaN), "none";
+    bias: exponent bias (default 2^(E-1) - 1)."""
+    bias = (1 << (E - 1)) - 1 if bias is None else bias
     emin = 1 - bias
     v(f"    wire {p}_s = {code}[{E + M}];")
     v(f"    wire [{E - 1}:0] {p}_e = {code}[{E + M - 1}:{M}];")
     v(f"    wire [{M - 1}:0] {p}_f = {code}[{M - 1}:0];")
-    v(f"    wire {p}_inf = (&{p}_e) & ~(|{p}_f);", f"    wire {p}_nan = (&{p}_e) & (|{p}_f);")
+    inf, nan = {
+        "ieee": (f"(&{p}_e) & ~(|{p}_f)", f"(&{p}_e) & (|{p}_f)"),
+        "fn": ("1'b0", f"(&{p}_e) & (&{p}_f)"),
+        "fnuz": ("1'b0", f"{p}_s & ~(|{p}_e) & ~(|{p}_f)"),
+        "none": ("1'b0", "1'b0"),
+    }[specials]
+    v(f"    wire {p}_inf = {inf};", f"    wire {p}_nan = {nan};")
     fl = None
     if flush_below is not None and flush_below > emin - M:
         if flush_below < emin:
@@ -272,8 +290,10 @@ def _operand(v: V, p: str, port: str, op, daz: bool) -> Num:
     """A PE input port holding a code of `op` (IEEE float or integer)."""
     if op.kind == "int":
         return _dec_int(v, p, port, op.bits, op.signed)
-    E, M = _ieee(f"operand {port}", op)
-    return _dec_fp(v, p, port, E, M, op.emin if daz else None)
+    if op.kind != "float":
+        raise NotImplementedError(f"operand {port}: {op.name!r} is not a float or integer format")
+    flush = op.emin if daz else None  # inputs only: any specials, any bias (1 - emin)
+    return _dec_fp(v, p, port, op.ebits, op.mbits, flush, op.specials, 1 - op.emin)
 
 
 def _mul(v: V, p: str, a: Num, b: Num) -> Num:

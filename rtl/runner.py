@@ -66,6 +66,9 @@ DEFAULT_PARAMS: dict[str, list[dict]] = {
         dict(a_fmt="fp16", w_fmt="fp16", acc_fmt="fp32"),
         dict(a_fmt="bf16", w_fmt="bf16", acc_fmt="bf16", ftz=True),
         dict(a_fmt="fp8_e5m2", w_fmt="int4", acc_fmt="fp16", fused=True, ftz=True),
+        # operands without inf: OCP E4M3 (NaN only at S.1111.111) x FP4 E2M1 (no specials)
+        dict(a_fmt="fp8_e4m3", w_fmt="fp4_e2m1", acc_fmt="fp32", fused=True),
+        dict(a_fmt="fp8_e4m3fnuz", w_fmt="fp8_e5m2fnuz", acc_fmt="fp16"),  # bias 8 / 16
     ],
     "dequant_mac": [
         dict(group_size=4),  # int4 -> fp16 weights, fp16 activations, fused fp32 MAC

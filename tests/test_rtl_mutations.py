@@ -29,6 +29,7 @@ DQ = DEFAULT_PARAMS["dequant_mac"][0]
 MX8, MX16 = DEFAULT_PARAMS["mixpe"][0], DEFAULT_PARAMS["mixpe"][3]  # W4A8, W4A16
 LU = DEFAULT_PARAMS["lut"][0]
 LF = DEFAULT_PARAMS["lut"][2]  # FP16 activations
+FE4, FNUZ = DEFAULT_PARAMS["fp_fma"][-2:]  # operands without inf (E4M3 x E2M1; fnuz)
 ARR_MX, ARR_LUT = DEFAULT_PARAMS["systolic"][-1], DEFAULT_PARAMS["systolic"][1]  # 2x2, 1x4
 ARR_ROW = DEFAULT_PARAMS["systolic"][2]  # LUT tile row, table broadcast to 3 lanes
 
@@ -77,6 +78,9 @@ MUTATIONS = [
     ("mixpe_shiftadd_sign_bit_added", "mixpe", MX8, "- t0_3;", "+ t0_3;"),
     ("mixpe_dequant_one_cycle_early", "mixpe", MX8, "acc <= pend ?", "acc <= gend ?"),
     ("mixpe_w4a16_zero_point_ignored", "mixpe", MX16, "qz = wq_x - zs_x", "qz = wq_x"),
+    # operand decoders of formats without inf: IEEE specials or the default bias assumed
+    ("e4m3_top_binade_read_as_inf", "fp_fma", FE4, "wire da_inf = 1'b0;", "wire da_inf = &da_e;"),
+    ("fnuz_bias_taken_as_ieee", "fp_fma", FNUZ, "dw_ee}) - 14'sd18;", "dw_ee}) - 14'sd17;"),
     # array wrapper: a bus that skips its pipeline register reaches the next PE a cycle early
     (
         "array_weight_bus_unregistered",
