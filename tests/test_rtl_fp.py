@@ -60,8 +60,9 @@ def test_dropped_alignment_sticky_is_caught_by_the_tie_vectors():
 def test_unsupported_fp_configurations_say_why():
     # operands without inf are generated (E4M3 NaN-only top code, fnuz bias); the
     # accumulator needs inf in the model already
-    assert "da_nan = (&da_e) & (&da_f)" in generate(
-        "fp_fma", a_fmt="fp8_e4m3", w_fmt="fp8_e4m3", acc_fmt="fp16"
-    ).verilog
+    assert (
+        "da_nan = (&da_e) & (&da_f)"
+        in generate("fp_fma", a_fmt="fp8_e4m3", w_fmt="fp8_e4m3", acc_fmt="fp16").verilog
+    )
     with pytest.raises(NotImplementedError, match="integer weights"):
         generate("dequant_mac", w_fmt="fp8_e5m2", scale_fmt="fp16")
