@@ -489,15 +489,23 @@ def _zero_bits(unit) -> int:
 
 def gen_dequant_mac(unit) -> Design:
     """dequant_mac: w_deq = round((q - z) * s) in deq_fmt, then the FP MAC into acc_fmt,
-    one weight per cycle. The group's scale (scale_fmt code) and zero point (signed) are
-    input ports; the driver presents those of the group of the current weight."""
+    one weight per cycle. The group's scale (scale_fmt code) and, for integer weights, zero
+    point (signed) are input ports; the driver presents those of the current weight's group.
+    Weights: integers (with zero points), bipolar-INT (odd values 2u - (2^n - 1)) or floats
+    of any minifloat convention (e.g. FP4 E2M1 with FP16 / E8M0-like scales), no zero point.
+    """
     c = unit.cfg
-    if unit.w_op.kind != "int":
-        raise NotImplementedError(f"dequant_mac RTL: integer weights only, not {c.w_fmt!r}")
+    kind = unit.w_op.kind
+    if kind not in ("int", "bipolar", "float"):
+        raise NotImplementedError(
+            f"dequant_mac RTL: integer, bipolar or float weights, not {c.w_fmt!r} ({kind})"
+        )
     E, M = _ieee("dequant_mac acc_fmt", unit.acc_op)
     Ed, Md = _ieee("dequant_mac deq_fmt", unit.deq_op)
     _ieee("dequant_mac scale_fmt", unit.scale_op)
-    N, ND, WB, ZW = 1 + E + M, 1 + Ed + Md, unit.w_op.bits, _zero_bits(unit)
+    has_zero = kind == "int"
+    N, ND, WB = 1 + E + M, 1 + Ed + Md, unit.w_op.bits
+    ZW = _zero_bits(unit) if has_zero else 0
     params = dict(a_fmt=c.a_fmt, w_fmt=c.w_fmt, deq_fmt=c.deq_fmt, acc_fmt=c.acc_fmt,
                   fused=c.fused, prod_fmt=unit.prod_op.name, scale_fmt=c.scale_fmt,
                   ftz=c.ftz)  # fmt: skip
@@ -508,21 +516,28 @@ def gen_dequant_mac(unit) -> Design:
         f"input  wire [{unit.a_op.bits - 1}:0] a",
         f"input  wire [{WB - 1}:0] w",
         f"input  wire [{unit.scale_op.bits - 1}:0] scale",
-        f"input  wire [{ZW - 1}:0] zero",
-        f"output reg  [{N - 1}:0] acc",
-        f"output reg  [{ND - 1}:0] wdq",
     ]
+    ports += [f"input  wire [{ZW - 1}:0] zero"] if has_zero else []
+    ports += [f"output reg  [{N - 1}:0] acc", f"output reg  [{ND - 1}:0] wdq"]
     ports += [] if c.fused else [f"output reg  [{NP - 1}:0] prod"]
-    _header(v, top, f"dequant_mac {params}: (q - z) * s -> e{Ed}m{Md}, FP MAC -> e{E}m{M}",
+    what = "(q - z) * s" if has_zero else "w * s"
+    _header(v, top, f"dequant_mac {params}: {what} -> e{Ed}m{Md}, FP MAC -> e{E}m{M}",
             ports + ["output reg  done"])  # fmt: skip
     a = _operand(v, "da", "a", unit.a_op, c.ftz)
-    QW = WB + 2
-    _lane_operand(v, "wq", "w", 0, WB, unit.w_op.signed)
-    v(f"    wire signed [{ZW - 1}:0] zs = zero;")
-    v(f"    wire signed [{QW - 1}:0] wq_x = {sext('wq', WB + 1, QW)};")
-    v(f"    wire signed [{QW - 1}:0] zs_x = {sext('zs', ZW, QW)};")
-    v(f"    wire signed [{QW - 1}:0] qz = wq_x - zs_x;")
-    q = _dec_int(v, "dq", "qz", QW, True)
+    if kind == "float":  # weights are read as given (no DAZ), as the model's dequantize
+        q = _operand(v, "dq", "w", unit.w_op, False)
+    elif kind == "bipolar":  # 2u - (2^n - 1) = {0, u, 1} - 2^n, n + 2 signed bits
+        QW = WB + 2
+        v(f"    wire signed [{QW - 1}:0] qz = $signed({{1'b0, w, 1'b1}}) - {QW}'sd{1 << WB};")
+        q = _dec_int(v, "dq", "qz", QW, True)
+    else:
+        QW = WB + 2
+        _lane_operand(v, "wq", "w", 0, WB, unit.w_op.signed)
+        v(f"    wire signed [{ZW - 1}:0] zs = zero;")
+        v(f"    wire signed [{QW - 1}:0] wq_x = {sext('wq', WB + 1, QW)};")
+        v(f"    wire signed [{QW - 1}:0] zs_x = {sext('zs', ZW, QW)};")
+        v(f"    wire signed [{QW - 1}:0] qz = wq_x - zs_x;")
+        q = _dec_int(v, "dq", "qz", QW, True)
     s = _operand(v, "ds", "scale", unit.scale_op, False)  # fp_mul reads inputs as given
     dcode = _fround(v, "rd", _mul(v, "dm", q, s), Ed, Md, c.ftz)
     wd = _dec_fp(v, "dd", dcode, Ed, Md, None)

@@ -76,6 +76,8 @@ DEFAULT_PARAMS: dict[str, list[dict]] = {
         | dict(fused=False, group_size=3, ftz=True),
         dict(a_fmt="int8", w_fmt="int4", acc_fmt="fp16", prod_fmt="fp32", fused=False)
         | dict(group_size=2, ftz=True),
+        dict(w_fmt="fp4_e2m1", group_size=4),  # FP4 weights x FP16 group scales (W4A16)
+        dict(w_fmt="bipolar4", group_size=3, fused=False, acc_fmt="fp16"),
     ],
     "mixpe": [
         dict(a_fmt="int8", w_fmt="int4", group_size=4, lanes=2, acc_bits=12),  # W4A8

@@ -272,7 +272,7 @@ def plan(kind: str, params: dict, seed: int, nvec: int, stall_p: float = 0.1) ->
 def group_ports(kind: str, unit) -> list[str]:
     """Per-group scale / zero-point input ports of the dequantizing PEs."""
     if kind == "dequant_mac":
-        return ["scale", "zero"]
+        return ["scale", "zero"] if unit.w_op.kind == "int" else ["scale"]
     if kind == "mixpe":
         return ["zm", "s_dq"] if unit.fp else ["s_dq", "z_dq"]
     return []
@@ -287,6 +287,8 @@ def _group_side(kind: str, unit, k: int, rng: random.Random) -> dict:
     ng = ceil_div(k, unit.cfg.group_size)
     b = unit.w_op.bits
     s = random_values(unit.cfg.scale_fmt, ng, rng)
+    if "zero" not in group_ports(kind, unit) and "z_dq" not in group_ports(kind, unit):
+        return {"scales": np.asarray(s, float)[:, None]}  # no zero points (non-int weights)
     z = [rng.choice((0, -(1 << b), (1 << b) - 1)) if rng.random() < 0.2 else
          rng.randrange(-(1 << b), 1 << b) for _ in range(ng)]  # fmt: skip
     return {"scales": np.asarray(s, float)[:, None], "zeros": np.asarray(z, np.int64)[:, None]}
@@ -296,11 +298,15 @@ def _group_inputs(kind, unit, design, st, side) -> dict:
     """Scale / zero ports of one model cycle: dequant_mac: the current weight's group;
     mixpe: the group the dequant unit works on (state "dequant"; other cycles drive the MAC
     group's values, which the RTL must ignore) and, for W4A16, the MAC group's zero point."""
-    s, z = side["scales"][:, 0], side["zeros"][:, 0]
+    s = side["scales"][:, 0]
+    z = side["zeros"][:, 0] if "zeros" in side else np.zeros(len(s), np.int64)
     zb = design.info["zero_bits"]
     g = st.get("group", len(s) - 1)  # mixpe drain cycle: no MAC group
     if kind == "dequant_mac":
-        return {"scale": _codes(unit.cfg.scale_fmt, [s[g]])[0], "zero": int(z[g]) % (1 << zb)}
+        out = {"scale": _codes(unit.cfg.scale_fmt, [s[g]])[0]}
+        if zb:  # integer weights: signed zero point port
+            out["zero"] = int(z[g]) % (1 << zb)
+        return out
     dg = st["dequant"]["group"] if "dequant" in st else g
     out = {"s_dq": _codes(unit.cfg.scale_fmt, [s[dg]])[0], "z_dq": int(z[dg]) % (1 << zb)}
     if unit.fp:  # W4A16 has no z_dq port

@@ -30,6 +30,7 @@ MX8, MX16 = DEFAULT_PARAMS["mixpe"][0], DEFAULT_PARAMS["mixpe"][3]  # W4A8, W4A1
 LU = DEFAULT_PARAMS["lut"][0]
 LF = DEFAULT_PARAMS["lut"][2]  # FP16 activations
 FE4, FNUZ = DEFAULT_PARAMS["fp_fma"][-2:]  # operands without inf (E4M3 x E2M1; fnuz)
+DQ_FP4, DQ_BIP = DEFAULT_PARAMS["dequant_mac"][-2:]  # FP4 E2M1 and bipolar4 weights
 ARR_MX, ARR_LUT = DEFAULT_PARAMS["systolic"][-1], DEFAULT_PARAMS["systolic"][1]  # 2x2, 1x4
 ARR_ROW = DEFAULT_PARAMS["systolic"][2]  # LUT tile row, table broadcast to 3 lanes
 
@@ -81,6 +82,8 @@ MUTATIONS = [
     # operand decoders of formats without inf: IEEE specials or the default bias assumed
     ("e4m3_top_binade_read_as_inf", "fp_fma", FE4, "wire da_inf = 1'b0;", "wire da_inf = &da_e;"),
     ("fnuz_bias_taken_as_ieee", "fp_fma", FNUZ, "dw_ee}) - 14'sd18;", "dw_ee}) - 14'sd17;"),
+    ("dequant_fp4_top_binade_as_inf", "dequant_mac", DQ_FP4, "dq_inf = 1'b0;", "dq_inf = &dq_e;"),
+    ("dequant_bipolar_offset_off_by_one", "dequant_mac", DQ_BIP, "- 6'sd16;", "- 6'sd15;"),
     # array wrapper: a bus that skips its pipeline register reaches the next PE a cycle early
     (
         "array_weight_bus_unregistered",
