@@ -133,8 +133,9 @@ def _cmd_rtl_verify(args: argparse.Namespace) -> int:
     for r in results:
         state = {True: "PASS", False: "FAIL", None: "SKIP"}[r.passed]
         failed += r.passed is False
-        print(f"{state} {r.kind:10s} {r.simulator:9s} {r.top:28s} seed {r.seed} "
-              f"{r.vectors} vectors  {r.message}")  # fmt: skip
+        what = " ".join(f"{k}={v}" for k, v in sorted(r.params.items()))
+        print(f"{state} {r.kind:10s} {r.simulator:9s} {r.top:20s} seed {r.seed} "
+              f"{r.vectors} vectors  {r.message}  [{what}]")  # fmt: skip
     return 1 if failed else 0
 
 
