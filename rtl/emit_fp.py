@@ -487,6 +487,19 @@ def _zero_bits(unit) -> int:
     return unit.w_op.bits + 1
 
 
+def _q_minus_z(v: V, unit, zport: str) -> Num:
+    """`dq`: the exact integer q - z of the (lane 0) weight port `w` and the signed zero
+    point port `zport` (b + 1 bits for b-bit weights), b + 2 signed bits."""
+    WB, ZW = unit.w_op.bits, _zero_bits(unit)
+    QW = WB + 2
+    _lane_operand(v, "wq", "w", 0, WB, unit.w_op.signed)
+    v(f"    wire signed [{ZW - 1}:0] zs = {zport};")
+    v(f"    wire signed [{QW - 1}:0] wq_x = {sext('wq', WB + 1, QW)};")
+    v(f"    wire signed [{QW - 1}:0] zs_x = {sext('zs', ZW, QW)};")
+    v(f"    wire signed [{QW - 1}:0] qz = wq_x - zs_x;")
+    return _dec_int(v, "dq", "qz", QW, True)
+
+
 def gen_dequant_mac(unit) -> Design:
     """dequant_mac: w_deq = round((q - z) * s) in deq_fmt, then the FP MAC into acc_fmt,
     one weight per cycle. The group's scale (scale_fmt code) and, for integer weights, zero
@@ -531,13 +544,7 @@ def gen_dequant_mac(unit) -> Design:
         v(f"    wire signed [{QW - 1}:0] qz = $signed({{1'b0, w, 1'b1}}) - {QW}'sd{1 << WB};")
         q = _dec_int(v, "dq", "qz", QW, True)
     else:
-        QW = WB + 2
-        _lane_operand(v, "wq", "w", 0, WB, unit.w_op.signed)
-        v(f"    wire signed [{ZW - 1}:0] zs = zero;")
-        v(f"    wire signed [{QW - 1}:0] wq_x = {sext('wq', WB + 1, QW)};")
-        v(f"    wire signed [{QW - 1}:0] zs_x = {sext('zs', ZW, QW)};")
-        v(f"    wire signed [{QW - 1}:0] qz = wq_x - zs_x;")
-        q = _dec_int(v, "dq", "qz", QW, True)
+        q = _q_minus_z(v, unit, "zero")
     s = _operand(v, "ds", "scale", unit.scale_op, False)  # fp_mul reads inputs as given
     dcode = _fround(v, "rd", _mul(v, "dm", q, s), Ed, Md, c.ftz)
     wd = _dec_fp(v, "dd", dcode, Ed, Md, None)
@@ -600,14 +607,8 @@ def gen_mixpe(unit) -> Design:
     if fp:
         if unit.a_op.emin < _emin(E):
             raise NotImplementedError("mixpe RTL: out_fmt must reach below a_fmt's normals")
-        QW = WB + 2
-        _lane_operand(v, "wq", "w", 0, WB, unit.w_op.signed)
-        v(f"    wire signed [{ZW - 1}:0] zs = zm;")
-        v(f"    wire signed [{QW - 1}:0] wq_x = {sext('wq', WB + 1, QW)};")
-        v(f"    wire signed [{QW - 1}:0] zs_x = {sext('zs', ZW, QW)};")
-        v(f"    wire signed [{QW - 1}:0] qz = wq_x - zs_x;")
+        q = _q_minus_z(v, unit, "zm")
         x = _operand(v, "da", "a", unit.a_op, c.ftz)
-        q = _dec_int(v, "dq", "qz", QW, True)
         prod = _mul(v, "pm", x, q)  # exact: the significand shift&added by |q - z|
         v(f"    wire [{N - 1}:0] p_base = fresh ? {zeros(N)} : psum;")
         pb = _dec_fp(v, "db", "p_base", E, M, fl)
