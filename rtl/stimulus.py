@@ -287,8 +287,8 @@ def _group_side(kind: str, unit, k: int, rng: random.Random) -> dict:
     ng = ceil_div(k, unit.cfg.group_size)
     b = unit.w_op.bits
     s = random_values(unit.cfg.scale_fmt, ng, rng)
-    if "zero" not in group_ports(kind, unit) and "z_dq" not in group_ports(kind, unit):
-        return {"scales": np.asarray(s, float)[:, None]}  # no zero points (non-int weights)
+    if unit.w_op.kind != "int":  # zero points only with integer weights (pe/groups.py)
+        return {"scales": np.asarray(s, float)[:, None]}
     z = [rng.choice((0, -(1 << b), (1 << b) - 1)) if rng.random() < 0.2 else
          rng.randrange(-(1 << b), 1 << b) for _ in range(ng)]  # fmt: skip
     return {"scales": np.asarray(s, float)[:, None], "zeros": np.asarray(z, np.int64)[:, None]}
