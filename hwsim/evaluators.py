@@ -197,39 +197,47 @@ def _rtl_area_table():
     return pd.read_csv(path).set_index("design")
 
 
+def _rtl_row(design: str):
+    """The design's row of rtl/data/llm_pe_area.csv, checked present and current."""
+    kind, params = LLM_DESIGNS[design]
+    table = _rtl_area_table()
+    if design not in table.index:
+        raise ValueError(f"no synthesized area for {design!r}: run benchmarks/llm_pe_rtl_area.py")
+    row = table.loc[design]
+    if row["params"] != repr(sorted(params.items())) or row["kind"] != kind:
+        raise ValueError(
+            f"synthesized area of {design!r} is stale (parameters changed): "
+            "re-run benchmarks/llm_pe_rtl_area.py"
+        )
+    return row
+
+
+def _check_source(source: str) -> None:
+    if source not in AREA_SOURCES:
+        raise ValueError(f"area_source must be one of {AREA_SOURCES}, got {source!r}")
+
+
 def _pe_area(design: str, source: str = "model") -> float:
     """Logic area (um2) of one PE of ``LLM_DESIGNS[design]``: "model" = the 45 nm cost
     model's unit inventory (approximate), "rtl" = Yosys gate equivalents of the generated PE
     x 0.798 um2 (Nangate 45 nm NAND2; rtl/data/llm_pe_area.csv, whose `method` column says
     whether the PE was synthesized as is or fitted in its lane count: ``pe_area_method``)."""
-    if source not in AREA_SOURCES:
-        raise ValueError(f"area_source must be one of {AREA_SOURCES}, got {source!r}")
-    kind, params = LLM_DESIGNS[design]
+    _check_source(source)
     if source == "rtl":
-        table = _rtl_area_table()
-        if design not in table.index:
-            raise ValueError(
-                f"no synthesized area for {design!r}: run benchmarks/llm_pe_rtl_area.py"
-            )
-        row = table.loc[design]
-        if row["params"] != repr(sorted(params.items())) or row["kind"] != kind:
-            raise ValueError(
-                f"synthesized area of {design!r} is stale (parameters changed): "
-                "re-run benchmarks/llm_pe_rtl_area.py"
-            )
-        return float(row["area_um2"])
+        return float(_rtl_row(design)["area_um2"])
     from hwsim.accel.costing import pe_area_um2
     from hwsim.accel.pe_adapter import PETiming
 
+    kind, params = LLM_DESIGNS[design]
     return pe_area_um2(PETiming(kind, tuple(sorted(params.items()))).unit_inventory())
 
 
 def pe_area_method(design: str, source: str = "model") -> str:
     """How ``_pe_area(design, source)`` was obtained (for result tables)."""
+    _check_source(source)
     if source == "model":
         return "cost model unit inventory (45 nm, approximate)"
-    _pe_area(design, source)  # same checks (known, present, not stale)
-    return "Yosys: " + str(_rtl_area_table().loc[design].get("method", "synthesized"))
+    return "Yosys: " + str(_rtl_row(design).get("method", "synthesized"))
 
 
 def iso_area_shape(
@@ -267,8 +275,7 @@ def llm_pe(point: dict) -> dict:
     kind, params = LLM_DESIGNS[point["design"]]
     rows, cols = int(point.get("rows", 64)), int(point.get("cols", 64))
     source = point.get("area_source") or "model"
-    if source not in AREA_SOURCES:
-        raise ValueError(f"area_source must be one of {AREA_SOURCES}, got {source!r}")
+    _check_source(source)
     if point.get("iso_area") not in (None, "", "none"):
         rows, cols = iso_area_shape(point["design"], point["iso_area"], rows, cols, source)
     sram = {

@@ -229,7 +229,8 @@ def check_int(where: str, name: str, value, lo: int, hi: int | None = None) -> N
 
 
 def check_int_accumulator(where: str, acc_bits, overflow) -> None:
-    """Integer accumulator settings: acc_bits in 2..56 (exact in int64 kernels), wrap/saturate."""
+    """Integer accumulator settings: acc_bits in 2..56 (exact in int64 kernels), overflow in
+    OVERFLOW_MODES."""
     check_int(where, "acc_bits", acc_bits, 2, 56)
     check_choice(where, "overflow", overflow, OVERFLOW_MODES)
 

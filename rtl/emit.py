@@ -139,10 +139,8 @@ def _sum(v: V, out: str, terms: list[tuple[str, int]], w: int):
 
 
 def _popcount(v: V, out: str, vec: str, n: int):
-    """Population count of `vec[n-1:0]` as a balanced tree of adders (level k: k+1 bits).
-
-    A flat `a[0] + a[1] + ...` chain makes Yosys build one wide multi-operand adder that its
-    ABC pass takes tens of minutes on for n = 128; the tree is what hardware would build."""
+    """Population count of `vec[n-1:0]` as a balanced tree of adders (level k: k+1 bits),
+    the structure hardware builds (a flat `a[0] + a[1] + ...` leaves it to Yosys)."""
     w = clog2(n + 1) or 1
     level = [f"{vec}[{i}]" for i in range(n)]
     width, k = 1, 0
@@ -362,7 +360,6 @@ def generate(kind: str, **params) -> Design:
     if kind == "systolic":
         from .emit_array import gen_systolic
 
-        params = dict(params)
         rows, cols = params.pop("rows", 2), params.pop("cols", 2)
         cell, bcast = params.pop("pe", "int_mac"), bool(params.pop("row_broadcast", False))
         if cell == "systolic":

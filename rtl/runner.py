@@ -127,19 +127,19 @@ def _failure_text(xml: Path) -> str:
     return "\n".join(m.strip() for m in msgs)
 
 
-def signed_outputs(kind: str, design: Design) -> list[str]:
-    """Output ports that hold two's complement values (the rest are codes / unsigned)."""
+def signed_outputs(kind: str, info: dict) -> list[str]:
+    """Output ports (of a design of `kind` with Design.info `info`) that hold two's
+    complement values; the rest are codes / unsigned."""
     if kind == "systolic":  # every PE's signed outputs, as <port>_<r>_<c>
-        cell = Design(design.info["pe"], design.info["cell"], "", {}, design.info["cell_info"])
-        names = signed_outputs(design.info["pe"], cell)
-        R, C = design.info["rows"], design.info["cols"]
+        names = signed_outputs(info["pe"], info["cell_info"])
+        R, C = info["rows"], info["cols"]
         return [f"{n}_{r}_{c}" for n in names for r in range(R) for c in range(C)]
     # FP PEs: IEEE codes are unsigned; mixpe's integer group partial is signed
-    fp_signed = dict(fp_fma=[], dequant_mac=[], mixpe=[] if design.info.get("fp") else ["psum"])
+    fp_signed = dict(fp_fma=[], dequant_mac=[], mixpe=[] if info.get("fp") else ["psum"])
     names = fp_signed.get(kind, ["acc", "sip"])
-    if design.info.get("acc_code"):  # lut fp16, shiftadd FP modes: acc holds an IEEE code
+    if info.get("acc_code"):  # lut fp16, shiftadd FP modes: acc holds an IEEE code
         names = [n for n in names if n != "acc"]
-    return names + design.info.get("signed", [])  # e.g. BitMoD's acc_man
+    return names + info.get("signed", [])  # e.g. BitMoD's acc_man
 
 
 @functools.lru_cache(maxsize=8)
@@ -189,7 +189,7 @@ def run_one(
     plan_file.write_text(_plan_json(kind, json.dumps(params, sort_keys=True), seed, nvec))
     tp = time.perf_counter()
     job = dict(kind=kind, params=params, seed=seed, nvec=nvec, plan=str(plan_file))
-    job["signed"] = signed_outputs(kind, design)
+    job["signed"] = signed_outputs(kind, design.info)
     env = {"HWSIM_RTL_JOB": json.dumps(job)}
     try:
         xml = runner.test(

@@ -353,7 +353,6 @@ def plan_systolic(params: dict, seed: int, nvec: int, stall_p: float = 0.1) -> l
     cols: list[list[dict]] = [[] for _ in range(C)]
     expect = {(r, c): [] for r in range(R) for c in range(C)}
     prev = {rc: dict.fromkeys(keys, 0) for rc in expect}
-    dot = 0
     while len(rows[0]) < nvec:
         k = _dot_len(unit, rng)
         X = [random_values(unit.cfg.a_fmt, k, rng) for _ in range(R)]
@@ -382,7 +381,6 @@ def plan_systolic(params: dict, seed: int, nvec: int, stall_p: float = 0.1) -> l
             for rc in expect:
                 prev[rc] = per[rc][i].expect
                 expect[rc].append(prev[rc])
-        dot += 1
     n = len(rows[0])
     out = []
     for t in range(n + R + C - 1):
