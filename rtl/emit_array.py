@@ -149,8 +149,6 @@ def gen_systolic(
         cell_info=cell.info,
         row_ports=[(p.name, p.width) for p in row],
         col_ports=[(p.name, p.width) for p in col],
-        outputs=[(p.name, p.width, p.signed) for p in outs],
         acc_bits=cell.info.get("acc_bits"),
-        row_broadcast=row_broadcast,
     )
     return Design("systolic", top, v.text(), params, info)
