@@ -86,3 +86,30 @@ def test_onnx_loader_optional():
     if not workloads.onnx_available():
         with pytest.raises(ValueError, match="onnx"):
             workloads.load_onnx("missing.onnx")
+
+
+def test_llama2_70b_gqa_shapes_and_macs():
+    # Published shapes (Touvron et al. 2023 Table 1; HF Llama-2-70b-hf config.json), typed here:
+    # hidden 8192, FFN 28672, 64 heads of 128, 8 KV heads (GQA), 80 layers, vocab 32000.
+    h, f, heads, kv, n_layers, vocab, seq = 8192, 28672, 64, 8, 80, 32000, 16
+    d = h // heads
+    w = workloads.get("llama-2-70b", phase="prefill", seq_len=seq)
+    by = {lay.name: lay for lay in w.layers}
+    assert sum(lay.name.endswith(".q_proj") for lay in w.layers) == n_layers
+    assert (by["L0.q_proj"].n, by["L0.q_proj"].k) == (h, h)
+    assert (by["L79.k_proj"].n, by["L79.k_proj"].k) == (kv * d, h) == (1024, 8192)
+    assert (by["L0.v_proj"].n, by["L0.v_proj"].k) == (1024, 8192)
+    assert (by["L0.gate_proj"].n, by["L0.down_proj"].k) == (f, f)
+    qk = by["L0.attn_qk"]
+    assert (qk.m, qk.n, qk.k, qk.batch) == (seq, seq, d, heads)
+    # Weights per block: q, o (h x h), k, v (h x kv*d), gate, up, down (h x f).
+    per_block = 2 * h * h + 2 * h * kv * d + 3 * h * f
+    assert per_block == 855_638_016
+    proj = sum(lay.macs for lay in w.layers if lay.kind == "gemm" and lay.name != "lm_head")
+    assert proj == seq * n_layers * per_block
+    assert by["lm_head"].macs == vocab * h
+    # Block weights + embedding + LM head = 68.98e9, the paper's "70B" (within 2 %).
+    total = n_layers * per_block + 2 * vocab * h
+    assert total == pytest.approx(70e9, rel=0.02)
+    attn = seq * seq * d * heads * n_layers  # QK^T; PV is the same size
+    assert sum(lay.macs for lay in w.layers if lay.kind == "attn_qk") == attn

@@ -30,6 +30,11 @@ TRANSFORMERS: dict[str, TransformerShape] = {
     "llama2-13b": TransformerShape(
         5120, 13824, 40, 40, 40, 32000, True, True, "HF meta-llama/Llama-2-13b-hf config.json"
     ),
+    # Touvron et al. 2023, "Llama 2: Open Foundation and Fine-Tuned Chat Models" (arXiv
+    # 2307.09288), Table 1: the 34B and 70B models use grouped-query attention (8 KV heads).
+    "llama2-70b": TransformerShape(
+        8192, 28672, 64, 8, 80, 32000, True, True, "HF meta-llama/Llama-2-70b-hf config.json"
+    ),
     "llama3-8b": TransformerShape(
         4096, 14336, 32, 8, 32, 128256, True, True, "HF meta-llama/Meta-Llama-3-8B config.json"
     ),
@@ -174,6 +179,7 @@ def get(
     key = {
         "llama-2-7b": "llama2-7b",
         "llama-2-13b": "llama2-13b",
+        "llama-2-70b": "llama2-70b",
         "llama-3-8b": "llama3-8b",
         "resnet-18": "resnet18",
         "resnet-50": "resnet50",
