@@ -1,7 +1,9 @@
 """Energy and area cost model with per-number provenance (hwsim.accel.cost).
 
 Default numbers: Horowitz ISSCC 2014 (45 nm, 0.9 V), the TPUv4i 7 nm table, ShiftAddNet shift
-constants, Aladdin 40 nm (cross-calibrated per-bit gate/register rows); see docs/cost_model.md.
+constants, Aladdin 40 nm (cross-calibrated per-bit gate/register rows); static (leakage) and
+clock energy per area and cycle from Bit Fusion's synthesis/CACTI outputs and Duarte et al.
+2002; see docs/cost_model.md.
 """
 
 from hwsim.accel.cost.costtable import (
@@ -39,6 +41,14 @@ from hwsim.accel.cost.reports import (
     summarize,
 )
 from hwsim.accel.cost.scaling import GEOMEAN_7NM_RATIO, SUPPORTED_NODES_NM
+from hwsim.accel.cost.static import (
+    STATIC_FIGURES_45NM,
+    StaticDensities,
+    StaticFigure,
+    node_density_factor,
+    static_densities,
+    static_energy_parts_pj,
+)
 from hwsim.accel.cost.tables import (
     ALADDIN_40NM_TABLE,
     HOROWITZ_45NM,
@@ -70,6 +80,12 @@ __all__ = [
     "SRAM_FIGURES",
     "SUPPORTED_NODES_NM",
     "SramAccesses",
+    "static_energy_parts_pj",
+    "static_densities",
+    "node_density_factor",
+    "StaticFigure",
+    "StaticDensities",
+    "STATIC_FIGURES_45NM",
     "SramConfig",
     "SramCost",
     "TPUV4I_7NM",

@@ -40,3 +40,21 @@ NII_2013_BITCELL = (
 )
 DENNARD_AREA = "ideal (constant-field) area scaling ~ (node/45 nm)^2, Dennard et al. 1974 [rule]"
 ASSUMPTION = "hwsim assumption (no published figure in the references; calibrate)"
+BITFUSION_SYNTH = (
+    "Sharma et al., 'Bit Fusion', ISCA 2018: artifact results/systolic_array_synth.csv, "
+    "45 nm synthesis at 500 MHz, 1x1 array rows (area um2, leakage nW, dynamic nW) [V code]"
+)
+BITFUSION_CACTI = (
+    "Sharma et al., 'Bit Fusion', ISCA 2018: artifact bitfusion/sram/cacti_sweep.csv, CACTI "
+    "outputs at technology 0.045 um, itrs-hp cells and periphery, 360 K [V code]"
+)
+DUARTE_2002_CLOCK = (
+    "Duarte, Vijaykrishnan, Irwin, 'A clock power model to evaluate impact of architectural and "
+    "technology optimizations', IEEE TVLSI 10(6):844-855, 2002: clock generation and "
+    "distribution take at least a quarter of a microprocessor's power budget [V abstract]"
+)
+CUI_2014_7NM = (
+    "Cui, Xie, Wang, Nazarian, Pedram, '7nm FinFET standard cell layout characterization and "
+    "power density prediction ...', IGCC 2014: 7 nm FinFET circuits have 10-20x the power "
+    "density of the same 45 nm CMOS circuits [V abstract]"
+)
