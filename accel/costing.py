@@ -1,4 +1,5 @@
-"""The one bridge to hwsim.accel.cost: energy (pJ) of a layer's events and the array's area (um2).
+"""The one bridge to hwsim.accel.cost: energy (pJ) of a layer's events, its static (leakage and
+clock) energy, and the array's area (um2).
 
 Returns NaN (and a note) when the cost model is not importable or lacks a figure.
 """
@@ -41,6 +42,47 @@ def layer_energy_pj(acc: Accelerator, row: dict, node_nm: float = 45) -> tuple[d
         "energy_dram_pj": dram,
         "energy_pj": pe + sram + dram,
     }, ""
+
+
+#: Static columns of a report row (pJ); ``energy_static_pj`` is their sum. Clock energy is
+#: grouped with leakage because both are charged per cycle, whether the array is busy or not.
+STATIC_COLUMNS = ("energy_leak_logic_pj", "energy_leak_sram_pj", "energy_clock_pj")
+
+
+def layer_static_energy_pj(
+    acc: Accelerator, area_um2: dict[str, float], cycles: int, node_nm: float = 45
+) -> tuple[dict, str]:
+    """({"energy_leak_logic_pj", "energy_leak_sram_pj", "energy_clock_pj",
+    "energy_static_pj"}, note) of a layer lasting ``cycles`` at ``acc.freq_hz``.
+
+    ``area_um2``: {"pe": um2, "sram": um2} as returned by :func:`array_area_um2` at the same
+    ``node_nm`` (pass the whole chip's area: idle clusters leak too). NaN area gives NaN + note.
+    """
+    keys = (*STATIC_COLUMNS, "energy_static_pj")
+    nan = dict.fromkeys(keys, math.nan)
+    cost = _cost()
+    if cost is None:
+        return nan, "hwsim.accel.cost not importable"
+    if any(isinstance(a, float) and math.isnan(a) for a in area_um2.values()):
+        return nan, "static energy: area unknown (NaN)"
+    try:
+        parts = cost.static_energy_parts_pj(area_um2, cycles, acc.freq_hz, node_nm)
+    except (ValueError, KeyError, LookupError) as exc:
+        return nan, f"cost model static energy: {exc}"
+    out = {
+        "energy_leak_logic_pj": parts["logic_leakage"],
+        "energy_leak_sram_pj": parts["sram_leakage"],
+        "energy_clock_pj": parts["clock"],
+    }
+    out["energy_static_pj"] = sum(out.values())
+    return out, ""
+
+
+def total_energy_pj(dynamic: dict, static: dict) -> dict:
+    """{"energy_dynamic_pj", "energy_pj"}: the dynamic total of :func:`layer_energy_pj` kept
+    under its own name, and ``energy_pj`` = dynamic + static (pJ)."""
+    dyn = dynamic["energy_pj"]
+    return {"energy_dynamic_pj": dyn, "energy_pj": dyn + static["energy_static_pj"]}
 
 
 def array_area_um2(
