@@ -31,6 +31,8 @@ def layer_energy_pj(acc: Accelerator, row: dict, node_nm: float = 45) -> tuple[d
         for o in OPERANDS:
             bits = 8 * (row[f"sram_read_bytes_{o}"] + row[f"sram_write_bytes_{o}"])
             sram += bits * cost.sram_pj_per_bit(acc.buffer(o).size_bytes / acc.buffer(o).banks)
+        # sram_pj_per_bit is a 45 nm figure: node-scale it like sram_cost does.
+        sram = cost.scale_energy_node(sram, None, node_nm) if sram else 0.0
         reads = sum(row[f"dram_read_bytes_{o}"] for o in OPERANDS)
         writes = sum(row[f"dram_write_bytes_{o}"] for o in OPERANDS)
         dram = cost.dram_energy_pj(reads, writes, acc.dram.spec)

@@ -170,3 +170,23 @@ def test_costing_layer_static_energy():
     assert math.isnan(nan["energy_static_pj"]) and "area unknown" in note
     bad, note = layer_static_energy_pj(acc, area, -5)
     assert math.isnan(bad["energy_static_pj"]) and "cycles must be" in note
+
+
+def test_layer_sram_energy_is_node_scaled():
+    # Regression: layer_energy_pj priced SRAM accesses at 45 nm whatever node_nm was.
+    from hwsim.accel.arch import OPERANDS
+    from hwsim.accel.costing import layer_energy_pj
+
+    acc = systolic(4, 4)
+    row: dict = {"events": {}}
+    for o in OPERANDS:
+        row |= {f"sram_read_bytes_{o}": 1000, f"sram_write_bytes_{o}": 0}
+        row |= {f"dram_read_bytes_{o}": 0, f"dram_write_bytes_{o}": 0}
+    e45, _ = layer_energy_pj(acc, row, 45)
+    e7, _ = layer_energy_pj(acc, row, 7)
+    bits = 8 * 1000
+    hand = sum(bits * C.sram_pj_per_bit(acc.buffer(o).size_bytes / acc.buffer(o).banks)
+               for o in OPERANDS)  # fmt: skip
+    assert e45["energy_sram_pj"] == pytest.approx(hand)
+    assert e7["energy_sram_pj"] == pytest.approx(hand * C.GEOMEAN_7NM_RATIO)
+    assert e7["energy_pj"] == pytest.approx(e7["energy_sram_pj"])

@@ -40,7 +40,7 @@ from hwsim.accel.cost.reports import (
     energy_breakdown,
     summarize,
 )
-from hwsim.accel.cost.scaling import GEOMEAN_7NM_RATIO, SUPPORTED_NODES_NM
+from hwsim.accel.cost.scaling import GEOMEAN_7NM_RATIO, SUPPORTED_NODES_NM, scale_energy_node
 from hwsim.accel.cost.static import (
     STATIC_FIGURES_45NM,
     StaticDensities,
@@ -103,6 +103,7 @@ __all__ = [
     "parse_event",
     "read_rows_csv",
     "register_file_cost",
+    "scale_energy_node",
     "sram_cost",
     "sram_pj_per_bit",
     "static_energy_pj",
