@@ -190,3 +190,12 @@ def test_layer_sram_energy_is_node_scaled():
     assert e45["energy_sram_pj"] == pytest.approx(hand)
     assert e7["energy_sram_pj"] == pytest.approx(hand * C.GEOMEAN_7NM_RATIO)
     assert e7["energy_pj"] == pytest.approx(e7["energy_sram_pj"])
+
+
+def test_density_table_covers_supported_nodes():
+    t = C.static_density_table()
+    assert list(t["node_nm"]) == list(C.SUPPORTED_NODES_NM)
+    first = t.iloc[0]
+    assert first["node_nm"] == 45 and first["sram_leakage_uw_per_um2"] == FIG["sram_leakage"].value
+    for col in ("logic_leakage_uw_per_um2", "sram_leakage_uw_per_um2", "clock_pj_per_cycle_um2"):
+        assert t.sort_values("node_nm", ascending=False)[col].is_monotonic_increasing

@@ -47,6 +47,7 @@ from hwsim.accel.cost.static import (
     StaticFigure,
     node_density_factor,
     static_densities,
+    static_density_table,
     static_energy_parts_pj,
 )
 from hwsim.accel.cost.tables import (
@@ -82,6 +83,7 @@ __all__ = [
     "SramAccesses",
     "static_energy_parts_pj",
     "static_densities",
+    "static_density_table",
     "node_density_factor",
     "StaticFigure",
     "StaticDensities",

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from numbers import Integral, Real
 
+import pandas as pd
+
 from hwsim.accel.cost import scaling
 from hwsim.accel.cost import sources as S
 
@@ -122,6 +124,15 @@ def static_densities(node_nm: float = 45, base: StaticDensities | None = None) -
     base = base or StaticDensities()
     k = node_density_factor(node_nm)
     return StaticDensities(*(getattr(base, f.name) * k for f in fields(base)))
+
+
+def static_density_table(base: StaticDensities | None = None) -> pd.DataFrame:
+    """One row per supported node: the three densities (units in the column names)."""
+    rows = []
+    for n in scaling.SUPPORTED_NODES_NM:
+        d = static_densities(n, base)
+        rows.append({"node_nm": n, **{f.name: getattr(d, f.name) for f in fields(d)}})
+    return pd.DataFrame(rows)
 
 
 #: Area kinds accepted by :func:`static_energy_parts_pj`; "pe" is PE-array logic.
