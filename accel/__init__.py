@@ -14,6 +14,7 @@ from .arch import (
     DramConfig,
     Heterogeneous,
     systolic,
+    tensor_core,
 )
 from .engine import TIMELINE_COLUMNS, simulate_elementwise, simulate_gemm
 from .formats_bits import storage_bits
@@ -41,4 +42,5 @@ __all__ = [
     "simulate_gemm",
     "storage_bits",
     "systolic",
+    "tensor_core",
 ]

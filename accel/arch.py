@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 from .formats_bits import storage_bits
 from .pe_adapter import pe_operand_formats
-from .systolic import check_dataflow
+from .systolic import check_dataflow, step_compute_cycles
 
 OPERANDS = ("act", "weight", "out")
+ARRAYS = ("systolic", "tensor_core")
 
 # Default SRAM sizes: MixPE/ANT simulator configs (Act_SRAM 256 KB, Wgt_SRAM 128 KB,
 # Out_SRAM 128 KB; peers.md section 1).
@@ -128,8 +129,23 @@ class Accelerator:
     freq_hz: float = DEFAULT_FREQ_HZ
     max_tiles: int = DEFAULT_MAX_TILES
     name: str = "systolic"
+    array: str = "systolic"
+    preload_overlap: bool = False
+    preload_rows_per_cycle: int = 1
 
     def __post_init__(self) -> None:
+        if self.array not in ARRAYS:
+            raise ValueError(f"array must be one of {ARRAYS}, got {self.array!r}")
+        if not isinstance(self.preload_overlap, bool):
+            raise ValueError(f"preload_overlap must be true or false, got {self.preload_overlap!r}")
+        _pos_int("preload_rows_per_cycle", self.preload_rows_per_cycle)
+        if self.array == "tensor_core" and self.dataflow != "os":
+            raise ValueError("a tensor_core array computes dot products in place: dataflow 'os'")
+        if self.preload_overlap and (self.array != "systolic" or self.dataflow == "os"):
+            raise ValueError(
+                "preload_overlap hides the stationary-operand preload of a systolic ws/is "
+                f"array; this is a {self.array} array with dataflow {self.dataflow!r}"
+            )
         _pos_int("rows", self.rows)
         _pos_int("cols", self.cols)
         _pos_int("max_tiles", self.max_tiles)
@@ -151,6 +167,19 @@ class Accelerator:
                 raise ValueError(f"operand {op!r}: {exc}") from None
         if not (isinstance(self.freq_hz, int | float) and self.freq_hz > 0):
             raise ValueError(f"freq_hz must be > 0, got {self.freq_hz!r}")
+
+    @property
+    def preload_cycles(self) -> int:
+        """Cycles to shift a stationary tile into the array (cycles): rows / rows per cycle."""
+        return -(-self.rows // self.preload_rows_per_cycle)
+
+    def compute_cycles(self, folds, stream_cycles):
+        """Per-step compute cycles of this array (see ``systolic.step_compute_cycles``)."""
+        return step_compute_cycles(
+            self.dataflow, self.rows, self.cols, folds, stream_cycles,
+            array=self.array, preload_overlap=self.preload_overlap,
+            preload_cycles=self.preload_cycles,
+        )  # fmt: skip
 
     def buffer(self, operand: str) -> BufferConfig:
         """The buffer holding ``operand`` ("act", "weight" or "out")."""
@@ -209,8 +238,14 @@ def systolic(
     freq_hz: float = DEFAULT_FREQ_HZ,
     max_tiles: int = DEFAULT_MAX_TILES,
     name: str = "systolic",
+    preload_overlap: bool = False,
+    preload_rows_per_cycle: int = 1,
+    array: str = "systolic",
 ) -> Accelerator:
     """Build an :class:`Accelerator` (sizes in bytes, ``dram_bw`` in bytes/cycle, None = unlimited).
+
+    ``preload_overlap`` (ws/is): the next stationary tile loads while the current one
+    computes, ``preload_rows_per_cycle`` rows per cycle (the array fill bandwidth).
 
     Operand formats left as None come from the PE model's ``a_fmt`` / ``w_fmt`` (weights
     include group-scale overhead); the output defaults to the activation format (written back
@@ -241,4 +276,21 @@ def systolic(
         freq_hz=freq_hz,
         max_tiles=max_tiles,
         name=name,
+        array=array,
+        preload_overlap=preload_overlap,
+        preload_rows_per_cycle=preload_rows_per_cycle,
     )
+
+
+def tensor_core(rows: int, cols: int, pe: str = "int_mac", **params) -> Accelerator:
+    """An array of rows x cols dot-product units (the PE kind's lanes reduce K inside each
+    unit) with activations broadcast along rows and weights along columns: each fold computes
+    a rows x cols output tile, ``dot_cycles(K tile)`` cycles, no systolic skew or preload.
+    The organisation LUT Tensor Core and MixPE are evaluated in. ``params``: as
+    :func:`systolic` (buffers, DRAM, formats, ``pe_params``)."""
+    for bad in ("dataflow", "array", "preload_overlap", "preload_rows_per_cycle"):
+        if bad in params:
+            raise ValueError(f"tensor_core takes no {bad!r}: it is an output-stationary array "
+                             "of dot-product units")  # fmt: skip
+    params.setdefault("name", "tensor_core")
+    return systolic(rows, cols, pe, "os", array="tensor_core", **params)

@@ -43,6 +43,21 @@ class PETiming:
         except Exception as exc:  # PEError derives from ValueError; keep message
             raise ValueError(f"cannot build PE {self.kind!r}: {exc}") from None
 
+    @property
+    def acc_bits(self) -> float:
+        """Partial-sum width (bits): the PE's ``acc_bits``, or its ``acc_fmt``'s storage bits;
+        32 (an INT32/FP32 accumulator) when the PE does not say."""
+        cfg = getattr(self._unit, "cfg", None)
+        width = getattr(cfg, "acc_bits", None)
+        if isinstance(width, int) and not isinstance(width, bool):
+            return float(width)
+        fmt = getattr(cfg, "acc_fmt", None)
+        if isinstance(fmt, str):
+            from .formats_bits import storage_bits
+
+            return float(storage_bits(fmt))
+        return 32.0
+
     def dot_cycles(self, k: int) -> int:
         """Exact cycles (cycles) of one length-k dot product."""
         k = int(k)

@@ -66,3 +66,45 @@ def mapping_utilization(dataflow: str, rows: int, cols: int, m, n, k):
     sr, sc, _ = spatial_temporal(dataflow, m, n, k)
     fr, fc = fold_counts(dataflow, rows, cols, m, n, k)
     return (np.asarray(sr) * sc) / (fr * rows * fc * cols)
+
+
+def step_compute_cycles(
+    dataflow: str,
+    rows: int,
+    cols: int,
+    folds,
+    stream_cycles,
+    *,
+    array: str = "systolic",
+    preload_overlap: bool = False,
+    preload_cycles: int | None = None,
+):
+    """Compute cycles of consecutive steps of ``folds`` folds whose streaming phase takes
+    ``stream_cycles`` (arrays, one entry per step; cycles). The first step carries the
+    one-off pipeline fill.
+
+    * ``array="systolic"``, no overlap (SCALE-Sim): every fold pays its fill/drain,
+      ``folds * (fill_drain + T)``.
+    * ``preload_overlap=True`` (WS/IS, TPU-style double-buffered stationary registers): the
+      next fold's stationary tile shifts in (``preload_cycles``, default ``rows``: one row
+      per cycle) while the current fold streams, and folds follow each other through the
+      pipeline: ``folds * max(T, P)`` plus, once, ``P + rows - 1 + cols - 1``.
+    * ``array="tensor_core"``: dot-product units with broadcast operands (no skew, no
+      preload): ``folds * T`` plus one cycle of pipeline latency once.
+    """
+    folds = np.asarray(folds, dtype=np.float64)
+    t = np.asarray(stream_cycles, dtype=np.float64)
+    if array == "tensor_core":
+        out = folds * t
+        once = 1.0
+    elif preload_overlap:
+        p = rows if preload_cycles is None else preload_cycles
+        out = folds * np.maximum(t, p)
+        once = p + rows - 1 + cols - 1
+    else:
+        out = folds * (fill_drain_cycles(dataflow, rows, cols) + t)
+        once = 0.0
+    out = np.array(out, dtype=np.float64, ndmin=1)
+    if out.size and folds.sum() > 0:
+        out[0] += once
+    return out

@@ -21,6 +21,9 @@ from hwsim.accel import (
     simulate_gemm,
 )
 from hwsim.accel.costing import array_area_um2, layer_energy_pj
+from hwsim.accel.mapping.gemm_mapper import map_gemm, nest_summary, pinned_nest
+from hwsim.accel.mapping.problem import Problem, gemm_problem
+from hwsim.accel.nest_engine import simulate_nest
 from hwsim.workloads import Layer, Workload
 
 STALL_CAUSES = ("dram_bw", "capacity", "dependency")
@@ -70,10 +73,44 @@ class Report:
         return path
 
 
-def _run_layer(acc: Accelerator, timing: PETiming, layer: Layer, timeline: list | None) -> dict:
+MAPPINGS = ("optimal", "scalesim")
+_SHARED_WEIGHT = {"gemm": True, "conv": True, "bmm": False, "attn_qk": False, "attn_pv": False}
+
+
+def layer_problem(layer: Layer) -> Problem:
+    """The loop-nest problem of a GEMM-like layer (attention and bmm: a weight per batch)."""
+    return gemm_problem(layer.m, layer.n, layer.k, layer.batch,
+                        shared_weight=_SHARED_WEIGHT[layer.kind], name=layer.name)  # fmt: skip
+
+
+def _nest_for(acc: Accelerator, timing: PETiming, layer: Layer, mapping, objective: str):
+    problem = layer_problem(layer)
+    if isinstance(mapping, dict) and layer.name in mapping:
+        return pinned_nest(acc, problem, mapping[layer.name], timing.acc_bits)
+    return map_gemm(acc, problem, timing.dot_cycles, timing.acc_bits, objective).nest
+
+
+def _run_layer(
+    acc: Accelerator, timing: PETiming, layer: Layer, timeline: list | None,
+    mapping="optimal", objective: str = "latency",
+) -> dict:  # fmt: skip
     if layer.kind == "elementwise":
         return simulate_elementwise(acc, layer.m, layer.inputs, layer.name, timeline)
-    return simulate_gemm(acc, timing, layer.m, layer.n, layer.k, layer.batch, layer.name, timeline)
+    if mapping == "scalesim":
+        if acc.array != "systolic" or acc.preload_overlap:
+            raise ValueError(
+                "mapping='scalesim' models SCALE-Sim's plain systolic array; this accelerator "
+                f"is a {acc.array} array (preload_overlap={acc.preload_overlap}): use "
+                "mapping='optimal'"
+            )
+        row = simulate_gemm(acc, timing, layer.m, layer.n, layer.k, layer.batch, layer.name,
+                            timeline)  # fmt: skip
+        row["mapping"] = "scalesim"
+        return row
+    nest = _nest_for(acc, timing, layer, mapping, objective)
+    row = simulate_nest(acc, timing, nest, timing.acc_bits, layer.name, timeline)
+    row["mapping"] = nest_summary(nest)
+    return row
 
 
 def _as_workload(workload) -> Workload:
@@ -88,11 +125,29 @@ def simulate(
     acc: Accelerator | Heterogeneous,
     workload: Workload | Layer,
     *,
+    mapping: str | dict = "optimal",
+    objective: str = "latency",
     timeline: bool = False,
     node_nm: float = 45,
 ) -> Report:
-    """Simulate ``workload`` on ``acc``; ``timeline=True`` records every tile and transfer
-    (use for small runs; start/end cycles are offset by the preceding layers)."""
+    """Simulate ``workload`` on ``acc``.
+
+    ``mapping``: ``"optimal"`` (default: the mapper's loop nest per unique layer shape, for
+    ``objective`` "latency" | "energy" | "edp"), ``"scalesim"`` (SCALE-Sim's fixed fold
+    orders and its traffic rules, cycle-compatible with it), or ``{layer name: LoopNest or
+    its TOML/dict form}`` pinning some layers (the rest optimal). ``timeline=True`` records
+    every tile and transfer (use for small runs; start/end cycles are offset by the
+    preceding layers)."""
+    if isinstance(mapping, str) and mapping not in MAPPINGS:
+        raise ValueError(f"mapping must be one of {MAPPINGS} or a dict of pinned layer "
+                         f"mappings, got {mapping!r}")  # fmt: skip
+    if not isinstance(mapping, str | dict):
+        raise ValueError(f"mapping must be one of {MAPPINGS} or a dict, got {type(mapping)}")
+    if isinstance(mapping, dict):
+        names = {ly.name for ly in _as_workload(workload).layers}
+        unknown = sorted(set(mapping) - names)
+        if unknown:
+            raise ValueError(f"mapping pins unknown layer(s) {unknown}")
     wl = _as_workload(workload)
     clusters = acc.clusters if isinstance(acc, Heterogeneous) else (acc,)
     if not all(isinstance(a, Accelerator) for a in clusters):
@@ -105,13 +160,15 @@ def simulate(
     tl_rows: list[tuple] = []
     offset = 0
     for layer in wl.layers:
-        shape = (layer.kind == "elementwise", layer.m, layer.n, layer.k, layer.batch, layer.inputs)
+        shape = (layer.kind, layer.m, layer.n, layer.k, layer.batch, layer.inputs)
+        if isinstance(mapping, dict) and layer.name in mapping:
+            shape = (*shape, layer.name)  # a pinned mapping is its own entry
         options = [pinned[layer.name]] if layer.name in pinned else range(len(clusters))
         best = None
         for ci in options:
             key = (ci, *shape)
             if key not in cache:
-                res = _run_layer(clusters[ci], timings[ci], layer, None)
+                res = _run_layer(clusters[ci], timings[ci], layer, None, mapping, objective)
                 energy, note = layer_energy_pj(clusters[ci], res, node_nm)
                 if note and note not in notes:
                     notes.append(note)
@@ -120,7 +177,8 @@ def simulate(
                 best = cache[key]
         if timeline:
             local: list = []
-            _run_layer(clusters[best["cluster"]], timings[best["cluster"]], layer, local)
+            _run_layer(clusters[best["cluster"]], timings[best["cluster"]], layer, local,
+                       mapping, objective)  # fmt: skip
             for _ in range(layer.count):
                 tl_rows += [(n, r, s, a + offset, b + offset) for n, r, s, a, b in local]
                 offset += best["cycles"]

@@ -31,8 +31,10 @@ def test_traffic_scales_with_storage_bits_including_scales():
 
 def test_weights_refetched_when_they_do_not_fit():
     wl = workloads.gemm(128, 256, 512)  # 128 KB of int8 weights, 4 row folds on 32x32
-    fits = hwsim.simulate(accel.systolic(32, 32, weight_sram_bytes=1 << 20), wl)
-    small = hwsim.simulate(accel.systolic(32, 32, weight_sram_bytes=64 * 1024), wl)
+    fits = hwsim.simulate(accel.systolic(32, 32, weight_sram_bytes=1 << 20), wl, mapping="scalesim")
+    small = hwsim.simulate(
+        accel.systolic(32, 32, weight_sram_bytes=64 * 1024), wl, mapping="scalesim"
+    )
     assert (
         small.layers["dram_read_bytes_weight"].iloc[0]
         == 4 * fits.layers["dram_read_bytes_weight"].iloc[0]
@@ -58,6 +60,9 @@ def test_dram_latency_is_a_dependency_stall():
 def test_stationary_tile_too_big_names_buffer_and_sizes():
     acc = accel.systolic(128, 128, dataflow="ws", weight_sram_bytes=8 * 1024)
     with pytest.raises(ValueError, match=r"buffer 'weight'.*4096 bytes usable of 8192"):
+        hwsim.simulate(acc, workloads.gemm(256, 256, 256), mapping="scalesim")
+    # the mapper: no tile fits; names the buffer, what the smallest tile needs and the gap
+    with pytest.raises(ValueError, match=r"fits buffer 'weight'.*16384 bytes, 4096 usable"):
         hwsim.simulate(acc, workloads.gemm(256, 256, 256))
 
 

@@ -30,7 +30,7 @@ def _four_gemms():
 
 @pytest.mark.parametrize("dataflow", ["ws", "os", "is"])
 def test_four_gemms_match_scalesim(dataflow):
-    rep = hwsim.simulate(_scalesim_acc(dataflow), _four_gemms())
+    rep = hwsim.simulate(_scalesim_acc(dataflow), _four_gemms(), mapping="scalesim")
     # SCALE-Sim reports the last cycle stamp, one less per layer than our cycle count
     # (docs/simulator.md, "Fidelity").
     assert list(rep.layers["cycles"] - 1) == SCALESIM_PER_LAYER[dataflow]

@@ -1,0 +1,267 @@
+"""The mapper: an optimal loop nest for one GEMM on a systolic accelerator.
+
+The accelerator fixes the nest's skeleton (``gemm_nest``):
+
+* ``dram`` keeps every operand; its loops step through SRAM tiles in the chosen order;
+* ``sram`` (the per-operand buffers) keeps every operand; its loops step through array folds
+  in SCALE-Sim's fold order, the fan-out below it puts the dataflow's spatial dimensions on
+  rows and columns (OS: M x N, WS: K x N, IS: K x M);
+* ``reg`` (one PE) keeps the stationary operand (OS: out, WS: weight, IS: act) and streams the
+  dataflow's temporal dimension (OS: K, WS: M, IS: N) through the SRAM tile's whole extent.
+
+The mapper chooses the SRAM tile (B, M, N, K) and the DRAM loop order by exhaustive,
+vectorized search over candidates: multiples of the array edge times powers of two (spatial
+dimensions), powers of two (others), and each whole dimension; all 24 orders. Every
+candidate is scored by closed forms (DRAM bytes, compute cycles) that are exact for this
+skeleton; the chosen nest is then counted by :mod:`hwsim.accel.mapping.access`.
+Capacities: each operand's SRAM tile, at its storage bits (partial sums at the accumulator
+width when a reduction loop runs above the SRAM), fits the buffer's usable bytes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hwsim.accel.arch import Accelerator
+from hwsim.accel.mapping.loopnest import Level, LoopNest
+from hwsim.accel.mapping.problem import Problem
+
+STREAM = {"os": "K", "ws": "M", "is": "N"}
+ROWS_COLS = {"os": ("M", "N"), "ws": ("K", "N"), "is": ("K", "M")}
+STATIONARY = {"os": "out", "ws": "weight", "is": "act"}
+DIMS = ("B", "M", "N", "K")
+OBJECTIVES = ("latency", "energy", "edp")
+
+
+def fold_order(dataflow: str) -> tuple[str, ...]:
+    """SCALE-Sim's fold order: OS row folds outer, WS/IS column folds outer."""
+    r, c = ROWS_COLS[dataflow]
+    return ("B", r, c) if dataflow == "os" else ("B", c, r)
+
+
+def gemm_nest(acc: Accelerator, problem: Problem, tiles: dict, order: tuple[str, ...]) -> LoopNest:
+    """The systolic skeleton with SRAM ``tiles`` {dim: extent} and DRAM loop ``order``."""
+    df = acc.dataflow
+    r, c = ROWS_COLS[df]
+    s = STREAM[df]
+    size = problem.size
+    sram_tile = {d: min(int(tiles.get(d, size[d])), size[d]) for d in DIMS}
+    return LoopNest(
+        problem,
+        (
+            Level("dram", (), tuple(order), (), ("act", "weight", "out")),
+            Level(
+                "sram",
+                tuple(sram_tile.items()),
+                fold_order(df),
+                ((r, acc.rows), (c, acc.cols)),
+                ("act", "weight", "out"),
+            ),
+            Level("reg", ((s, sram_tile[s]),), (s,), (), (STATIONARY[df],)),
+        ),
+    )
+
+
+def _candidates(size: int, unit: int) -> np.ndarray:
+    vals = {size}
+    v = unit
+    while v < size:
+        vals.add(v)
+        v *= 2
+    return np.array(sorted(vals), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class NestChoice:
+    """The mapper's result: the nest and the closed-form scores it was chosen by."""
+
+    nest: LoopNest
+    tiles: dict
+    order: tuple[str, ...]
+    dram_bytes: float  # bytes, all operands
+    compute_cycles: int  # cycles with ideal memory
+    latency_cycles: float  # max(compute, DRAM bytes / bandwidth) (cycles)
+    objective: str
+    candidates: int  # mappings scored
+    sram_bytes: dict = field(default_factory=dict)  # operand -> tile bytes needed
+
+
+def map_gemm(
+    acc: Accelerator, problem: Problem, dot_cycles, acc_bits: float, objective: str = "latency"
+) -> NestChoice:
+    """Best SRAM tile and DRAM order for ``problem`` (a GEMM) on ``acc``.
+
+    ``dot_cycles(t)``: the PE's exact cycles of a length-t dot product (vectorized over an
+    int array is not required). ``acc_bits``: partial-sum width (bits). Raises ValueError
+    naming the buffer and the bytes missing when no candidate fits.
+    """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    df = acc.dataflow
+    r, c = ROWS_COLS[df]
+    s = STREAM[df]
+    size = problem.size
+    unit = {d: 1 for d in DIMS} | {r: acc.rows, c: acc.cols}
+    cands = [_candidates(size[d], unit[d]) for d in DIMS]
+    grid = np.meshgrid(*cands, indexing="ij")
+    T = {d: g.ravel() for d, g in zip(DIMS, grid, strict=True)}
+    n = {d: -(-size[d] // T[d]) for d in DIMS}  # DRAM trips
+    bits = {o: acc.bits(o) for o in ("act", "weight", "out")}
+    rel = {op.name: op.dims for op in problem.operands}
+    elems = {o: problem.elements(o) for o in rel}
+    # SRAM capacity (bytes) per operand tile; partial sums at acc_bits when K splits at DRAM
+    reduce_above = n["K"] > 1
+    if df != "os":  # K on the rows: partial sums meet in the SRAM across row folds
+        reduce_above |= -(-T["K"] // acc.rows) > 1
+    out_bits = np.where(reduce_above, acc_bits, bits["out"])
+    tile_el = {
+        o: np.prod([T[d] for d in DIMS if d in rel[o]], axis=0) for o in ("act", "weight", "out")
+    }
+    need = {
+        "act": tile_el["act"] * bits["act"] / 8,
+        "weight": tile_el["weight"] * bits["weight"] / 8,
+        "out": tile_el["out"] * out_bits / 8,
+    }
+    fits = np.ones(len(T["B"]), dtype=bool)
+    for o, b in need.items():
+        fits &= b <= acc.buffer(o).tile_bytes
+    if not fits.any():
+        worst = {o: float(need[o].min()) - acc.buffer(o).tile_bytes for o in need}
+        o = max(worst, key=worst.get)
+        raise ValueError(
+            f"no mapping of {problem.name!r} fits buffer {o!r}: the smallest tile needs "
+            f"{math.ceil(need[o].min())} bytes, {acc.buffer(o).tile_bytes} usable "
+            f"({math.ceil(worst[o])} bytes missing)"
+        )
+    # compute cycles: the array's timing of every stream tile's folds; exact
+    folds_nonstream = size["B"] * (-(-size[r] // acc.rows)) * (-(-size[c] // acc.cols))
+    per_t = {}
+    for t in np.unique(T[s]):
+        full, last = divmod(size[s], int(t))
+        ts = [int(t)] * full + ([last] if last else [])
+        per_t[int(t)] = float(
+            acc.compute_cycles(
+                np.full(len(ts), folds_nonstream), np.array([dot_cycles(x) for x in ts])
+            ).sum()
+        )
+    compute = np.array([per_t[int(t)] for t in T[s]], dtype=np.float64)
+    bw = acc.dram.bandwidth_bytes_per_cycle
+    best = None
+    scored = 0
+    for order in itertools.permutations(DIMS):
+        pos = {d: i for i, d in enumerate(order)}
+        dram = np.zeros(len(T["B"]))
+        for o in ("act", "weight", "out"):
+            istar = np.full(len(T["B"]), -1)
+            for d in rel[o]:
+                istar = np.maximum(istar, np.where(n[d] > 1, pos[d], -1))
+            mult = np.ones(len(T["B"]), dtype=np.float64)
+            for d in DIMS:
+                if d not in rel[o]:
+                    mult *= np.where((pos[d] < istar) & (n[d] > 1), n[d], 1)
+            visits = elems[o] * mult
+            if o == "out":
+                partial = visits - elems[o]
+                dram += elems[o] * bits["out"] / 8 + 2 * partial * acc_bits / 8
+            else:
+                dram += visits * bits[o] / 8
+        mem = dram / bw if bw else np.zeros_like(dram)
+        lat = np.maximum(compute, mem)
+        if objective == "latency":
+            score = np.lexsort((dram, lat))
+        elif objective == "energy":
+            score = np.lexsort((lat, dram))
+        else:
+            score = np.argsort(lat * dram, kind="stable")
+        score = score[fits[score]]
+        scored += int(fits.sum())
+        i = int(score[0])
+        key = {"latency": (lat[i], dram[i]), "energy": (dram[i], lat[i]),
+               "edp": (lat[i] * dram[i], 0.0)}[objective]  # fmt: skip
+        if best is None or key < best[0]:
+            best = (key, order, i, dram[i], lat[i])
+    _, order, i, dram_b, lat = best
+    tiles = {d: int(T[d][i]) for d in DIMS}
+    used = tuple(d for d in order if n[d][i] > 1) + tuple(d for d in order if n[d][i] <= 1)
+    nest = gemm_nest(acc, problem, tiles, used)
+    return NestChoice(
+        nest=nest,
+        tiles=tiles,
+        order=used,
+        dram_bytes=float(dram_b),
+        compute_cycles=int(compute[i]),
+        latency_cycles=float(lat),
+        objective=objective,
+        candidates=scored,
+        sram_bytes={o: float(need[o][i]) for o in need},
+    )
+
+
+def nest_summary(nest: LoopNest) -> str:
+    """One line: SRAM tile and DRAM loop order, e.g. ``sram B1 M256 N512 K4096; dram N>M``."""
+    tile = " ".join(f"{d}{v}" for d, v in nest.tile(1).items())
+    loops = [lp.dim for lp in nest.loops() if lp.level == 0]
+    return f"sram {tile}; dram {'>'.join(loops) or '-'}"
+
+
+def pinned_nest(acc: Accelerator, problem: Problem, spec, acc_bits: float) -> LoopNest:
+    """A user's mapping of ``problem``: ``{"tiles": {dim: extent}, "order": [dims]}`` (the
+    SRAM tile and the DRAM loop order, outer first) or a LoopNest of the accelerator's
+    skeleton. Checked against the array and the buffers."""
+    if isinstance(spec, LoopNest):
+        nest = spec
+        if nest.problem.size != problem.size:
+            raise ValueError(f"pinned mapping is for {nest.problem.size}, the layer is "
+                             f"{problem.size}")  # fmt: skip
+        names = tuple(lv.name for lv in nest.levels)
+        if names != ("dram", "sram", "reg"):
+            raise ValueError(f"a systolic mapping has levels ('dram', 'sram', 'reg'), got {names}")
+        tiles, order = nest.tile(1), nest.levels[0].order
+    elif isinstance(spec, dict):
+        extra = set(spec) - {"tiles", "order"}
+        if extra or "tiles" not in spec:
+            raise ValueError(f"a pinned mapping needs 'tiles' (and optional 'order'); "
+                             f"unknown key(s) {sorted(extra)}")  # fmt: skip
+        tiles = dict(spec["tiles"])
+        order = tuple(spec.get("order", DIMS))
+        bad = sorted(set(tiles) - set(DIMS)) + sorted(set(order) - set(DIMS))
+        if bad:
+            raise ValueError(f"unknown dimension(s) {bad} in pinned mapping; use {DIMS}")
+    else:
+        raise ValueError(f"a pinned mapping is a dict or a LoopNest, got {type(spec).__name__}")
+    order = tuple(order) + tuple(d for d in DIMS if d not in order)
+    want = gemm_nest(acc, problem, tiles, order)
+    if isinstance(spec, LoopNest) and spec != want:
+        raise ValueError(
+            "pinned LoopNest does not follow the accelerator's skeleton "
+            f"({acc.dataflow}: {ROWS_COLS[acc.dataflow]} on {acc.rows} x {acc.cols}, reg "
+            f"streams {STREAM[acc.dataflow]}); pin {{'tiles', 'order'}} instead"
+        )
+    check_nest_fits(acc, want, acc_bits)
+    return want
+
+
+def check_nest_fits(acc: Accelerator, nest: LoopNest, acc_bits: float) -> None:
+    """Raise ValueError naming the buffer and bytes when a tile does not fit its SRAM."""
+    from hwsim.accel.mapping.access import tile_elements
+
+    p = nest.problem
+    sram = 1
+    reduce = any(lp.dim not in p.output.dims and lp.trips > 1 for lp in nest.loops()
+                 if lp.level <= sram and lp.kind == "temporal")  # fmt: skip
+    for op in p.operands:
+        b = acc.bits(op.name)
+        if op.role == "output" and reduce:
+            b = acc_bits
+        need = tile_elements(nest, op, sram) * b / 8
+        cap = acc.buffer(op.name).tile_bytes
+        if need > cap:
+            raise ValueError(
+                f"mapping of {p.name!r}: the {op.name!r} tile {nest.tile(sram)} needs "
+                f"{math.ceil(need)} bytes, buffer {op.name!r} has {cap} usable "
+                f"({math.ceil(need - cap)} bytes missing)"
+            )

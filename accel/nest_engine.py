@@ -1,0 +1,163 @@
+"""Execute a loop-nest mapping: DRAM steps in loop order through the SimPy engine.
+
+One *step* is one iteration of the outermost (DRAM) loops: it loads the SRAM tiles that
+change (an operand's tile changes when a DRAM loop at or outside its innermost relevant loop
+advances, as in :mod:`hwsim.accel.mapping.access`), runs the step's array folds, and writes
+the output tile back when the next step moves to another one. Partial sums leave and
+re-enter the chip at the accumulator width; each output element's last write is in the
+output format. Per-step bytes sum exactly to the analytic access counts (tested).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .arch import Accelerator
+from .engine import _groups, run_steps
+from .mapping.access import count_accesses
+from .mapping.gemm_mapper import ROWS_COLS, STREAM
+from .mapping.loopnest import TEMPORAL, LoopNest
+from .pe_adapter import PETiming
+
+OPERANDS = ("act", "weight", "out")
+
+
+def _axis_extent_vec(axis, ext: dict) -> np.ndarray:
+    """Vectorized :func:`~hwsim.accel.mapping.problem.axis_extent` (one or two terms)."""
+    if len(axis) == 1:
+        return ext[axis[0][0]]
+    if len(axis) != 2:
+        raise ValueError("axes of more than two terms are not supported by the engine")
+    (d1, s), (d2, d) = axis
+    g = math.gcd(s, d)
+    a, b = ext[d1], ext[d2]
+    return a * b - np.maximum(0, a - d // g) * np.maximum(0, b - s // g)
+
+
+def dram_steps(nest: LoopNest) -> tuple[np.ndarray, dict]:
+    """(loop indices[steps, dram loops], tile extents {dim: [steps]}) in execution order."""
+    size = nest.problem.size
+    loops = [lp for lp in nest.loops() if lp.level == 0 and lp.kind == TEMPORAL]
+    trips = [lp.trips for lp in loops]
+    if loops:
+        idx = np.indices(trips).reshape(len(trips), -1).T
+    else:
+        idx = np.zeros((1, 0), dtype=np.int64)
+    tile = nest.tile(1) if len(nest.levels) > 1 else dict(size)
+    ext = {}
+    for d in size:
+        col = [j for j, lp in enumerate(loops) if lp.dim == d]
+        if col:
+            start = idx[:, col[0]] * loops[col[0]].step
+            ext[d] = np.minimum(tile[d], size[d] - start)
+        else:
+            ext[d] = np.full(len(idx), tile[d], dtype=np.int64)
+    return idx, ext
+
+
+def dram_traffic(nest: LoopNest, bits: dict, acc_bits: float) -> dict:
+    """Per-step DRAM bytes: {"read": {op: [steps]}, "write": {op: [steps]}}."""
+    idx, ext = dram_steps(nest)
+    loops = [lp for lp in nest.loops() if lp.level == 0 and lp.kind == TEMPORAL]
+    nsteps = len(idx)
+    read = {o: np.zeros(nsteps) for o in OPERANDS}
+    write = {o: np.zeros(nsteps) for o in OPERANDS}
+    for op in nest.problem.operands:
+        rel = [j for j, lp in enumerate(loops) if lp.dim in op.dims and lp.trips > 1]
+        key_cols = list(range(rel[-1] + 1)) if rel else []
+        changed = np.ones(nsteps, dtype=bool)
+        if key_cols and nsteps > 1:
+            changed[1:] = np.any(idx[1:, key_cols] != idx[:-1, key_cols], axis=1)
+        elif nsteps > 1:
+            changed[1:] = False
+        elems = np.ones(nsteps, dtype=np.float64)
+        for axis in op.axes:
+            elems = elems * _axis_extent_vec(axis, ext)
+        if op.role != "output":
+            read[op.name] = np.where(changed, elems * bits[op.name] / 8, 0.0)
+            continue
+        # output tile visits: starts where it changes; written back before the next change
+        id_cols = [j for j in key_cols if loops[j].dim in op.dims]
+        tile_id = np.zeros(nsteps, dtype=np.int64)
+        if id_cols:
+            tile_id = np.unique(idx[:, id_cols], axis=0, return_inverse=True)[1].ravel()
+        starts = np.flatnonzero(changed)
+        ends = np.append(starts[1:] - 1, nsteps - 1)
+        ids = tile_id[starts]
+        first = np.zeros(len(starts), dtype=bool)
+        first[np.unique(ids, return_index=True)[1]] = True
+        last = np.zeros(len(starts), dtype=bool)
+        last[len(ids) - 1 - np.unique(ids[::-1], return_index=True)[1]] = True
+        e = elems[starts]
+        read[op.name][starts[~first]] = e[~first] * acc_bits / 8
+        write[op.name][ends] = np.where(last, e * bits["out"] / 8, e * acc_bits / 8)
+    return {"read": read, "write": write, "extents": ext}
+
+
+def out_sram_bits(rows: list, bits: dict, acc_bits: float) -> float:
+    """Bits per output element in the SRAM: the accumulator width where partial sums meet."""
+    sram = [r for r in rows if r.operand == "out" and r.level == "sram"]
+    return acc_bits if sram and sram[0].updates > sram[0].first else bits["out"]
+
+
+def simulate_nest(
+    acc: Accelerator,
+    timing: PETiming,
+    nest: LoopNest,
+    acc_bits: float,
+    name: str = "",
+    timeline: list | None = None,
+) -> dict:
+    """One GEMM layer executed as ``nest`` (from :func:`~hwsim.accel.mapping.gemm_mapper.
+    map_gemm`): cycles, stalls, traffic per operand (bytes) and PE events."""
+    df = acc.dataflow
+    r, c = ROWS_COLS[df]
+    s = STREAM[df]
+    size = nest.problem.size
+    bits = {o: acc.bits(o) for o in OPERANDS}
+    tr = dram_traffic(nest, bits, acc_bits)
+    ext = tr["extents"]
+    folds = ext["B"] * (-(-ext[r] // acc.rows)) * (-(-ext[c] // acc.cols))
+    stream = {int(t): timing.dot_cycles(int(t)) for t in np.unique(ext[s])}
+    dots = np.array([stream[int(t)] for t in ext[s]], dtype=np.float64)
+    compute_steps = acc.compute_cycles(folds, dots)
+    reads = sum(tr["read"].values())
+    writes = sum(tr["write"].values())
+    groups = _groups(len(compute_steps), acc.max_tiles)
+    bounds = np.concatenate([[0], np.cumsum(groups).astype(np.int64)])
+    gsum = np.add.reduceat
+    starts = bounds[:-1]
+    compute = gsum(compute_steps, starts)
+    rd, wr = gsum(reads, starts), gsum(writes, starts)
+    traffic = float(reads.sum() + writes.sum())
+    compulsory = sum(nest.problem.elements(o) * bits[o] / 8 for o in OPERANDS)
+    share = max(0.0, traffic - compulsory) / traffic if traffic else 0.0
+    res = run_steps(acc, compute, rd, wr, share, name, timeline)
+    rows = count_accesses(nest)
+    ob = out_sram_bits(rows, bits, acc_bits)
+    m, n, k, batch = size["M"], size["N"], size["K"], size["B"]
+    busy = float((ext["B"] * ext[r] * ext[c] * dots).sum())  # PE-cycles of useful work
+    total_compute = int(compute_steps.sum())
+    row = {
+        "cycles": res["cycles"],
+        "compute_cycles": total_compute,
+        "stall_cycles": res["cycles"] - total_compute,
+        "stall_dram_bw": res["stall_dram_bw"],
+        "stall_capacity": res["stall_capacity"],
+        "stall_dependency": res["stall_dependency"],
+        "macs": m * n * k * batch,
+        "folds": int(folds.sum()),
+        "tiles": len(groups),
+        "utilization": busy / (acc.num_pes * res["cycles"]) if res["cycles"] else 0.0,
+    }
+    for o in OPERANDS:
+        row[f"dram_read_bytes_{o}"] = float(tr["read"][o].sum())
+        row[f"dram_write_bytes_{o}"] = float(tr["write"][o].sum())
+        sram = next(x for x in rows if x.operand == o and x.level == "sram")
+        b = ob if o == "out" else bits[o]
+        row[f"sram_read_bytes_{o}"] = sram.reads * b / 8
+        row[f"sram_write_bytes_{o}"] = sram.writes * b / 8
+    row["events"] = {e: cnt * batch for e, cnt in timing.gemm_events(m, n, k).items()}
+    return row
