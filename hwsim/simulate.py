@@ -20,7 +20,12 @@ from hwsim.accel import (
     simulate_elementwise,
     simulate_gemm,
 )
-from hwsim.accel.costing import array_area_um2, layer_energy_pj
+from hwsim.accel.costing import (
+    array_area_um2,
+    layer_energy_pj,
+    layer_static_energy_pj,
+    total_energy_pj,
+)
 from hwsim.accel.mapping.gemm_mapper import map_gemm, nest_summary, pinned_nest
 from hwsim.accel.mapping.problem import Problem, gemm_problem
 from hwsim.accel.nest_engine import simulate_nest
@@ -31,7 +36,10 @@ STALL_CAUSES = ("dram_bw", "capacity", "dependency")
 
 @dataclass(frozen=True)
 class Report:
-    """Simulation result: totals (cycles, pJ, um2) and one row per layer in ``layers``."""
+    """Simulation result: totals (cycles, pJ, um2) and one row per layer in ``layers``.
+
+    ``energy_pj`` = ``energy_dynamic_pj`` + ``energy_static_pj`` (hwsim.accel.cost: static
+    power per area and clock energy per cycle, node-scaled; docs/cost_model.md)."""
 
     cycles: int
     stall_cycles: int
@@ -43,6 +51,8 @@ class Report:
     area_sram_um2: float = math.nan  # on-chip buffers
     timeline: pd.DataFrame | None = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
+    energy_dynamic_pj: float = math.nan  # PE events + SRAM + DRAM accesses
+    energy_static_pj: float = math.nan  # leakage (logic, SRAM) + clock over the run's cycles
 
     @property
     def stalls(self) -> dict[str, float]:
@@ -159,6 +169,11 @@ def simulate(
     rows = []
     tl_rows: list[tuple] = []
     offset = 0
+    areas = [
+        array_area_um2(a, t.unit_inventory(), node_nm)
+        for a, t in zip(clusters, timings, strict=True)
+    ]
+    chip_area = {"pe": sum(a["pe"] for a, _ in areas), "sram": sum(a["sram"] for a, _ in areas)}
     for layer in wl.layers:
         shape = (layer.kind, layer.m, layer.n, layer.k, layer.batch, layer.inputs)
         if isinstance(mapping, dict) and layer.name in mapping:
@@ -172,7 +187,13 @@ def simulate(
                 energy, note = layer_energy_pj(clusters[ci], res, node_nm)
                 if note and note not in notes:
                     notes.append(note)
-                cache[key] = {**res, **energy, "cluster": ci}
+                static, snote = layer_static_energy_pj(
+                    clusters[ci], chip_area, res["cycles"], node_nm
+                )
+                if snote and snote not in notes:
+                    notes.append(snote)
+                total = total_energy_pj(energy, static)
+                cache[key] = {**res, **energy, **static, **total, "cluster": ci}
             if best is None or cache[key]["cycles"] < best["cycles"]:
                 best = cache[key]
         if timeline:
@@ -211,16 +232,16 @@ def simulate(
         for u, c, ci in zip(df["utilization"], df["cycles"], df["cluster"], strict=True)
     )
     pes = max(a.num_pes for a in clusters)
-    areas = [
-        array_area_um2(a, t.unit_inventory(), node_nm)
-        for a, t in zip(clusters, timings, strict=True)
-    ]
     for _, note in areas:
         if note and note not in notes:
             notes.append(note)
     area_pe = float(sum(a["pe"] for a, _ in areas))
     area_sram = float(sum(a["sram"] for a, _ in areas))
-    energy = float(df["energy_pj"].sum()) if df["energy_pj"].notna().all() else math.nan
+
+    def total(col: str) -> float:
+        return float(df[col].sum()) if df[col].notna().all() else math.nan
+
+    energy = total("energy_pj")
     return Report(
         cycles=cycles,
         stall_cycles=int(df["stall_cycles"].sum()),
@@ -232,4 +253,6 @@ def simulate(
         layers=df,
         timeline=pd.DataFrame(tl_rows, columns=list(TIMELINE_COLUMNS)) if timeline else None,
         notes=tuple(notes),
+        energy_dynamic_pj=total("energy_dynamic_pj"),
+        energy_static_pj=total("energy_static_pj"),
     )
