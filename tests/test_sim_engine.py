@@ -81,9 +81,14 @@ def test_energy_and_area_from_cost_model():
     rep = hwsim.simulate(accel.systolic(16, 16), workloads.gemm(64, 64, 64))
     assert rep.energy_pj > 0 and rep.area_um2 > 0
     row = rep.layers.iloc[0]
-    assert rep.energy_pj == pytest.approx(
+    assert rep.energy_dynamic_pj == pytest.approx(
         row.energy_pe_pj + row.energy_sram_pj + row.energy_dram_pj
     )
+    assert rep.energy_pj == pytest.approx(rep.energy_dynamic_pj + rep.energy_static_pj)
+    assert row.energy_static_pj == pytest.approx(
+        row.energy_leak_logic_pj + row.energy_leak_sram_pj + row.energy_clock_pj
+    )
+    assert row.energy_static_pj > 0
     # int8 MAC events: one multiply per MAC
     assert rep.events["mul_8x8"] == 64**3
     assert rep.area_um2 == pytest.approx(rep.area_pe_um2 + rep.area_sram_um2)
