@@ -55,7 +55,7 @@ def _check_formats(v):
 
 
 def _check_pe(v):
-    if v in _NONE or v == "auto":
+    if v in _NONE:
         return None
     import hwsim.pe
 
@@ -113,6 +113,7 @@ KINDS: dict[str, Callable[[object], str | None]] = {
     "format": _check_format,
     "formats": _check_formats,
     "pe": _check_pe,
+    "pe|auto": lambda v: None if v == "auto" else _check_pe(v),
     "table": _check_table,
     "design": _check_name_in(_designs, "design"),
     "model": _check_name_in(_models, "model"),

@@ -387,7 +387,7 @@ SPECS: dict[str, Evaluator] = {
             Param("weight_format", "format", help="weight format"),
             Param("act_format", "format", None, "activation format (default: weight_format)"),
             Param("seed", "int", 0, "training seed"),
-            Param("pe", "pe", None, 'PE kind, or "auto": the datapath mac_cost prices'),
+            Param("pe", "pe|auto", None, 'PE kind, or "auto": the datapath mac_cost prices'),
             *_PE_PARAMS[1:],
         )),
         Evaluator("llm_pe", llm_pe, (

@@ -151,6 +151,8 @@ def _stored(path: Path, pid: str, point: dict, evaluator: str, version: str) -> 
     why = None
     if not isinstance(rec, dict) or not isinstance(rec.get("point"), dict):
         why = "not a point record"
+    elif "evaluator" not in rec or "version" not in rec:
+        why = "has no evaluator name and version (written by an older hwsim)"
     elif rec.get("id") != pid or rec["point"] != _normalized(point):
         why = "holds another point's data"
     elif rec.get("evaluator") != evaluator or str(rec.get("version")) != version:
@@ -229,6 +231,11 @@ def run_sweep(
     try:
         with _sigterm_as_interrupt():
             _execute(todo, evaluator, workers, scheduler, sink, connect_timeout_s)
+    except KeyboardInterrupt:
+        bar.close()
+        _warn(f"interrupted: {len(records)} of {len(points)} points are stored in {store}; "
+              "run again to resume")  # fmt: skip
+        raise
     finally:
         bar.close()
     rows = []

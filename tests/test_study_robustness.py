@@ -74,6 +74,11 @@ def test_study_head_typo_missing_key_and_wrong_types_are_errors(tmp_path):
                "digits_accuracy")  # fmt: skip
     with pytest.raises(ValueError, match=r"unknown PE kind 'int_mca'; did you mean int_mac"):
         load_study(f)
+    f.write_text(f.read_text().replace("int_mca", "auto"))  # "auto" only for format_codesign
+    with pytest.raises(ValueError, match=r"unknown PE kind 'auto'"):
+        load_study(f)
+    f.write_text(f.read_text().replace("digits_accuracy", "format_codesign"))
+    assert load_study(f).sweep.points() == [{"pe": "auto", "weight_format": "int8"}]
 
 
 def test_a_bad_value_last_in_the_grid_stops_before_any_point_runs(tmp_path):
@@ -131,6 +136,40 @@ def test_corrupt_foreign_and_stale_point_files_are_named_and_redone(tmp_path, ca
     assert json.loads(files[2].read_text())["version"] == "2"
 
 
+def test_records_of_another_evaluator_or_an_older_hwsim_are_redone(tmp_path, capsys):
+    pts = [{"x": 2.0}]
+    f = tmp_path / "points" / f"{point_id(pts[0])}.json"
+    f.parent.mkdir()
+    f.write_text(json.dumps({"point": pts[0], "metrics": {"y": -1.0}}))  # the old layout
+    assert run_sweep(pts, "selftest", tmp_path, workers=1, progress=False)["y"].item() == 4.0
+    assert f"{f}: has no evaluator name and version" in capsys.readouterr().err
+    rec = json.loads(f.read_text())
+    f.write_text(json.dumps({**rec, "evaluator": "format_error", "metrics": {"y": -1.0}}))
+    assert run_sweep(pts, "selftest", tmp_path, workers=1, progress=False)["y"].item() == 4.0
+    assert "computed by evaluator 'format_error'" in capsys.readouterr().err
+
+
+def test_stopping_the_pool_keeps_finished_points_and_cancels_the_rest():
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    from hwsim.sweep import _stop_pool
+
+    pool = ProcessPoolExecutor(max_workers=1)
+    running = pool.submit(time.sleep, 30)
+    done = Future()
+    done.set_result(("ok", {"y": 1.0}))
+    failed = Future()
+    failed.set_result(("failed", "ValueError: negative x"))
+    inflight = {running: ("a", {}), done: ("b", {}), failed: ("c", {})}
+    procs = list(pool._processes.values())
+    got = []
+    t0 = time.monotonic()
+    _stop_pool(pool, inflight, lambda pid, p, outcome: got.append((pid, outcome[0])))
+    assert time.monotonic() - t0 < 3 and not inflight
+    assert got == [("b", "ok"), ("c", "failed")]
+    assert not any(p.is_alive() for p in procs)
+
+
 # --- optional extras and Dask: one clear error, quickly ---
 
 
@@ -174,7 +213,9 @@ def reference(tmp_path_factory):
     return pd.read_csv(tmp / "o" / "results.csv")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=str)
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name
+)
 def test_interrupted_study_stops_fast_keeps_points_and_resumes(tmp_path, reference, sig):
     psutil = pytest.importorskip("psutil")
     f = _study(tmp_path, _GRID, name="slow")
