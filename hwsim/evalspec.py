@@ -12,7 +12,7 @@ import importlib.util
 import json
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 REQUIRED = object()  # sentinel: the parameter has no default
 
@@ -164,7 +164,6 @@ class Evaluator:
     params: tuple[Param, ...]
     version: str = "1"
     requires: tuple[tuple[str, ...], str] | None = None
-    help: str = field(default="", compare=False)
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

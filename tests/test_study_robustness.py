@@ -249,3 +249,15 @@ def test_interrupted_study_stops_fast_keeps_points_and_resumes(tmp_path, referen
         assert not list((out / "points").glob("*.tmp"))
     assert main(["study", str(f), "--out", str(out), "--workers", "2", "--quiet"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), reference)
+
+
+def test_schema_defaults_are_the_defaults_the_evaluators_use():
+    import hwsim.evaluators as E
+
+    for name, point in [
+        ("format_error", {"format": "mxfp4", "distribution": "laplace"}),
+        ("llm_pe", {"design": "mac_w4a8", "phase": "decode", "seq_len": 8}),
+    ]:
+        spec = E.SPECS[name]
+        defaults = {p.name: p.default for p in spec.params if not p.required}
+        assert spec.fn({**defaults, **point}) == spec.fn(point), name
