@@ -253,6 +253,10 @@ def run_sweep(
               "retried by the next run):")  # fmt: skip
         for pid, err in zip(failed["point_id"][:10], failed["error"][:10], strict=True):
             print(f"  {pid}: {err}", file=sys.stderr)
+        if len(failed) > 10:
+            print(
+                f"  ... and {len(failed) - 10} more (column error of results.csv)", file=sys.stderr
+            )
     return df
 
 
