@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .formats_bits import storage_bits
 from .pe_adapter import pe_operand_formats
 from .systolic import check_dataflow, step_compute_cycles
 
 OPERANDS = ("act", "weight", "out")
+KV = "kv"  # the KV cache: its own format (default: the activation format) and optional buffer
 ARRAYS = ("systolic", "tensor_core")
 
 # Default SRAM sizes: MixPE/ANT simulator configs (Act_SRAM 256 KB, Wgt_SRAM 128 KB,
@@ -151,12 +152,17 @@ class Accelerator:
         _pos_int("max_tiles", self.max_tiles)
         object.__setattr__(self, "dataflow", check_dataflow(self.dataflow))
         names = [b.name for b in self.buffers]
-        if sorted(names) != sorted(OPERANDS):
-            raise ValueError(f"buffers must be exactly one per operand {OPERANDS}, got {names}")
+        if sorted(n for n in names if n != KV) != sorted(OPERANDS) or names.count(KV) > 1:
+            raise ValueError(
+                f"buffers must be exactly one per operand {OPERANDS} (plus an optional {KV!r} "
+                f"buffer for the KV cache), got {names}"
+            )
         fmts = dict(self.formats)
-        unknown = sorted(set(fmts) - set(OPERANDS))
+        unknown = sorted(set(fmts) - {*OPERANDS, KV})
         if unknown:
-            raise ValueError(f"unknown operand(s) in formats: {unknown}; expected {OPERANDS}")
+            raise ValueError(
+                f"unknown operand(s) in formats: {unknown}; expected {(*OPERANDS, KV)}"
+            )
         missing = sorted(set(OPERANDS) - set(fmts))
         if missing:
             raise ValueError(f"formats missing for operand(s) {missing}")
@@ -182,15 +188,54 @@ class Accelerator:
         )  # fmt: skip
 
     def buffer(self, operand: str) -> BufferConfig:
-        """The buffer holding ``operand`` ("act", "weight" or "out")."""
+        """The buffer holding ``operand`` ("act", "weight", "out"; "kv": its own buffer if
+        configured, else the weight buffer, which holds the attention products' second
+        operand)."""
         for b in self.buffers:
             if b.name == operand:
                 return b
+        if operand == KV:
+            return self.buffer("weight")
         raise ValueError(f"no buffer for operand {operand!r}")
 
     def bits(self, operand: str) -> float:
-        """Storage bits per element of ``operand`` (bits, scale overhead included)."""
-        return storage_bits(dict(self.formats)[operand])
+        """Storage bits per element of ``operand`` (bits, scale overhead included); the KV
+        cache defaults to the activation format (K and V are activations)."""
+        fmts = dict(self.formats)
+        if operand == KV and KV not in fmts:
+            operand = "act"
+        if operand not in fmts:
+            raise ValueError(f"no format for operand {operand!r}")
+        return storage_bits(fmts[operand])
+
+    def kv_format(self) -> float | str:
+        """The KV cache's storage format (the activation format unless ``kv`` is given)."""
+        fmts = dict(self.formats)
+        return fmts.get(KV, fmts["act"])
+
+    def with_kv_in(self, slot: str) -> Accelerator:
+        """This accelerator seen by a layer whose ``slot`` operand is the KV cache: "weight"
+        for the attention products (K and V are read as their second operand), "out" for the
+        k/v projections (they write the cache): that slot takes the KV format and buffer."""
+        if slot not in ("weight", "out"):
+            raise ValueError(f"the KV cache takes the 'weight' or 'out' slot, not {slot!r}")
+        fmts = dict(self.formats)
+        fmts[slot] = self.kv_format()
+        fmts.pop(KV, None)
+        bufs = [b for b in self.buffers if b.name != KV]
+        if any(b.name == KV for b in self.buffers):
+            kvb = self.buffer(KV)
+            bufs = [replace(kvb, name=slot) if b.name == slot else b for b in bufs]
+        return replace(self, formats=tuple(fmts.items()), buffers=tuple(bufs))
+
+    def with_formats(self, overrides: dict) -> Accelerator:
+        """This accelerator with some operands' storage formats replaced (per-layer formats)."""
+        fmts = dict(self.formats)
+        for op, f in overrides.items():
+            if op not in (*OPERANDS, KV):
+                raise ValueError(f"unknown operand {op!r} in layer formats; use {(*OPERANDS, KV)}")
+            fmts[op] = f
+        return replace(self, formats=tuple(fmts.items()))
 
     @property
     def num_pes(self) -> int:
@@ -234,6 +279,8 @@ def systolic(
     act_fmt: float | str | None = None,
     weight_fmt: float | str | None = None,
     out_fmt: float | str | None = None,
+    kv_fmt: float | str | None = None,
+    kv_sram_bytes: int | None = None,
     pe_params: dict | None = None,
     freq_hz: float = DEFAULT_FREQ_HZ,
     max_tiles: int = DEFAULT_MAX_TILES,
@@ -249,7 +296,9 @@ def systolic(
 
     Operand formats left as None come from the PE model's ``a_fmt`` / ``w_fmt`` (weights
     include group-scale overhead); the output defaults to the activation format (written back
-    requantized, as SCALE-Sim's one-word ofmap); int8 when the PE does not say.
+    requantized, as SCALE-Sim's one-word ofmap); int8 when the PE does not say. ``kv_fmt``:
+    the KV cache's storage format (default: the activation format); ``kv_sram_bytes``: a
+    buffer of its own for it (default: K/V tiles use the weight buffer).
 
     >>> acc = systolic(32, 32, dataflow="ws", dram_bw=64)
     >>> acc.dram.bandwidth_bytes_per_cycle
@@ -260,10 +309,15 @@ def systolic(
     weight_fmt = weight_fmt if weight_fmt is not None else pe_fmts.get("weight", "int8")
     out_fmt = out_fmt if out_fmt is not None else act_fmt
     sizes = {"act": act_sram_bytes, "weight": weight_sram_bytes, "out": out_sram_bytes}
+    if kv_sram_bytes is not None:
+        sizes[KV] = kv_sram_bytes
     buffers = tuple(
         BufferConfig(o, s, sram_banks, sram_ports, sram_width_bits, double_buffered)
         for o, s in sizes.items()
     )
+    formats = [("act", act_fmt), ("weight", weight_fmt), ("out", out_fmt)]
+    if kv_fmt is not None:
+        formats.append((KV, kv_fmt))
     return Accelerator(
         rows=rows,
         cols=cols,
@@ -271,7 +325,7 @@ def systolic(
         dataflow=dataflow,
         buffers=buffers,
         dram=DramConfig(dram_bw, dram_latency, dram_channels, dma_engines, dram_spec),
-        formats=(("act", act_fmt), ("weight", weight_fmt), ("out", out_fmt)),
+        formats=tuple(formats),
         pe_params=tuple(sorted((pe_params or {}).items())),
         freq_hz=freq_hz,
         max_tiles=max_tiles,

@@ -123,6 +123,56 @@ def _run_layer(
     return row
 
 
+KV_READERS = ("attn_qk", "attn_pv")  # the attention products read K / V as second operand
+_PARTS = ("dram_read_bytes", "dram_write_bytes", "sram_read_bytes", "sram_write_bytes")
+
+
+def layer_accelerator(acc: Accelerator, layer: Layer, formats: dict | None) -> tuple:
+    """(the accelerator as ``layer`` sees it, the operand slot holding the KV cache or None):
+    per-layer format overrides first, then the KV cache in the attention products' second
+    operand or in the k/v projections' output."""
+    if formats:
+        acc = acc.with_formats(formats)
+    if layer.kind in KV_READERS:
+        return acc.with_kv_in("weight"), "weight"
+    if layer.kv_out:
+        return acc.with_kv_in("out"), "out"
+    return acc, None
+
+
+def _kv_columns(row: dict, slot: str | None) -> dict:
+    """Report the KV slot's traffic under ``*_kv`` (zero elsewhere)."""
+    out = dict(row)
+    for part in _PARTS:
+        out[f"{part}_kv"] = 0.0
+        if slot is not None:
+            out[f"{part}_kv"] = out[f"{part}_{slot}"]
+            out[f"{part}_{slot}"] = 0.0
+    return out
+
+
+def _layer_formats(wl: Workload, layer_formats) -> dict:
+    """{layer: {operand: format}} from a dict whose values are a weight format or a dict
+    (e.g. ``allocate_precision(...).choice``)."""
+    if layer_formats is None:
+        return {}
+    if not isinstance(layer_formats, dict):
+        raise ValueError(f"layer_formats must be a dict, got {type(layer_formats).__name__}")
+    names = {ly.name for ly in wl.layers}
+    unknown = sorted(set(layer_formats) - names)
+    if unknown:
+        raise ValueError(f"layer_formats names unknown layer(s) {unknown[:5]}")
+    out = {}
+    for name, v in layer_formats.items():
+        if isinstance(v, str | int | float) and not isinstance(v, bool):
+            out[name] = {"weight": v}
+        elif isinstance(v, dict):
+            out[name] = dict(v)
+        else:
+            raise ValueError(f"layer_formats[{name!r}] must be a format or a dict, got {v!r}")
+    return out
+
+
 def _as_workload(workload) -> Workload:
     if isinstance(workload, Workload):
         return workload
@@ -137,6 +187,7 @@ def simulate(
     *,
     mapping: str | dict = "optimal",
     objective: str = "latency",
+    layer_formats: dict | None = None,
     timeline: bool = False,
     node_nm: float = 45,
 ) -> Report:
@@ -145,7 +196,11 @@ def simulate(
     ``mapping``: ``"optimal"`` (default: the mapper's loop nest per unique layer shape, for
     ``objective`` "latency" | "energy" | "edp"), ``"scalesim"`` (SCALE-Sim's fixed fold
     orders and its traffic rules, cycle-compatible with it), or ``{layer name: LoopNest or
-    its TOML/dict form}`` pinning some layers (the rest optimal). ``timeline=True`` records
+    its TOML/dict form}`` pinning some layers (the rest optimal). ``layer_formats``: {layer
+    name: weight format, or {operand: format}} storage formats per layer (e.g.
+    ``allocate_precision(...).choice``). The KV cache is its own operand: the attention
+    products read K/V in ``kv`` format from the ``kv`` buffer (or the weight buffer), the k/v
+    projections write it; its traffic is in the ``*_kv`` columns. ``timeline=True`` records
     every tile and transfer (use for small runs; start/end cycles are offset by the
     preceding layers)."""
     if isinstance(mapping, str) and mapping not in MAPPINGS:
@@ -174,17 +229,20 @@ def simulate(
         for a, t in zip(clusters, timings, strict=True)
     ]
     chip_area = {"pe": sum(a["pe"] for a, _ in areas), "sram": sum(a["sram"] for a, _ in areas)}
+    fmts = _layer_formats(wl, layer_formats)
     for layer in wl.layers:
-        shape = (layer.kind, layer.m, layer.n, layer.k, layer.batch, layer.inputs)
+        shape = (layer.kind, layer.m, layer.n, layer.k, layer.batch, layer.inputs, layer.kv_out)
         if isinstance(mapping, dict) and layer.name in mapping:
             shape = (*shape, layer.name)  # a pinned mapping is its own entry
         options = [pinned[layer.name]] if layer.name in pinned else range(len(clusters))
         best = None
         for ci in options:
-            key = (ci, *shape)
+            eff, slot = layer_accelerator(clusters[ci], layer, fmts.get(layer.name))
+            key = (ci, *shape, eff.formats, eff.buffers)
             if key not in cache:
-                res = _run_layer(clusters[ci], timings[ci], layer, None, mapping, objective)
-                energy, note = layer_energy_pj(clusters[ci], res, node_nm)
+                res = _run_layer(eff, timings[ci], layer, None, mapping, objective)
+                energy, note = layer_energy_pj(eff, res, node_nm)
+                res = _kv_columns(res, slot)
                 if note and note not in notes:
                     notes.append(note)
                 static, snote = layer_static_energy_pj(
@@ -198,8 +256,8 @@ def simulate(
                 best = cache[key]
         if timeline:
             local: list = []
-            _run_layer(clusters[best["cluster"]], timings[best["cluster"]], layer, local,
-                       mapping, objective)  # fmt: skip
+            eff, _ = layer_accelerator(clusters[best["cluster"]], layer, fmts.get(layer.name))
+            _run_layer(eff, timings[best["cluster"]], layer, local, mapping, objective)
             for _ in range(layer.count):
                 tl_rows += [(n, r, s, a + offset, b + offset) for n, r, s, a, b in local]
                 offset += best["cycles"]

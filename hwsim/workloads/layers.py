@@ -16,7 +16,8 @@ def _pos(name: str, v: object) -> None:
 @dataclass(frozen=True)
 class Layer:
     """Y[M,N] = X[M,K] W[K,N], ``batch`` independent copies; elementwise: ``m`` elements
-    (n = k = 1) read from ``inputs`` tensors. ``count``: identical consecutive repetitions."""
+    (n = k = 1) read from ``inputs`` tensors. ``count``: identical consecutive repetitions.
+    Attention products (``attn_qk``, ``attn_pv``) read the KV cache as their W operand."""
 
     name: str
     kind: str
@@ -26,12 +27,15 @@ class Layer:
     batch: int = 1
     inputs: int = 2
     count: int = 1
+    kv_out: bool = False  # the output is written to the KV cache (k/v projections)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"layer {self.name!r}: unknown kind {self.kind!r}; known: {KINDS}")
         for f in ("m", "n", "k", "batch", "inputs", "count"):
             _pos(f"layer {self.name!r} {f}", getattr(self, f))
+        if not isinstance(self.kv_out, bool):
+            raise ValueError(f"layer {self.name!r} kv_out must be a bool, got {self.kv_out!r}")
 
     @property
     def macs(self) -> int:

@@ -82,8 +82,8 @@ def _block(p: str, s: TransformerShape, seq: int, ctx: int, batch: int) -> list[
     m = seq * batch
     L = [
         Layer(f"{p}.q_proj", "gemm", m, s.hidden, s.hidden),
-        Layer(f"{p}.k_proj", "gemm", m, s.kv_heads * d, s.hidden),
-        Layer(f"{p}.v_proj", "gemm", m, s.kv_heads * d, s.hidden),
+        Layer(f"{p}.k_proj", "gemm", m, s.kv_heads * d, s.hidden, kv_out=s.decoder),
+        Layer(f"{p}.v_proj", "gemm", m, s.kv_heads * d, s.hidden, kv_out=s.decoder),
         # GQA: each query head reads its group's K/V; modelled as heads independent products.
         Layer(f"{p}.attn_qk", "attn_qk", seq, ctx, d, batch * s.heads),
         Layer(f"{p}.softmax", "elementwise", seq * ctx * batch * s.heads, inputs=1),
