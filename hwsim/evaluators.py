@@ -273,13 +273,15 @@ def llm_pe(point: dict) -> dict:
     point: design, model, phase (prefill | decode), seq_len, rows, cols, dataflow,
     dram_bw (bytes/cycle), optional iso_area (a reference design: the array is resized so
     its PE logic area equals the reference's rows x cols array; see ``iso_area_shape``) and
-    area_source ("model": cost-model unit inventory, default; "rtl": synthesized PEs), and
-    act_sram_kib / weight_sram_kib / out_sram_kib (buffer sizes, KiB; default accel.arch's).
-    Returns the array shape, cycles, stall cycles, utilization, energy (pJ, total and PE /
-    SRAM / DRAM), area (um2, total and PE logic / SRAM), MACs, MACs/cycle, MACs/pJ and
-    MACs/cycle per mm2 of PE logic. PE areas come from the cost model's unit inventory
-    (approximate: see ``hwsim.accel.pe_adapter.PETiming.unit_inventory``) or synthesis;
-    ``area_pe_method`` names which (``pe_area_method``).
+    area_source ("model": cost-model unit inventory, default; "rtl": synthesized PEs),
+    act_sram_kib / weight_sram_kib / out_sram_kib (buffer sizes, KiB; default accel.arch's),
+    batch, kv_fmt, mapping / objective (``hwsim.simulate``), array ("tensor_core": dot-product
+    units) and preload_overlap.
+    Returns the array shape, cycles, stall cycles, utilization, energy (pJ: total, PE, SRAM,
+    DRAM, static), DRAM bytes, area (um2, total and PE logic / SRAM), MACs, MACs/cycle,
+    MACs/pJ and MACs/cycle per mm2 of PE logic. PE areas come from the cost model's unit
+    inventory (approximate: see ``hwsim.accel.pe_adapter.PETiming.unit_inventory``) or
+    synthesis; ``area_pe_method`` names which (``pe_area_method``).
     """
     import hwsim
 
@@ -296,14 +298,23 @@ def llm_pe(point: dict) -> dict:
         for o in ("act", "weight", "out")
         if point.get(f"{o}_sram_kib") not in (None, "")
     }
-    acc = hwsim.accel.systolic(
-        rows, cols, pe=kind, dataflow=point.get("dataflow", "ws"),
-        dram_bw=point.get("dram_bw", 128), pe_params=params, **sram,
-    )  # fmt: skip
+    common = dict(dram_bw=point.get("dram_bw", 128), pe_params=params,
+                  kv_fmt=_none(point.get("kv_fmt")), **sram)  # fmt: skip
+    if point.get("array", "systolic") == "tensor_core":
+        acc = hwsim.accel.tensor_core(rows, cols, pe=kind, **common)
+    else:
+        acc = hwsim.accel.systolic(
+            rows, cols, pe=kind, dataflow=point.get("dataflow", "ws"),
+            preload_overlap=bool(point.get("preload_overlap", False)), **common,
+        )  # fmt: skip
     wl = hwsim.workloads.get(
-        point.get("model", "llama2-7b"), phase=point["phase"], seq_len=int(point["seq_len"])
-    )
-    rep = hwsim.simulate(acc, wl)
+        point.get("model", "llama2-7b"), phase=point["phase"], seq_len=int(point["seq_len"]),
+        batch=int(point.get("batch", 1)),
+    )  # fmt: skip
+    rep = hwsim.simulate(
+        acc, wl, mapping=point.get("mapping", "optimal"),
+        objective=point.get("objective", "latency"),
+    )  # fmt: skip
     macs = float(sum(ly.macs * ly.count for ly in wl.layers))
     area_pe = rows * cols * _pe_area(point["design"], "rtl") if source == "rtl" else rep.area_pe_um2
     return {
@@ -318,6 +329,8 @@ def llm_pe(point: dict) -> dict:
             f"energy_{c}_pj": float(rep.layers[f"energy_{c}_pj"].sum())
             for c in ("pe", "sram", "dram")
         },
+        "energy_static_pj": float(rep.energy_static_pj),
+        "dram_bytes": float(rep.layers.filter(regex="^dram_").to_numpy().sum()),
         "area_um2": float(area_pe + rep.area_sram_um2),
         "area_pe_um2": float(area_pe),
         "area_sram_um2": float(rep.area_sram_um2),
@@ -403,7 +416,17 @@ SPECS: dict[str, Evaluator] = {
             Param("area_source", "str", "model", "PE area source", choices=AREA_SOURCES),
             *(Param(f"{o}_sram_kib", "float?", None, f"{o} SRAM size (KiB; default accel.arch's)")
               for o in ("act", "weight", "out")),
-        )),
+            Param("batch", "int", 1, "sequences per step (decode batch; prefill: prompts)"),
+            Param("kv_fmt", "format", None, "KV-cache storage format (default: activations')"),
+            Param("mapping", "str", "optimal", "loop nests: the mapper's, or SCALE-Sim's fixed",
+                  choices=("optimal", "scalesim")),
+            Param("objective", "str", "latency", "mapper objective",
+                  choices=("latency", "energy", "edp")),
+            Param("array", "str", "systolic", "array organisation",
+                  choices=("systolic", "tensor_core")),
+            Param("preload_overlap", "bool", False, "ws/is: preload the next stationary tile "
+                  "while computing"),
+        ), version="2"),
         Evaluator("mixed_precision", mixed_precision, (
             Param("strategy", "str", "ilp", "ILP allocation or one uniform format",
                   choices=("ilp", "uniform")),
