@@ -26,7 +26,7 @@ def layer_energy_pj(acc: Accelerator, row: dict, node_nm: float = 45) -> tuple[d
     if cost is None:
         return nan, "hwsim.accel.cost not importable"
     try:
-        pe = float(cost.event_energy_pj(row["events"], node_nm)["pj_total"].sum())
+        pe = cost.event_energy_total_pj(row["events"], node_nm)
         sram = 0.0
         for o in OPERANDS:
             bits = 8 * (row[f"sram_read_bytes_{o}"] + row[f"sram_write_bytes_{o}"])

@@ -1,4 +1,4 @@
-"""Simulator speed: median wall time (s) of the issue's two cases. Prints, never asserts.
+"""Simulator speed: median wall time (s), mappings included. Prints, never asserts.
 
 python benchmarks/bench_sim.py [--repeat 3]
 """
@@ -24,18 +24,24 @@ def main() -> None:
     t, rep = median_time(lambda: hwsim.simulate(acc32, cube), args.repeat)
     print(f"gemm 1024^3, 32x32 os: {rep.cycles} cycles, median {t:.3f} s (target < 0.5 s)")
 
-    t0 = time.perf_counter()
-    gen = workloads.generation("llama2-7b", 2048, 128)
-    t_build = time.perf_counter() - t0
-    for dataflow in ("ws", "os"):
-        # 128 B/cycle: MixPE/ANT if_width 1024 bits/cycle (docs/simulator.md).
-        acc64 = accel.systolic(64, 64, dataflow=dataflow, dram_bw=128)
-        t, rep = median_time(lambda acc=acc64: hwsim.simulate(acc, gen), args.repeat)
-        print(
-            f"llama2-7b prefill 2048 + 128 decode, 64x64 {dataflow}, 128 B/cycle: "
-            f"{rep.cycles} cycles, {len(gen.layers)} layers, median {t:.2f} s "
-            f"(+{t_build:.2f} s building the graph; target < 10 s)"
-        )
+    for model, target in (("llama2-7b", 10), ("llama2-70b", 30)):
+        t0 = time.perf_counter()
+        gen = workloads.generation(model, 2048, 128)
+        t_build = time.perf_counter() - t0
+        for dataflow, mapping in (("ws", "optimal"), ("os", "optimal"), ("ws", "scalesim")):
+            # 128 B/cycle: MixPE/ANT if_width 1024 bits/cycle (docs/simulator.md).
+            acc64 = accel.systolic(64, 64, dataflow=dataflow, dram_bw=128)
+
+            def run(acc=acc64, mapping=mapping, gen=gen):
+                return hwsim.simulate(acc, gen, mapping=mapping)
+
+            t, rep = median_time(run, args.repeat)
+            print(
+                f"{model} prefill 2048 + 128 decode, 64x64 {dataflow}, 128 B/cycle, "
+                f"mapping={mapping}: {rep.cycles} cycles, {len(gen.layers)} layers, median "
+                f"{t:.2f} s incl. mapping (+{t_build:.2f} s building the graph; target < "
+                f"{target} s)"
+            )
 
 
 if __name__ == "__main__":

@@ -230,6 +230,16 @@ def simulate(
     ]
     chip_area = {"pe": sum(a["pe"] for a, _ in areas), "sram": sum(a["sram"] for a, _ in areas)}
     fmts = _layer_formats(wl, layer_formats)
+    views: dict[tuple, tuple] = {}  # (cluster, KV slot class, formats) -> layer_accelerator
+
+    def view(ci: int, layer: Layer) -> tuple:
+        over = fmts.get(layer.name)
+        key = (ci, layer.kind in KV_READERS, layer.kv_out,
+               tuple(sorted(over.items())) if over else ())  # fmt: skip
+        if key not in views:
+            views[key] = layer_accelerator(clusters[ci], layer, over)
+        return views[key]
+
     for layer in wl.layers:
         shape = (layer.kind, layer.m, layer.n, layer.k, layer.batch, layer.inputs, layer.kv_out)
         if isinstance(mapping, dict) and layer.name in mapping:
@@ -237,7 +247,7 @@ def simulate(
         options = [pinned[layer.name]] if layer.name in pinned else range(len(clusters))
         best = None
         for ci in options:
-            eff, slot = layer_accelerator(clusters[ci], layer, fmts.get(layer.name))
+            eff, slot = view(ci, layer)
             key = (ci, *shape, eff.formats, eff.buffers)
             if key not in cache:
                 res = _run_layer(eff, timings[ci], layer, None, mapping, objective)
@@ -256,7 +266,7 @@ def simulate(
                 best = cache[key]
         if timeline:
             local: list = []
-            eff, _ = layer_accelerator(clusters[best["cluster"]], layer, fmts.get(layer.name))
+            eff, _ = view(best["cluster"], layer)
             _run_layer(eff, timings[best["cluster"]], layer, local, mapping, objective)
             for _ in range(layer.count):
                 tl_rows += [(n, r, s, a + offset, b + offset) for n, r, s, a, b in local]

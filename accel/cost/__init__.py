@@ -14,7 +14,7 @@ from hwsim.accel.cost.costtable import (
     read_rows_csv,
     synthesis_rows,
 )
-from hwsim.accel.cost.events import event_energy_pj, parse_event
+from hwsim.accel.cost.events import event_energy_pj, event_energy_total_pj, parse_event
 from hwsim.accel.cost.memory import (
     DRAM_FIGURES,
     DRAM_SPECS,
@@ -98,6 +98,7 @@ __all__ = [
     "efficiency",
     "energy_breakdown",
     "event_energy_pj",
+    "event_energy_total_pj",
     "mac_energy_pj",
     "op_area_um2",
     "op_cost",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -76,3 +77,23 @@ def event_energy_pj(
     df["pj_each"] = df["pj_each"].astype("float64")
     df.insert(5, "pj_total", df["count"].to_numpy(dtype=np.float64) * df["pj_each"].to_numpy())
     return df[EVENT_COLUMNS]
+
+
+@lru_cache(maxsize=4096)
+def _pj_each(name: str, node_nm: float) -> float:
+    op, bits = parse_event(name)
+    cost = CostTable.default().op_cost(op, bits, node_nm)
+    if cost.energy_pj is None:
+        raise ValueError(f"no energy figure for event {name!r}: {cost.source}")
+    return float(cost.energy_pj)
+
+
+def event_energy_total_pj(events: Mapping[str, int], node_nm: float = 45) -> float:
+    """Total pJ of ``events`` with the default table: the sum of :func:`event_energy_pj`'s
+    ``pj_total`` column (same figures, per-event prices memoised; for the simulator's loop)."""
+    total = 0.0
+    for name, count in events.items():
+        if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 0:
+            raise ValueError(f"count of event {name!r} must be an int >= 0, got {count!r}")
+        total += int(count) * _pj_each(name, float(node_nm))
+    return total

@@ -139,16 +139,14 @@ def map_gemm(
         )
     # compute cycles: the array's timing of every stream tile's folds; exact
     folds_nonstream = size["B"] * (-(-size[r] // acc.rows)) * (-(-size[c] // acc.cols))
-    per_t = {}
-    for t in np.unique(T[s]):
+    uniq = np.unique(T[s])
+    per_t = np.empty(len(uniq))
+    for i, t in enumerate(uniq):
         full, last = divmod(size[s], int(t))
-        ts = [int(t)] * full + ([last] if last else [])
-        per_t[int(t)] = float(
-            acc.compute_cycles(
-                np.full(len(ts), folds_nonstream), np.array([dot_cycles(x) for x in ts])
-            ).sum()
-        )
-    compute = np.array([per_t[int(t)] for t in T[s]], dtype=np.float64)
+        folds = [folds_nonstream * full] + ([folds_nonstream] if last else [])
+        dots = [dot_cycles(int(t))] + ([dot_cycles(last)] if last else [])
+        per_t[i] = float(acc.compute_cycles(np.array(folds), np.array(dots)).sum())
+    compute = per_t[np.searchsorted(uniq, T[s])]
     bw = acc.dram.bandwidth_bytes_per_cycle
     best = None
     scored = 0
