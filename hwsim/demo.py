@@ -11,7 +11,9 @@ Writes tidy CSVs, Pareto and energy-breakdown plots (PNG and SVG) and a markdown
 
 from __future__ import annotations
 
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -125,14 +127,30 @@ def pe_design_table(seq_len: int = 128, rows: int = 32, cols: int = 32) -> pd.Da
         pe_params = {k: v for k, v in params.items() if k not in ("a_fmt", "w_fmt")}
         acc = digits_accuracy(dict(weight_format=wf, act_format=af, pe=kind, pe_params=pe_params))
         out.append({"design": design, "weight_format": wf, "act_format": af, **sim, **acc})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out).drop(columns="utilization")  # = array_busy_fraction, see GLOSSARY
 
 
-def _pe_part(out: Path, quick: bool) -> list[str]:
+#: pe_designs.csv columns a reader cannot guess (written into summary.md)
+GLOSSARY = {
+    "cycles": "clock cycles of the whole MiniLM-L6 prefill, stalls included",
+    "array_busy_fraction": "PE-cycles spent computing / (PEs x cycles); a bit-serial PE "
+    "counts as busy while it streams, whatever it completes per cycle",
+    "macs_per_cycle": "multiply-accumulates completed per clock cycle (whole array)",
+    "peak_macs_per_cycle": "PEs x MACs one PE completes per cycle on a long dot product "
+    "(the bit-serial PE with 4-bit weights: 8, a 4096-MAC dot product in 512 cycles)",
+    "peak_fraction": "macs_per_cycle / peak_macs_per_cycle",
+    "energy_pj": "energy in pJ (45 nm cost model): energy_pe_pj + energy_sram_pj + energy_dram_pj",
+    "area_um2": "array area in um2 (PE logic + SRAM, approximate unit inventory)",
+    "accuracy": "digits MLP test accuracy with every GEMM run on the PE model",
+}
+
+
+def _pe_part(out: Path, quick: bool, quiet: bool = False) -> list[str]:
     from hwsim.plots import energy_breakdown, scatter_pareto
 
-    df = pe_design_table(seq_len=32 if quick else 128)
-    df.to_csv(out / "pe_designs.csv", index=False)
+    with _step(f"simulating {len(DEMO_DESIGNS)} PE designs and their digits accuracy", quiet):
+        df = pe_design_table(seq_len=32 if quick else 128)
+        df.to_csv(out / "pe_designs.csv", index=False)
     scatter_pareto(
         df.assign(energy_mj=df.energy_pj * 1e-9), out / "pe_energy_vs_accuracy",
         x="energy_mj", y="accuracy", color="design",
@@ -146,18 +164,36 @@ def _pe_part(out: Path, quick: bool) -> list[str]:
     return ["", "## PE designs (MiniLM-L6 prefill on 32 x 32, digits accuracy on the PE)", "",
             f"- Pareto front of accuracy vs energy: {', '.join(front.design)}",
             f"- fewest cycles: {df.loc[df.cycles.idxmin(), 'design']}; "
-            f"least energy: {df.loc[df.energy_pj.idxmin(), 'design']}"]  # fmt: skip
+            f"least energy: {df.loc[df.energy_pj.idxmin(), 'design']}",
+            "", "### pe_designs.csv columns", "",
+            *(f"- `{k}`: {v}" for k, v in GLOSSARY.items())]  # fmt: skip
 
 
-def run_demo(out_dir: str = "results/demo", quick: bool = False) -> int:
+@contextmanager
+def _step(what: str, quiet: bool):
+    """Print ``what`` before a long step and its wall time (s) after it, unless ``quiet``."""
+    t0 = time.perf_counter()
+    if not quiet:
+        print(f"[demo] {what} ...", end="", flush=True, file=sys.stderr)
+    yield
+    if not quiet:
+        print(f" {time.perf_counter() - t0:.1f} s", flush=True, file=sys.stderr)
+
+
+def run_demo(out_dir: str = "results/demo", quick: bool = False, quiet: bool = False) -> int:
+    """Run both parts and write the outputs into ``out_dir``; progress lines (one per step,
+    with its time) go to stderr unless ``quiet``, the result tables to stdout."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    df = format_error_table(shape=(32, 256) if quick else (256, 1024))
-    df.to_csv(out / "format_error.csv", index=False)
-    ref = lloyd_max_table(bits=range(2, 9))
-    ref.to_csv(out / "lloyd_max_reference.csv", index=False)
-    plot_sqnr(df, out / "format_sqnr", ref)
+    with _step("quantizing 3 distributions with 16 formats", quiet):
+        df = format_error_table(shape=(32, 256) if quick else (256, 1024))
+        df.to_csv(out / "format_error.csv", index=False)
+    with _step("Lloyd-Max reference (2-8 bits, exact distributions)", quiet):
+        ref = lloyd_max_table(bits=range(2, 9))
+        ref.to_csv(out / "lloyd_max_reference.csv", index=False)
+    with _step("plotting format_sqnr", quiet):
+        plot_sqnr(df, out / "format_sqnr", ref)
     lines = ["# hwsim demo: storage vs quantization error", ""]
     for dist, sub in df.groupby("distribution", sort=False):
         front = pareto_front(sub, "bits_per_element", "sqnr_db")
@@ -171,7 +207,7 @@ def run_demo(out_dir: str = "results/demo", quick: bool = False) -> int:
             lines.append(f"  - above the scalar Lloyd-Max optimum at equal storage: {gain}; "
                          "their per-block scales are side information a single scalar "
                          "quantizer does not have")  # fmt: skip
-    lines += _pe_part(out, quick)
+    lines += _pe_part(out, quick, quiet)
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print(df.pivot(index="format", columns="distribution", values="sqnr_db").round(2)
           .assign(bits=df.groupby("format")["bits_per_element"].first().round(3))

@@ -262,7 +262,9 @@ def llm_pe(point: dict) -> dict:
     its PE logic area equals the reference's rows x cols array; see ``iso_area_shape``) and
     area_source ("model": cost-model unit inventory, default; "rtl": synthesized PEs), and
     act_sram_kib / weight_sram_kib / out_sram_kib (buffer sizes, KiB; default accel.arch's).
-    Returns the array shape, cycles, stall cycles, utilization, energy (pJ, total and PE /
+    Returns the array shape, cycles, stall cycles, utilization (= array_busy_fraction: PE-cycles
+    computing / PE-cycles; see ``hwsim.simulate.Report``), peak MACs/cycle and the achieved
+    fraction of it, energy (pJ, total and PE /
     SRAM / DRAM), area (um2, total and PE logic / SRAM), MACs, MACs/cycle, MACs/pJ and
     MACs/cycle per mm2 of PE logic. PE areas come from the cost model's unit inventory
     (approximate: see ``hwsim.accel.pe_adapter.PETiming.unit_inventory``) or synthesis;
@@ -300,6 +302,9 @@ def llm_pe(point: dict) -> dict:
         "cycles": int(rep.cycles),
         "stall_cycles": int(rep.stall_cycles),
         "utilization": float(rep.utilization),
+        "array_busy_fraction": float(rep.array_busy_fraction),
+        "peak_macs_per_cycle": float(rep.peak_macs_per_cycle),
+        "peak_fraction": float(rep.peak_fraction),
         "energy_pj": float(rep.energy_pj),
         **{
             f"energy_{c}_pj": float(rep.layers[f"energy_{c}_pj"].sum())

@@ -24,11 +24,20 @@ from hwsim.accel.costing import array_area_um2, layer_energy_pj
 from hwsim.workloads import Layer, Workload
 
 STALL_CAUSES = ("dram_bw", "capacity", "dependency")
+#: dot-product length (MACs) at which a PE's peak MACs per cycle is measured: long enough that
+#: per-dot setup cycles vanish (the same length as hwsim.plots.accelerator_peaks)
+PEAK_K = 1 << 16
 
 
 @dataclass(frozen=True)
 class Report:
-    """Simulation result: totals (cycles, pJ, um2) and one row per layer in ``layers``."""
+    """Simulation result: totals (cycles, pJ, um2) and one row per layer in ``layers``.
+
+    Three throughput measures that differ for multi-lane and bit-serial PEs:
+    ``utilization`` (alias ``array_busy_fraction``): PE-cycles spent computing / (PEs x
+    cycles), whatever a PE does per cycle; ``macs_per_cycle``: MACs / cycles;
+    ``peak_fraction``: macs_per_cycle / ``peak_macs_per_cycle`` (PEs x the PE's MACs per
+    cycle on a long dot product)."""
 
     cycles: int
     stall_cycles: int
@@ -40,6 +49,23 @@ class Report:
     area_sram_um2: float = math.nan  # on-chip buffers
     timeline: pd.DataFrame | None = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
+    macs: float = math.nan  # multiply-accumulates of the whole workload
+    peak_macs_per_cycle: float = math.nan  # PEs x MACs per PE-cycle (largest cluster)
+
+    @property
+    def array_busy_fraction(self) -> float:
+        """PE-cycles spent computing / (PEs x cycles): the same number as ``utilization``."""
+        return self.utilization
+
+    @property
+    def macs_per_cycle(self) -> float:
+        """Achieved MACs per cycle."""
+        return self.macs / self.cycles if self.cycles else 0.0
+
+    @property
+    def peak_fraction(self) -> float:
+        """Achieved / peak MACs per cycle (0..1)."""
+        return self.macs_per_cycle / self.peak_macs_per_cycle
 
     @property
     def stalls(self) -> dict[str, float]:
@@ -174,4 +200,9 @@ def simulate(
         layers=df,
         timeline=pd.DataFrame(tl_rows, columns=list(TIMELINE_COLUMNS)) if timeline else None,
         notes=tuple(notes),
+        macs=float(df["macs"].sum()),
+        peak_macs_per_cycle=max(
+            a.num_pes * PEAK_K / t.dot_cycles(PEAK_K)
+            for a, t in zip(clusters, timings, strict=True)
+        ),
     )
