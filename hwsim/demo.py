@@ -70,35 +70,20 @@ def lloyd_max_table(bits=range(2, 9)) -> pd.DataFrame:
 
 
 def plot_sqnr(df: pd.DataFrame, path: Path, reference: pd.DataFrame | None = None) -> None:
-    import matplotlib
+    """SQNR vs storage bits, one panel per distribution, through the study plotting path
+    (``hwsim.plots.scatter_pareto``): a colour and marker per format with a legend, labels on
+    the Pareto front only, and the Lloyd-Max reference as a dashed curve."""
+    from hwsim.plots import scatter_pareto
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    dists = list(df["distribution"].unique())
-    fig, axes = plt.subplots(1, len(dists), figsize=(5 * len(dists), 4), sharey=True)
-    for ax, dist in zip(np.atleast_1d(axes), dists, strict=True):
-        sub = df[df["distribution"] == dist]
-        ax.scatter(sub["bits_per_element"], sub["sqnr_db"], s=18, color="tab:blue")
-        for _, r in sub.iterrows():
-            ax.annotate(r["format"], (r["bits_per_element"], r["sqnr_db"]), fontsize=6,
-                        xytext=(3, 2), textcoords="offset points")  # fmt: skip
-        front = pareto_front(sub, "bits_per_element", "sqnr_db")
-        ax.plot(front["bits_per_element"], front["sqnr_db"], color="tab:red", lw=1,
-                label="Pareto front")  # fmt: skip
-        if reference is not None:
-            ref = reference[reference["distribution"] == dist]
-            ax.plot(ref["bits"], ref["sqnr_db"], "k--", lw=0.8,
-                    label="Lloyd-Max (optimal scalar, no scales)")  # fmt: skip
-        ax.set_title(f"{dist} weights")
-        ax.set_xlabel("storage (bits / element, scales included)")
-        ax.grid(alpha=0.3)
-    np.atleast_1d(axes)[0].set_ylabel("SQNR (dB)")
-    np.atleast_1d(axes)[0].legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path.with_suffix(".png"), dpi=150)
-    fig.savefig(path.with_suffix(".svg"))
-    plt.close(fig)
+    ref = None
+    if reference is not None:
+        ref = reference.rename(columns={"bits": "bits_per_element"})
+    scatter_pareto(
+        df, path, x="bits_per_element", y="sqnr_db", color="format", facet="distribution",
+        xlabel="storage (bits / element, scales included)", ylabel="SQNR (dB)",
+        title="weights", labels="legend", reference=ref,
+        reference_label="Lloyd-Max (optimal scalar, no scales)",
+    )  # fmt: skip
 
 
 #: design (hwsim.evaluators.LLM_DESIGNS) -> (weight format, activation format) of the digits

@@ -205,6 +205,8 @@ def scatter_pareto(
     ylabel: str | None = None,
     title: str | None = None,
     labels: str = "auto",
+    reference: pd.DataFrame | None = None,
+    reference_label: str = "reference",
 ) -> list[Path]:
     """Scatter ``y`` vs ``x`` (one panel per ``facet`` value) with each panel's Pareto front
     (smaller ``x`` better; ``better`` says which ``y`` is); returns the written files.
@@ -214,7 +216,8 @@ def scatter_pareto(
     annotated; ``"pareto"``: one colour, only the Pareto points annotated; ``"all"``: every
     point annotated (overlap-avoiding placement); ``"none"``; ``"auto"`` (default): legend up to
     20 distinct labels, else pareto. Axis units come from ``xlabel``/``ylabel``. A log x axis
-    is used when positive ``x`` spans more than 10x.
+    is used when positive ``x`` spans more than 10x. ``reference``: a curve drawn dashed in
+    every panel (columns ``x``, ``y`` and ``facet`` if faceted), named ``reference_label``.
     """
     if labels not in ("auto", "legend", "pareto", "all", "none"):
         raise ValueError(f"labels must be auto|legend|pareto|all|none, got {labels!r}")
@@ -236,7 +239,8 @@ def scatter_pareto(
         mode = "legend" if color and len(names) <= _LEGEND_MAX_LABELS else "pareto"
     if not color:
         mode = "none"
-    styles = {n: _style(i) for i, n in enumerate(names)}
+    colours = _palette(len(names))  # distinct colours up to 20 labels, markers on top
+    styles = {n: (colours[i], _MARKERS[i % len(_MARKERS)]) for i, n in enumerate(names)}
     groups = list(df.groupby(facet, sort=False)) if facet else [(None, df)]
     fig, axes = plt.subplots(1, len(groups), figsize=(4.8 * len(groups), 4), squeeze=False)
     fronts = []
@@ -252,6 +256,10 @@ def scatter_pareto(
         front = pareto_front(sub, x, y, better)
         fronts.append(front)
         ax.step(front[x], front[y], where="post", color="tab:red", lw=1, zorder=2, label="_front")
+        if reference is not None:
+            ref = reference if facet is None else reference[reference[facet] == key]
+            ref = ref.sort_values(x)
+            ax.plot(ref[x], ref[y], "k--", lw=0.8, zorder=1, label="_reference")
         xs = sub[x].to_numpy(dtype=float)
         if xs.size and xs.min() > 0 and xs.max() / xs.min() > 10:
             _log_axis(ax, "x")  # wide cost ranges (e.g. INT vs FP MACs) stay readable
@@ -263,12 +271,18 @@ def scatter_pareto(
     from matplotlib.lines import Line2D
 
     front_handle = Line2D([], [], color="tab:red", lw=1, label="Pareto front")
+    if reference is not None:
+        _require(reference, (x, y, facet), "scatter plot reference")
+        ref_handle = Line2D([], [], color="black", ls="--", lw=0.8, label=reference_label)
+        front_handle = [front_handle, ref_handle]
+    else:
+        front_handle = [front_handle]
     if mode == "legend":
         handles = [
             Line2D([], [], ls="", marker=styles[n][1], color=styles[n][0], label=n) for n in names
         ]
         fig.legend(
-            handles=[front_handle, *handles],
+            handles=[*front_handle, *handles],
             loc="center left",
             bbox_to_anchor=(1.0, 0.5),
             fontsize=7,
@@ -278,7 +292,7 @@ def scatter_pareto(
             ncol=1 if len(names) <= 14 else 2,
         )
     else:
-        axes[0][0].legend(handles=[front_handle], loc="best", fontsize=8)
+        axes[0][0].legend(handles=front_handle, loc="best", fontsize=8)
     _offsets_into_labels(fig, axes[0])
     fig.tight_layout()
     if missing:

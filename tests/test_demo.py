@@ -45,3 +45,35 @@ def test_demo_csv_names_its_throughput_columns(quick_demo):
     )
     summary = (tmp_path / "summary.md").read_text()
     assert all(f"`{c}`" in summary for c in GLOSSARY)
+
+
+def test_format_plot_is_the_study_plot_with_front_labels_and_a_legend(quick_demo, monkeypatch):
+    import itertools
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    import hwsim.plots as P
+    from hwsim.demo import plot_sqnr
+
+    saved = []
+    real = P._save
+    monkeypatch.setattr(P, "_save", lambda fig, stem: (saved.append(fig), real(fig, stem))[1])
+    df = pd.read_csv(quick_demo / "format_error.csv")
+    ref = pd.read_csv(quick_demo / "lloyd_max_reference.csv")
+    plot_sqnr(df, quick_demo / "again", ref)
+    (fig,) = saved
+    names = list(dict.fromkeys(df["format"]))
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[2:] == names and "Lloyd-Max" in legend[1]  # a legend entry per format
+    r = FigureCanvasAgg(fig).get_renderer()
+    for ax, (_, sub) in zip(fig.axes, df.groupby("distribution", sort=False), strict=True):
+        colours = {tuple(c.get_facecolor()[0]) for c in ax.collections}
+        assert len(colours) == len(names)  # one colour per format, not one for all
+        front = P.pareto_front(sub, "bits_per_element", "sqnr_db")
+        assert sorted(t.get_text() for t in ax.texts) == sorted(front["format"])
+        for t in ax.texts:
+            t.update_positions(r)
+        boxes = [Text.get_window_extent(t, r) for t in ax.texts]
+        for a, b in itertools.combinations(boxes, 2):
+            assert not a.overlaps(b), "labels overprint"
