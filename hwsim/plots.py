@@ -213,7 +213,8 @@ def scatter_pareto(
 
     ``color`` names the column that labels points. ``labels``:
     ``"legend"``: one colour + marker per label, shared legend, and the Pareto points are
-    annotated; ``"pareto"``: one colour, only the Pareto points annotated; ``"all"``: every
+    annotated (a Pareto point's label also names the points its marker hides); ``"pareto"``:
+    one colour, only the Pareto points annotated; ``"all"``: every
     point annotated (overlap-avoiding placement); ``"none"``; ``"auto"`` (default): legend up to
     20 distinct labels, else pareto. Axis units come from ``xlabel``/``ylabel``. A log x axis
     is used when positive ``x`` spans more than 10x. ``reference``: a curve drawn dashed in
@@ -302,14 +303,41 @@ def scatter_pareto(
     if mode in ("legend", "pareto", "all"):
         for ax, (_, sub), front in zip(axes[0], groups, fronts, strict=True):
             rows = sub if mode == "all" else front
+            texts = rows[color].astype(str).tolist()
+            if mode != "all":  # name the points hidden under each labelled one
+                texts = _with_hidden(ax, rows, sub, x, y, color, texts)
             _place_labels(
                 ax,
                 rows[[x, y]].to_numpy(dtype=float),
-                rows[color].astype(str).tolist(),
+                texts,
                 sub[[x, y]].to_numpy(dtype=float),
                 fontsize=6.5,
             )
     return _save(fig, stem)
+
+
+def _with_hidden(ax, rows, sub, x, y, color, texts, per_line: int = 2) -> list[str]:
+    """Label texts of ``rows`` extended by the unlabelled points of ``sub`` whose markers
+    overlap theirs on screen (centres closer than one marker width, ~6 points), e.g.
+    ``"a\noverlapping: b, c"``; each hidden point is named once, at its nearest label."""
+    px = ax.transData.transform
+    near = 6 * ax.figure.dpi / 72  # marker width in pixels
+    lab = px(rows[[x, y]].to_numpy(dtype=float))
+    others = sub.drop(index=rows.index)
+    extra: list[list[str]] = [[] for _ in texts]
+    if len(others):
+        opx = px(others[[x, y]].to_numpy(dtype=float))
+        for name, p in zip(others[color].astype(str), opx, strict=True):
+            d = np.hypot(*(lab - p).T)
+            if d.min() < near:
+                extra[int(d.argmin())].append(name)
+    out = []
+    for t, e in zip(texts, extra, strict=True):
+        if e:
+            chunks = [", ".join(e[i : i + per_line]) for i in range(0, len(e), per_line)]
+            t += "\noverlapping: " + ",\n".join(chunks)
+        out.append(t)
+    return out
 
 
 def _offsets_into_labels(fig, axes) -> None:
