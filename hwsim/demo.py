@@ -84,7 +84,7 @@ def plot_sqnr(df: pd.DataFrame, path: Path, reference: pd.DataFrame | None = Non
     scatter_pareto(
         df, path, x="bits_per_element", y="sqnr_db", color="format", facet="distribution",
         xlabel="storage (bits / element, scales included)", ylabel="SQNR (dB)",
-        title="weights", labels="legend", reference=ref,
+        title="quantized weights", labels="legend", reference=ref,
         reference_label="Lloyd-Max (optimal scalar, no scales)",
     )  # fmt: skip
 
@@ -139,14 +139,15 @@ def _pe_part(out: Path, quick: bool, quiet: bool = False) -> list[str]:
     with _step(f"simulating {len(DEMO_DESIGNS)} PE designs and their digits accuracy", quiet):
         df = pe_design_table(seq_len=32 if quick else 128)
         df.to_csv(out / "pe_designs.csv", index=False)
-    scatter_pareto(
-        df.assign(energy_mj=df.energy_pj * 1e-9), out / "pe_energy_vs_accuracy",
-        x="energy_mj", y="accuracy", color="design",
-        xlabel="energy of MiniLM-L6 prefill (mJ, 45 nm cost model)",
-        ylabel="digits accuracy, GEMMs on the PE", title="PE designs: energy vs accuracy",
-    )  # fmt: skip
-    energy_breakdown(df, out / "pe_energy_breakdown", by="design",
-                     title="MiniLM-L6 prefill on 32 x 32 arrays")  # fmt: skip
+    with _step("plotting PE figures", quiet):
+        scatter_pareto(
+            df.assign(energy_mj=df.energy_pj * 1e-9), out / "pe_energy_vs_accuracy",
+            x="energy_mj", y="accuracy", color="design", labels="legend",
+            xlabel="energy of MiniLM-L6 prefill (mJ, 45 nm cost model)",
+            ylabel="digits accuracy, GEMMs on the PE", title="PE designs: energy vs accuracy",
+        )  # fmt: skip
+        energy_breakdown(df, out / "pe_energy_breakdown", by="design",
+                         title="MiniLM-L6 prefill on 32 x 32 arrays")  # fmt: skip
     print(df[["design", "cycles", "energy_pj", "area_um2", "accuracy"]].to_string(index=False))
     front = pareto_front(df, "energy_pj", "accuracy")
     return ["", "## PE designs (MiniLM-L6 prefill on 32 x 32, digits accuracy on the PE)", "",
