@@ -201,7 +201,8 @@ def run_demo(out_dir: str = "results/demo", quick: bool = False, quiet: bool = F
     print(df.pivot(index="format", columns="distribution", values="sqnr_db").round(2)
           .assign(bits=df.groupby("format")["bits_per_element"].first().round(3))
           .sort_values("bits").to_string())  # fmt: skip
-    print(f"\nwrote {out}/format_error.csv, format_sqnr.png/.svg, pe_designs.csv, "
+    print(f"\nwrote {out}/format_error.csv, lloyd_max_reference.csv, format_sqnr.png/.svg, "
+          f"pe_designs.csv, "
           f"pe_energy_vs_accuracy.png/.svg, pe_energy_breakdown.png/.svg, summary.md "
           f"in {time.perf_counter() - t0:.1f} s")  # fmt: skip
     return 0
