@@ -71,7 +71,10 @@ def test_format_plot_is_the_study_plot_with_front_labels_and_a_legend(quick_demo
         colours = {tuple(c.get_facecolor()[0]) for c in ax.collections}
         assert len(colours) == len(names)  # one colour per format, not one for all
         front = P.pareto_front(sub, "bits_per_element", "sqnr_db")
-        assert sorted(t.get_text() for t in ax.texts) == sorted(front["format"])
+        texts = [t.get_text() for t in ax.texts]  # "name" or "name\noverlapping: a, b"
+        assert sorted(t.split("\n")[0] for t in texts) == sorted(front["format"])
+        hidden = [n for t in texts for n in t.replace(",", " ").split()[1:] if n in names]
+        assert not set(hidden) & set(front["format"])  # only off-front points are listed
         for t in ax.texts:
             t.update_positions(r)
         boxes = [Text.get_window_extent(t, r) for t in ax.texts]
