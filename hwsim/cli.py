@@ -39,7 +39,7 @@ def _cmd_formats(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from hwsim.demo import run_demo
 
-    return run_demo(out_dir=args.out, quick=args.quick)
+    return run_demo(out_dir=args.out, quick=args.quick, quiet=args.quiet)
 
 
 def _cmd_study(args: argparse.Namespace) -> int:
@@ -198,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run the small end-to-end demo study and write its outputs")
     d.add_argument("--out", default="results/demo", help="output directory")
     d.add_argument("--quick", action="store_true", help="smaller sizes (for tests)")
+    d.add_argument("--quiet", action="store_true", help="no progress lines")
     d.set_defaults(func=_cmd_demo)
     return p
 

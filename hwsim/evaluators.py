@@ -277,11 +277,13 @@ def llm_pe(point: dict) -> dict:
     act_sram_kib / weight_sram_kib / out_sram_kib (buffer sizes, KiB; default accel.arch's),
     batch, kv_fmt, mapping / objective (``hwsim.simulate``), array ("tensor_core": dot-product
     units) and preload_overlap.
-    Returns the array shape, cycles, stall cycles, utilization, energy (pJ: total, PE, SRAM,
-    DRAM, static), DRAM bytes, area (um2, total and PE logic / SRAM), MACs, MACs/cycle,
-    MACs/pJ and MACs/cycle per mm2 of PE logic. PE areas come from the cost model's unit
-    inventory (approximate: see ``hwsim.accel.pe_adapter.PETiming.unit_inventory``) or
-    synthesis; ``area_pe_method`` names which (``pe_area_method``).
+    Returns the array shape, cycles, stall cycles, utilization (= array_busy_fraction:
+    PE-cycles computing / PE-cycles; see ``hwsim.simulate.Report``), peak MACs/cycle and the
+    achieved fraction of it, energy (pJ: total, PE, SRAM, DRAM, static), DRAM bytes, area
+    (um2, total and PE logic / SRAM), MACs, MACs/cycle, MACs/pJ and MACs/cycle per mm2 of PE
+    logic. PE areas come from the cost model's unit inventory (approximate: see
+    ``hwsim.accel.pe_adapter.PETiming.unit_inventory``) or synthesis; ``area_pe_method`` names
+    which (``pe_area_method``).
     """
     import hwsim
 
@@ -324,6 +326,9 @@ def llm_pe(point: dict) -> dict:
         "cycles": int(rep.cycles),
         "stall_cycles": int(rep.stall_cycles),
         "utilization": float(rep.utilization),
+        "array_busy_fraction": float(rep.array_busy_fraction),
+        "peak_macs_per_cycle": float(rep.peak_macs_per_cycle),
+        "peak_fraction": float(rep.peak_fraction),
         "energy_pj": float(rep.energy_pj),
         **{
             f"energy_{c}_pj": float(rep.layers[f"energy_{c}_pj"].sum())

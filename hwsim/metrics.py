@@ -71,7 +71,8 @@ def _lloyd_iterate(x: np.ndarray, csum: np.ndarray, lv: np.ndarray, iters: int, 
 
 def lloyd_max(x, levels: int, iters: int = 300, tol: float = 1e-9) -> np.ndarray:
     """MSE-optimal scalar quantizer levels for the empirical distribution of ``x``
-    (Lloyd 1982 / Max 1960): alternate nearest-level partition and centroid update.
+    (Lloyd 1982 / Max 1960): alternate nearest-level partition and centroid update. For a
+    known distribution, ``hwsim.lloyd_max.optimal_quantizer`` solves it exactly (converged).
 
     Runs from three starts (equal-probability quantiles, a uniform grid over the central
     99.9 %, and the high-rate optimal point density p^(1/3) of Panter and Dite) and keeps the

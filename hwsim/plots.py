@@ -205,16 +205,20 @@ def scatter_pareto(
     ylabel: str | None = None,
     title: str | None = None,
     labels: str = "auto",
+    reference: pd.DataFrame | None = None,
+    reference_label: str = "reference",
 ) -> list[Path]:
     """Scatter ``y`` vs ``x`` (one panel per ``facet`` value) with each panel's Pareto front
     (smaller ``x`` better; ``better`` says which ``y`` is); returns the written files.
 
     ``color`` names the column that labels points. ``labels``:
     ``"legend"``: one colour + marker per label, shared legend, and the Pareto points are
-    annotated; ``"pareto"``: one colour, only the Pareto points annotated; ``"all"``: every
+    annotated (a Pareto point's label also names the points its marker hides); ``"pareto"``:
+    one colour, only the Pareto points annotated; ``"all"``: every
     point annotated (overlap-avoiding placement); ``"none"``; ``"auto"`` (default): legend up to
     20 distinct labels, else pareto. Axis units come from ``xlabel``/``ylabel``. A log x axis
-    is used when positive ``x`` spans more than 10x.
+    is used when positive ``x`` spans more than 10x. ``reference``: a curve drawn dashed in
+    every panel (columns ``x``, ``y`` and ``facet`` if faceted), named ``reference_label``.
     """
     if labels not in ("auto", "legend", "pareto", "all", "none"):
         raise ValueError(f"labels must be auto|legend|pareto|all|none, got {labels!r}")
@@ -236,7 +240,8 @@ def scatter_pareto(
         mode = "legend" if color and len(names) <= _LEGEND_MAX_LABELS else "pareto"
     if not color:
         mode = "none"
-    styles = {n: _style(i) for i, n in enumerate(names)}
+    colours = _palette(len(names))  # distinct colours up to 20 labels, markers on top
+    styles = {n: (colours[i], _MARKERS[i % len(_MARKERS)]) for i, n in enumerate(names)}
     groups = list(df.groupby(facet, sort=False)) if facet else [(None, df)]
     fig, axes = plt.subplots(1, len(groups), figsize=(4.8 * len(groups), 4), squeeze=False)
     fronts = []
@@ -252,6 +257,10 @@ def scatter_pareto(
         front = pareto_front(sub, x, y, better)
         fronts.append(front)
         ax.step(front[x], front[y], where="post", color="tab:red", lw=1, zorder=2, label="_front")
+        if reference is not None:
+            ref = reference if facet is None else reference[reference[facet] == key]
+            ref = ref.sort_values(x)
+            ax.plot(ref[x], ref[y], "k--", lw=0.8, zorder=1, label="_reference")
         xs = sub[x].to_numpy(dtype=float)
         if xs.size and xs.min() > 0 and xs.max() / xs.min() > 10:
             _log_axis(ax, "x")  # wide cost ranges (e.g. INT vs FP MACs) stay readable
@@ -263,12 +272,18 @@ def scatter_pareto(
     from matplotlib.lines import Line2D
 
     front_handle = Line2D([], [], color="tab:red", lw=1, label="Pareto front")
+    if reference is not None:
+        _require(reference, (x, y, facet), "scatter plot reference")
+        ref_handle = Line2D([], [], color="black", ls="--", lw=0.8, label=reference_label)
+        front_handle = [front_handle, ref_handle]
+    else:
+        front_handle = [front_handle]
     if mode == "legend":
         handles = [
             Line2D([], [], ls="", marker=styles[n][1], color=styles[n][0], label=n) for n in names
         ]
         fig.legend(
-            handles=[front_handle, *handles],
+            handles=[*front_handle, *handles],
             loc="center left",
             bbox_to_anchor=(1.0, 0.5),
             fontsize=7,
@@ -278,7 +293,7 @@ def scatter_pareto(
             ncol=1 if len(names) <= 14 else 2,
         )
     else:
-        axes[0][0].legend(handles=[front_handle], loc="best", fontsize=8)
+        axes[0][0].legend(handles=front_handle, loc="best", fontsize=8)
     _offsets_into_labels(fig, axes[0])
     fig.tight_layout()
     if missing:
@@ -288,14 +303,41 @@ def scatter_pareto(
     if mode in ("legend", "pareto", "all"):
         for ax, (_, sub), front in zip(axes[0], groups, fronts, strict=True):
             rows = sub if mode == "all" else front
+            texts = rows[color].astype(str).tolist()
+            if mode != "all":  # name the points hidden under each labelled one
+                texts = _with_hidden(ax, rows, sub, x, y, color, texts)
             _place_labels(
                 ax,
                 rows[[x, y]].to_numpy(dtype=float),
-                rows[color].astype(str).tolist(),
+                texts,
                 sub[[x, y]].to_numpy(dtype=float),
                 fontsize=6.5,
             )
     return _save(fig, stem)
+
+
+def _with_hidden(ax, rows, sub, x, y, color, texts, per_line: int = 2) -> list[str]:
+    """Label texts of ``rows`` extended by the unlabelled points of ``sub`` whose markers
+    overlap theirs on screen (centres closer than one marker width, ~6 points), e.g.
+    ``"a\noverlapping: b, c"``; each hidden point is named once, at its nearest label."""
+    px = ax.transData.transform
+    near = 6 * ax.figure.dpi / 72  # marker width in pixels
+    lab = px(rows[[x, y]].to_numpy(dtype=float))
+    others = sub.drop(index=rows.index)
+    extra: list[list[str]] = [[] for _ in texts]
+    if len(others):
+        opx = px(others[[x, y]].to_numpy(dtype=float))
+        for name, p in zip(others[color].astype(str), opx, strict=True):
+            d = np.hypot(*(lab - p).T)
+            if d.min() < near:
+                extra[int(d.argmin())].append(name)
+    out = []
+    for t, e in zip(texts, extra, strict=True):
+        if e:
+            chunks = [", ".join(e[i : i + per_line]) for i in range(0, len(e), per_line)]
+            t += "\noverlapping: " + ",\n".join(chunks)
+        out.append(t)
+    return out
 
 
 def _offsets_into_labels(fig, axes) -> None:

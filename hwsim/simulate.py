@@ -32,6 +32,9 @@ from hwsim.accel.nest_engine import simulate_nest
 from hwsim.workloads import Layer, Workload
 
 STALL_CAUSES = ("dram_bw", "capacity", "dependency")
+#: dot-product length (MACs) at which a PE's peak MACs per cycle is measured: long enough that
+#: per-dot setup cycles vanish (the same length as hwsim.plots.accelerator_peaks)
+PEAK_K = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,13 @@ class Report:
     """Simulation result: totals (cycles, pJ, um2) and one row per layer in ``layers``.
 
     ``energy_pj`` = ``energy_dynamic_pj`` + ``energy_static_pj`` (hwsim.accel.cost: static
-    power per area and clock energy per cycle, node-scaled; docs/cost_model.md)."""
+    power per area and clock energy per cycle, node-scaled; docs/cost_model.md).
+
+    Three throughput measures that differ for multi-lane and bit-serial PEs:
+    ``utilization`` (alias ``array_busy_fraction``): PE-cycles spent computing / (PEs x
+    cycles), whatever a PE does per cycle; ``macs_per_cycle``: MACs / cycles;
+    ``peak_fraction``: macs_per_cycle / ``peak_macs_per_cycle`` (PEs x the PE's MACs per
+    cycle on a long dot product)."""
 
     cycles: int
     stall_cycles: int
@@ -53,6 +62,23 @@ class Report:
     notes: tuple[str, ...] = ()
     energy_dynamic_pj: float = math.nan  # PE events + SRAM + DRAM accesses
     energy_static_pj: float = math.nan  # leakage (logic, SRAM) + clock over the run's cycles
+    macs: float = math.nan  # multiply-accumulates of the whole workload
+    peak_macs_per_cycle: float = math.nan  # PEs x MACs per PE-cycle (largest cluster)
+
+    @property
+    def array_busy_fraction(self) -> float:
+        """PE-cycles spent computing / (PEs x cycles): the same number as ``utilization``."""
+        return self.utilization
+
+    @property
+    def macs_per_cycle(self) -> float:
+        """Achieved MACs per cycle."""
+        return self.macs / self.cycles if self.cycles else 0.0
+
+    @property
+    def peak_fraction(self) -> float:
+        """Achieved / peak MACs per cycle (0..1)."""
+        return self.macs_per_cycle / self.peak_macs_per_cycle
 
     @property
     def stalls(self) -> dict[str, float]:
@@ -323,4 +349,9 @@ def simulate(
         notes=tuple(notes),
         energy_dynamic_pj=total("energy_dynamic_pj"),
         energy_static_pj=total("energy_static_pj"),
+        macs=float(df["macs"].sum()),
+        peak_macs_per_cycle=max(
+            a.num_pes * PEAK_K / t.dot_cycles(PEAK_K)
+            for a, t in zip(clusters, timings, strict=True)
+        ),
     )

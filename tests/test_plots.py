@@ -310,3 +310,24 @@ def test_cli_run_writes_plots(tmp_path, capsys):
         for ext in (".png", ".svg"):
             assert (plots / f"{name}{ext}").stat().st_size > 0
     assert "roofline.png" in capsys.readouterr().out
+
+
+def test_scatter_front_label_names_the_points_its_marker_hides(tmp_path, figs):
+    # four designs at (almost) one point, as the demo's 4-bit PEs: one is on the front, the
+    # others sit under its marker; its label names them all and no labels overprint
+    df = pd.DataFrame(
+        {
+            "mj": [7.20, 7.21, 7.22, 7.23, 9.5, 20.0],
+            "acc": [0.972, 0.972, 0.972, 0.972, 0.980, 0.982],
+            "design": ["bits", "mac4", "mixpe", "shift", "mac8", "fp16"],
+        }
+    )
+    P.scatter_pareto(df, tmp_path / "c", "mj", "acc", color="design")
+    ax = figs[0].axes[0]
+    texts = sorted(t.get_text() for t in ax.texts)
+    assert len(texts) == 3  # bits, mac8, fp16: the front
+    (hiding,) = [t for t in texts if t.startswith("bits")]
+    assert all(n in hiding for n in ("mac4", "mixpe", "shift"))
+    assert [t for t in texts if not t.startswith("bits")] == ["fp16", "mac8"]
+    for a, b in itertools.combinations(_boxes(figs[0], ax), 2):
+        assert not a.overlaps(b)
