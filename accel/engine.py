@@ -98,6 +98,13 @@ def run_steps(
     return {"cycles": int(math.ceil(end)), **{f"stall_{k}": v for k, v in stalls.items()}}
 
 
+def timing_row(res: dict, compute_cycles: int) -> dict:
+    """The cycle columns of a layer row: total, compute, stalls (all and by cause)."""
+    return {
+        **timing_row(res, compute_cycles),
+    }
+
+
 def _groups(steps: int, max_tiles: int) -> np.ndarray:
     """Steps per simulated tile: ``steps`` merged into at most ``max_tiles`` groups."""
     g = min(steps, max_tiles)
@@ -137,12 +144,7 @@ def simulate_gemm(
     dots = sr * sc * batch
     busy = dots * stream  # PE-cycles doing useful work
     row = {
-        "cycles": res["cycles"],
-        "compute_cycles": int(compute.sum()),
-        "stall_cycles": res["cycles"] - int(compute.sum()),
-        "stall_dram_bw": res["stall_dram_bw"],
-        "stall_capacity": res["stall_capacity"],
-        "stall_dependency": res["stall_dependency"],
+        **timing_row(res, int(compute.sum())),
         "macs": m * n * k * batch,
         "folds": plan.folds,
         "tiles": len(groups),
@@ -179,12 +181,7 @@ def simulate_elementwise(
         timeline,
     )
     row = {
-        "cycles": res["cycles"],
-        "compute_cycles": compute_total,
-        "stall_cycles": res["cycles"] - compute_total,
-        "stall_dram_bw": res["stall_dram_bw"],
-        "stall_capacity": res["stall_capacity"],
-        "stall_dependency": res["stall_dependency"],
+        **timing_row(res, compute_total),
         "macs": 0,
         "folds": 0,
         "tiles": len(groups),

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from .arch import Accelerator
-from .engine import _groups, run_steps
+from .engine import _groups, run_steps, timing_row
 from .mapping.access import count_accesses
 from .mapping.gemm_mapper import ROWS_COLS, STREAM
 from .mapping.loopnest import TEMPORAL, LoopNest
@@ -141,12 +141,7 @@ def simulate_nest(
     busy = float((ext["B"] * ext[r] * ext[c] * dots).sum())  # PE-cycles of useful work
     total_compute = int(compute_steps.sum())
     row = {
-        "cycles": res["cycles"],
-        "compute_cycles": total_compute,
-        "stall_cycles": res["cycles"] - total_compute,
-        "stall_dram_bw": res["stall_dram_bw"],
-        "stall_capacity": res["stall_capacity"],
-        "stall_dependency": res["stall_dependency"],
+        **timing_row(res, total_compute),
         "macs": m * n * k * batch,
         "folds": int(folds.sum()),
         "tiles": len(groups),
