@@ -101,7 +101,12 @@ def run_steps(
 def timing_row(res: dict, compute_cycles: int) -> dict:
     """The cycle columns of a layer row: total, compute, stalls (all and by cause)."""
     return {
-        **timing_row(res, compute_cycles),
+        "cycles": res["cycles"],
+        "compute_cycles": compute_cycles,
+        "stall_cycles": res["cycles"] - compute_cycles,
+        "stall_dram_bw": res["stall_dram_bw"],
+        "stall_capacity": res["stall_capacity"],
+        "stall_dependency": res["stall_dependency"],
     }
 
 
