@@ -192,17 +192,20 @@ def nvfp4_blocks(x, block, tensor_scale, e4m3_lut, e2m1_lut, out_codes, out_scal
 
 @nb.njit(cache=True, inline="always")
 def _round_int(v, rmode):
-    """Round float64 ``v`` to an integral float64 (RNE, RNA, RTZ, floor, ceil)."""
+    """Round float64 ``v`` to an integral float64 (RNE, RNA, RTZ, floor, ceil).
+
+    Stays in float64 for every magnitude (+-inf included): no int64 conversion that could
+    overflow before the caller saturates."""
     if rmode == 0:
         return np.rint(v)
     if rmode == 1:
-        t = math.trunc(v)
+        t = np.trunc(v)
         return t + (math.copysign(1.0, v) if abs(v - t) >= 0.5 else 0.0)
     if rmode == 2:
-        return float(math.trunc(v))
+        return np.trunc(v)
     if rmode == 3:
-        return float(math.floor(v))
-    return float(math.ceil(v))
+        return np.floor(v)
+    return np.ceil(v)
 
 
 @nb.njit(cache=True)
@@ -235,7 +238,7 @@ def scaled_int_blocks(
                 else:
                     xi = float(x[r, i])
                     v = xi * inv if mul_recip else xi / s
-                q = _round_int(v + z, rmode)
+                q = _round_int(v, rmode) + z  # round(x / s) + z (AWQ/GPTQ convention)
                 q = min(max(q, qmin), qmax)
                 qi = np.int64(q)
                 out_codes[r, i] = qi & mask

@@ -1,0 +1,95 @@
+"""Exact edge cases of the element and block formats (issue 12), each against an exact
+reference (Fraction / integer arithmetic / counting oracles), never the code under test."""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import hwsim.formats as F
+
+MODES = ("rne", "rna", "rtz", "floor", "ceil")
+
+
+def round_fraction(f: Fraction, mode: str) -> int:
+    """Exact rounding of a rational to an integer."""
+    fl = math.floor(f)
+    frac = f - fl
+    if mode == "floor":
+        return fl
+    if mode == "ceil":
+        return math.ceil(f)
+    if mode == "rtz":
+        return math.trunc(f)
+    if mode == "rna":
+        return math.floor(abs(f) + Fraction(1, 2)) * (1 if f >= 0 else -1)
+    if frac != Fraction(1, 2):
+        return fl + (1 if frac > Fraction(1, 2) else 0)
+    return fl + (fl % 2)
+
+
+def ulps_around(v: float, k: int = 2) -> list[float]:
+    """v and the k float64 neighbours on either side."""
+    out, lo, hi = [v], v, v
+    for _ in range(k):
+        lo, hi = math.nextafter(lo, -math.inf), math.nextafter(hi, math.inf)
+        out += [lo, hi]
+    return out
+
+
+# --- 1. integer saturation ------------------------------------------------------------------
+HUGE = [1e300, -1e300, math.inf, -math.inf, 2.0**63, -(2.0**63), 2.0**64, -(2.0**64), 1e19]
+
+
+@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("mode", [*MODES, "stochastic"])
+def test_int_saturates_for_every_magnitude_width_and_mode(signed, mode):
+    """Pins: |x * 2^frac| >= 2^63 gave the most negative code with rna/rtz/floor/ceil (the
+    numba rounding helper converted to int64 before saturating; int2.encode(1e300) was -2)."""
+    x = np.array(HUGE)
+    for bits in range(1, 33):
+        fmt = F.get("int", bits=bits, signed=signed, rounding=mode, seed=0)
+        qmax = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+        qmin = -(1 << (bits - 1)) if signed else 0
+        ref = [qmax if v > 0 else qmin for v in HUGE]
+        for dt in (np.float64, np.float32):
+            xs = x.astype(dt) if dt is np.float64 else np.clip(x, -3e38, 3e38).astype(dt)
+            got = fmt.decode(fmt.encode(xs)).tolist()
+            assert got == ref, (bits, signed, mode, dt)
+            assert fmt.quantize(xs).tolist() == ref, (bits, signed, mode, dt)
+
+
+def test_scaled_int_saturates_huge_inputs():
+    """Pins: a scaled INT8 with rtz returned -4.32e40 for quantize([[1e300, 1, 1, 1]]) (the
+    same int64 overflow in the block kernel); the block saturates to +127 * the largest fp32
+    scale."""
+    for mode in MODES:
+        fmt = F.get("scaled", element=F.get("int8_sym", rounding=mode), block="tensor")
+        q = fmt.quantize(np.array([[1e300, 1.0, 1.0, 1.0]]))
+        assert q[0, 0] == 127 * float(np.finfo(np.float32).max), mode
+
+
+# --- 2. zero points: round(x / s) + z ---------------------------------------------------------
+@pytest.mark.parametrize("mode", MODES)
+def test_asymmetric_int_rounds_before_adding_the_zero_point(mode):
+    """Pins: the minmax quantizers computed round(x/s + z) instead of round(x/s) + z (AWQ,
+    GPTQ, BitMoD and the kernel's docstring); with rtz ~half of the codes differed."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(0.3, 1.0, (16, 64))
+    x[:, :8] = np.linspace(-3, 3, 8)
+    # s = (4 - -3.5) / 15 = 0.5 and z = 7 (odd): x / s = +-0.5, +-1.5, 2.5 are ties
+    x[0, :16] = [-3.5, 4.0, 0.25, -0.25, 0.75, -0.75, 1.25, 0.0] + [0.5] * 8
+    fmt = F.get("uint4_g128_asym", block=16, element=F.get("uint4", rounding=mode))
+    qt = fmt.encode(x, axis=-1)
+    s = np.repeat(fmt.scale_values(qt), 16, axis=-1)
+    z = np.repeat(qt.zero_points, 16, axis=-1)
+    ref = [
+        [min(15, max(0, round_fraction(Fraction(float(xv) / float(sv)), mode) + int(zv)))
+         for xv, sv, zv in zip(xr, sr, zr, strict=True)]
+        for xr, sr, zr in zip(x, s, z, strict=True)
+    ]  # fmt: skip
+    assert qt.codes.tolist() == ref
+    gen = fmt._encode_generic(x, -1)  # the numpy path (stochastic, integer input) agrees
+    assert gen.codes.tolist() == ref
+    assert np.array_equal(fmt.quantize(x), (np.asarray(ref) - z) * s)
