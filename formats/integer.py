@@ -263,18 +263,16 @@ class BipolarFormat(ElementFormat):
         return -self.max_value
 
     def encode(self, x) -> np.ndarray:
-        arr = as_real_array(x, self.name)
-        top = (1 << self.bits) - 1
-        if arr.dtype.kind in "iu":  # exact integer arithmetic
-            a = arr.astype(np.int64)
-            u2 = a + top  # 2u, odd when a is even
-            u = np.where(u2 % 2 == 0, u2 // 2, -1)
-            if (u < 0).any() or (u > top).any():  # ties or out of range: round in float64
-                u = self._round_float(a.astype(np.float64))
-            return u.astype(code_dtype(self.bits))
+        arr = as_real_array(x, self.name)  # integers beyond 2^53 saturate, so float64 is exact
         return self._round_float(arr.astype(np.float64)).astype(code_dtype(self.bits))
 
     def _round_float(self, v: np.ndarray) -> np.ndarray:
+        """Codes of float64 ``v``, rounded once and exactly (no ``(v + top) / 2`` step).
+
+        With f = floor(v) (exact) the odd neighbours are L = f (f odd) or f - 1 (f even) and
+        L + 2; u = (v + top) / 2 lies between their codes, a tie exactly when v is an even
+        integer, and the discarded fraction of u is (v - L) / 2 (compared without rounding).
+        """
         nan = np.isnan(v)
         if nan.any():
             if self.nan == "error":
@@ -282,7 +280,29 @@ class BipolarFormat(ElementFormat):
                 raise FormatError(f"{self.name}: NaN input (first at flat index {i})")
             v = np.where(nan, 0.0, v)
         top = (1 << self.bits) - 1
-        u = round_to_integer((v + top) / 2.0, self.rounding, self.seed)
+        big = float(1 << 33)  # > top + 1: clamping keeps every decision, and all below exact
+        v = np.clip(v, -big, big)
+        f = np.floor(v)
+        d = v - f  # exact, in [0, 1)
+        f_even = np.fmod(f, 2.0) == 0
+        lower = np.where(f_even, f - 1.0, f)  # largest odd integer <= v
+        u_lo = (lower + top) / 2.0  # exact integer: code of ``lower``
+        mode = self.rounding
+        if mode in ("floor", "rtz"):  # u >= 0 wherever the result is not clamped to 0
+            inc = np.zeros(v.shape, dtype=bool)
+        elif mode == "ceil":
+            inc = f_even | (d > 0)
+        elif mode == "stochastic":
+            r2 = 2.0 * np.random.default_rng(self.seed).random(np.shape(v))  # exact
+            inc = np.where(f_even, r2 - 1.0 < d, r2 < d)  # P(up) = (v - lower) / 2
+        else:
+            tie = f_even & (d == 0)
+            if mode == "rne":
+                tie_up = np.fmod(u_lo, 2.0) != 0  # to the even code
+            else:  # rna: away from zero on u (u >= 0 where not clamped)
+                tie_up = np.ones(v.shape, dtype=bool)
+            inc = np.where(tie, tie_up, f_even)
+        u = u_lo + inc
         return np.clip(u, 0, top).astype(np.int64)
 
     def decode(self, codes) -> np.ndarray:

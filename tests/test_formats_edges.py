@@ -93,3 +93,37 @@ def test_asymmetric_int_rounds_before_adding_the_zero_point(mode):
     gen = fmt._encode_generic(x, -1)  # the numpy path (stochastic, integer input) agrees
     assert gen.codes.tolist() == ref
     assert np.array_equal(fmt.quantize(x), (np.asarray(ref) - z) * s)
+
+
+# --- 3. bipolar-INT: one exact rounding ------------------------------------------------------
+def bipolar_ref(x: float, bits: int, mode: str) -> int:
+    """Code u = round((x + 2^n - 1) / 2) in exact arithmetic, clamped to 0 .. 2^n - 1."""
+    top = (1 << bits) - 1
+    if math.isinf(x):
+        return top if x > 0 else 0
+    return min(top, max(0, round_fraction((Fraction(x) + top) / 2, mode)))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bipolar_rounds_once_exactly(mode):
+    """Pins: encode computed rint(fl(x + 2^n - 1) / 2): inputs one ulp from an even integer
+    went to the wrong odd neighbour and bipolar1.quantize(1e-17) was -1."""
+    rng = np.random.default_rng(5)
+    for bits in (1, 2, 3, 4, 8, 16, 32):
+        top = (1 << bits) - 1
+        if bits <= 8:  # every integer: odd ones are levels, even ones decision points
+            edges = [float(e) for e in range(-top - 3, top + 4)]
+        else:
+            edges = [float(e) for e in (-top - 1, -top + 1, -2, 0, 2, top - 1, top + 1)]
+        xs = [v for e in edges for v in ulps_around(e)]
+        xs += [1e-17, -1e-17, 5e-324, -5e-324, 0.0, -0.0, 1e300, -1e300, math.inf, -math.inf]
+        xs += list(rng.uniform(-top - 2, top + 2, 300))
+        fmt = (
+            F.get(f"bipolar{bits}", rounding=mode)
+            if bits <= 8
+            else F.get("bipolar1", bits=bits, rounding=mode)
+        )
+        got = fmt.encode(np.array(xs)).tolist()
+        assert got == [bipolar_ref(v, bits, mode) for v in xs], (bits, mode)
+    assert F.get("bipolar1").quantize(1e-17) == 1.0
+    assert F.get("bipolar1").quantize(-1e-17) == -1.0
