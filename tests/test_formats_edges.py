@@ -2,6 +2,7 @@
 reference (Fraction / integer arithmetic / counting oracles), never the code under test."""
 
 import math
+import struct
 from fractions import Fraction
 
 import numpy as np
@@ -127,3 +128,84 @@ def test_bipolar_rounds_once_exactly(mode):
         assert got == [bipolar_ref(v, bits, mode) for v in xs], (bits, mode)
     assert F.get("bipolar1").quantize(1e-17) == 1.0
     assert F.get("bipolar1").quantize(-1e-17) == -1.0
+
+
+# --- 4. NF4 against the bitsandbytes float32 kernel ------------------------------------------
+def f32(v: float) -> float:
+    return struct.unpack("f", struct.pack("f", v))[0]
+
+
+def test_nf4_float32_input_uses_float32_thresholds():
+    """Pins: the thresholds were compared in float64, so six float32 inputs landed one code
+    higher than in bitsandbytes' dQuantizeNF4 (float32 x > float32 literal), e.g.
+    float32(-0.8480964) gave code 1 instead of 0."""
+    cuts = sorted(F.presets.NF4_THRESHOLDS)
+    t32 = [f32(t) for t in cuts]
+    xs = []
+    for t in t32:  # each float32 threshold and 3 float32 neighbours either side
+        lo = hi = np.float32(t)
+        xs.append(float(lo))
+        for _ in range(3):
+            lo, hi = np.nextafter(lo, np.float32(-2)), np.nextafter(hi, np.float32(2))
+            xs += [float(lo), float(hi)]
+    xs += [f32(v) for v in np.random.default_rng(1).uniform(-1.1, 1.1, 20000)]
+    x32 = np.array(xs, dtype=np.float32)
+    ref = [sum(v > t for t in t32) for v in xs]  # the kernel's comparisons, as a count
+    assert F.get("nf4").encode(x32).tolist() == ref
+    assert F.get("nf4").encode(np.float32(-0.8480964)).item() == 0
+    # float64 input is compared with the float64 literals (docs/formats.md)
+    x64 = np.array(xs)
+    assert F.get("nf4").encode(x64).tolist() == [sum(v > t for t in cuts) for v in xs]
+
+
+# --- 5. exact nearest-level decisions in codebooks -------------------------------------------
+def nearest_ref(x: float, values: list[float], tie: str) -> float:
+    """Nearest value by exact distances; ties by ``tie``."""
+    fx = Fraction(x)
+    d = [abs(Fraction(v) - fx) for v in values]
+    best = min(d)
+    cands = sorted(v for v, dv in zip(values, d, strict=True) if dv == best)
+    if len(cands) == 1:
+        return cands[0]
+    lo, hi = cands
+    pick = {"lower": lo, "upper": hi, "toward_zero": lo if x > 0 else hi}
+    return pick.get(tie, hi if x > 0 else lo)
+
+
+CODEBOOKS = [
+    F.get("apot3"),
+    F.get("apot4"),
+    F.get("apot5"),
+    F.get("pot4"),
+    F.get("codebook", table=(-0.7, -0.3, 0.1, 0.45)),
+    *[F.get("codebook", table=(-1.0, -1 / 3, 0.1, 2 / 3), tie=t) for t in F.codebook.TIES],
+]
+
+
+@pytest.mark.parametrize("fmt", CODEBOOKS, ids=lambda f: f"{f.name}-{f.tie}")
+def test_codebook_midpoint_decisions_are_exact(fmt):
+    """Pins: midpoints of non-dyadic levels were rounded to float64, so inputs within an ulp
+    of them went to the farther level (apot4: 0.15000000000000002 -> 0.1)."""
+    g = sorted(set(fmt.grid().tolist()))
+    xs = [v for a, b in zip(g[:-1], g[1:], strict=True) for v in ulps_around(a / 2 + b / 2, 3)]
+    got = fmt.quantize(np.array(xs)).tolist()
+    assert got == [nearest_ref(v, g, fmt.tie) for v in xs]
+    if fmt.name == "apot4":
+        assert fmt.quantize(0.15000000000000002) == 0.2
+
+
+def test_pot_log_domain_thresholds_are_exact_geometric_means():
+    """Pins: log-domain (DeepShift) cuts were sqrt(a*b) rounded to nearest, which can sit on
+    the wrong side of the irrational geometric mean; decisions compare x^2 with a*b."""
+    fmt = F.get("pot4", domain="log")
+    g = [v for v in sorted(set(fmt.grid().tolist())) if v > 0]
+    xs = [s * v for a, b in zip(g[:-1], g[1:], strict=True)
+          for v in ulps_around(math.sqrt(a * b), 3) for s in (1, -1)]  # fmt: skip
+
+    def ref(x):
+        a = max(v for v in g if v <= abs(x))
+        b = min(v for v in g if v > a)
+        m = b if Fraction(abs(x)) ** 2 > Fraction(a) * Fraction(b) else a
+        return math.copysign(m, x)
+
+    assert fmt.quantize(np.array(xs)).tolist() == [ref(v) for v in xs]
