@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 from .formats_bits import storage_bits
@@ -28,9 +29,9 @@ DEFAULT_FREQ_HZ = 500e6
 
 
 def _pos_int(name: str, v: object) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
         raise ValueError(f"{name} must be a positive int, got {v!r}")
-    return v
+    return int(v)  # numpy integers are accepted and stored as int
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,8 @@ class BufferConfig:
     double_buffered: bool = True
 
     def __post_init__(self) -> None:
-        _pos_int(f"buffer {self.name!r} size_bytes", self.size_bytes)
-        for f in ("banks", "ports", "width_bits"):
-            _pos_int(f"buffer {self.name!r} {f}", getattr(self, f))
+        for f in ("size_bytes", "banks", "ports", "width_bits"):
+            object.__setattr__(self, f, _pos_int(f"buffer {self.name!r} {f}", getattr(self, f)))
         if self.size_bytes * 8 < self.width_bits * self.banks:
             raise ValueError(
                 f"buffer {self.name!r}: {self.size_bytes} bytes is smaller than one "
@@ -89,12 +89,15 @@ class DramConfig:
             or not (math.isfinite(bw) and bw > 0)
         ):
             raise ValueError(f"DRAM bandwidth_bytes_per_cycle must be > 0 or None, got {bw!r}")
-        if isinstance(self.latency_cycles, bool) or not isinstance(self.latency_cycles, int):
+        if isinstance(self.latency_cycles, bool) or not isinstance(
+            self.latency_cycles, numbers.Integral
+        ):
             raise ValueError(f"DRAM latency_cycles must be an int, got {self.latency_cycles!r}")
         if self.latency_cycles < 0:
             raise ValueError(f"DRAM latency_cycles must be >= 0, got {self.latency_cycles}")
-        _pos_int("DRAM channels", self.channels)
-        _pos_int("DRAM dma_engines", self.dma_engines)
+        object.__setattr__(self, "latency_cycles", int(self.latency_cycles))
+        object.__setattr__(self, "channels", _pos_int("DRAM channels", self.channels))
+        object.__setattr__(self, "dma_engines", _pos_int("DRAM dma_engines", self.dma_engines))
 
     def transfer_cycles(self, nbytes: float) -> float:
         """Channel occupancy (cycles) of moving ``nbytes`` (latency excluded)."""
@@ -130,9 +133,8 @@ class Accelerator:
     name: str = "systolic"
 
     def __post_init__(self) -> None:
-        _pos_int("rows", self.rows)
-        _pos_int("cols", self.cols)
-        _pos_int("max_tiles", self.max_tiles)
+        for f in ("rows", "cols", "max_tiles"):
+            object.__setattr__(self, f, _pos_int(f, getattr(self, f)))
         object.__setattr__(self, "dataflow", check_dataflow(self.dataflow))
         names = [b.name for b in self.buffers]
         if sorted(names) != sorted(OPERANDS):

@@ -23,7 +23,14 @@ from functools import cached_property
 
 import numpy as np
 
-from .base import ElementFormat, FormatError, as_real_array, canonical_rounding, check_codes
+from .base import (
+    ElementFormat,
+    FormatError,
+    as_real_array,
+    canonical_rounding,
+    check_codes,
+    check_int,
+)
 from .minifloat import MinifloatFormat
 
 
@@ -42,10 +49,10 @@ class ExponentFormat(ElementFormat):
     def __post_init__(self):
         where = self.name or f"e{self.ebits}m0"
         object.__setattr__(self, "name", where)
-        if not (isinstance(self.ebits, int | np.integer) and 1 <= self.ebits <= 8):
-            raise FormatError(f"{where}: ebits must be an integer in 1..8, got {self.ebits!r}")
+        object.__setattr__(self, "ebits", check_int(self.ebits, where, "ebits", 1, 8))
         if self.bias is None:
             object.__setattr__(self, "bias", (1 << (self.ebits - 1)) - 1)
+        object.__setattr__(self, "bias", check_int(self.bias, where, "bias", -(1 << 10), 1 << 10))
         if self.overflow not in ("nan", "saturate"):
             raise FormatError(f"{where}: overflow must be 'nan' or 'saturate'")
         if self.invalid not in ("nan", "error"):

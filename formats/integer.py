@@ -13,6 +13,7 @@ from .base import (
     as_real_array,
     canonical_rounding,
     check_codes,
+    check_int,
     code_dtype,
 )
 from .rounding import round_to_integer
@@ -52,8 +53,7 @@ class IntFormat(ElementFormat):
         default = f"{'int' if self.signed else 'uint'}{self.bits}"
         where = self.name or default
         object.__setattr__(self, "name", where)
-        if not (isinstance(self.bits, int | np.integer) and 1 <= self.bits <= 32):
-            raise FormatError(f"{where}: bits must be an integer in 1..32, got {self.bits!r}")
+        object.__setattr__(self, "bits", check_int(self.bits, where, "bits", 1, 32))
         if self.symmetric and not self.signed:
             raise FormatError(f"{where}: symmetric (restricted) range needs a signed format")
         if self.symmetric and self.bits < 2:
@@ -66,8 +66,9 @@ class IntFormat(ElementFormat):
             raise FormatError(f"{where}: overflow='wrap' cannot keep the restricted range")
         if self.nan not in ("error", "zero"):
             raise FormatError(f"{where}: nan must be 'error' or 'zero', got {self.nan!r}")
-        if not isinstance(self.frac_bits, int | np.integer) or not -64 < self.frac_bits < 64:
-            raise FormatError(f"{where}: frac_bits must be an integer in -63..63")
+        object.__setattr__(
+            self, "frac_bits", check_int(self.frac_bits, where, "frac_bits", -63, 63)
+        )
         object.__setattr__(self, "rounding", canonical_rounding(self.rounding, where))
 
     @property
@@ -248,8 +249,7 @@ class BipolarFormat(ElementFormat):
     def __post_init__(self):
         where = self.name or f"bipolar{self.bits}"
         object.__setattr__(self, "name", where)
-        if not (isinstance(self.bits, int | np.integer) and 1 <= self.bits <= 32):
-            raise FormatError(f"{where}: bits must be an integer in 1..32, got {self.bits!r}")
+        object.__setattr__(self, "bits", check_int(self.bits, where, "bits", 1, 32))
         if self.nan not in ("error", "zero"):
             raise FormatError(f"{where}: nan must be 'error' or 'zero'")
         object.__setattr__(self, "rounding", canonical_rounding(self.rounding, where))

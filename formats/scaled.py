@@ -140,6 +140,8 @@ class ScaledFormat:
         if not 0 <= self.min_scale < self.max_scale:
             raise FormatError(f"{where}: need 0 <= min_scale < max_scale")
         plan_blocks((1,), 0, self.block, "allow", where)  # validates ``block``
+        if not isinstance(self.block, str):  # numpy integers are stored as int
+            object.__setattr__(self, "block", int(self.block))
         if self.target is not None and not self.target > 0:
             raise FormatError(f"{where}: target must be positive")
 
@@ -353,7 +355,8 @@ class ScaledFormat:
         if self.rule == "absmax":
             s = a.max(axis=-1).astype(np.float64) / self._target
         elif self.rule == "absmean":
-            s = a.astype(np.float64).sum(axis=-1) / block_counts(plan) / self._target
+            n = np.maximum(block_counts(plan), 1)  # an empty tensor: mean 0, scale 1
+            s = a.astype(np.float64).sum(axis=-1) / n / self._target
         else:  # minmax
             lo = np.minimum(xb.min(axis=-1).astype(np.float64), 0.0)
             hi = np.maximum(xb.max(axis=-1).astype(np.float64), 0.0)

@@ -209,3 +209,48 @@ def test_pot_log_domain_thresholds_are_exact_geometric_means():
         return math.copysign(m, x)
 
     assert fmt.quantize(np.array(xs)).tolist() == [ref(v) for v in xs]
+
+
+# --- 7. API edges ------------------------------------------------------------------------------
+BLOCK_FORMATS = ["mxfp4", "mxint8", "mxfp8_e4m3", "nvfp4", "nvfp4_2level", "bfp8", "int4_g128",
+                 "uint4_g128_asym", "int8_tensor", "int8_channel", "nf4_b64", "bitmod_fp4",
+                 "ternary_absmean"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", BLOCK_FORMATS)
+def test_block_formats_accept_empty_input(name):
+    """Pins: an empty tensor failed inside numpy's reshape (reshape(-1, 0)); now the codes and
+    the dequantized values are empty arrays of the input's shape, no scale bits for an empty
+    blocked axis."""
+    fmt = F.get(name)
+    for shape in [(0,), (0, 32), (4, 0), (2, 0, 3)]:
+        for dt in (np.float32, np.float64, np.int32):
+            x = np.zeros(shape, dt)
+            qt = fmt.encode(x, axis=-1)
+            assert qt.codes.shape == shape and qt.dequantize().shape == shape
+            assert fmt.quantize(x, axis=-1).shape == shape
+    assert fmt.encode(np.zeros((4, 0)), axis=-1).storage_bits() == (
+        32 if name in ("int8_tensor", "ternary_absmean", "nvfp4_2level") else 0
+    )  # per-tensor scales exist once, even for no elements
+
+
+def test_numpy_integer_parameters_are_accepted_bools_and_floats_refused():
+    """Pins: numpy integer sizes were refused as 'not a positive int' (NVFP4 block, BitMoD
+    group size) or kept as numpy scalars; bools slipped through as 0/1."""
+    i = np.int64
+    assert F.get("int", bits=i(5)).bits == 5 and type(F.get("int", bits=i(5)).bits) is int
+    assert F.get("minifloat", ebits=np.int32(4), mbits=np.uint8(3)).max_value == 240.0
+    assert type(F.get("nvfp4", block=i(16)).block) is int
+    assert type(F.get("bitmod_fp4", group_size=i(64)).group_size) is int
+    sc = F.get("scaled", element="int8_sym", block=i(64))
+    assert sc.bits_per_element() == 8 + 32 / 64
+    assert F.get("mx", element="fp4_e2m1", block=np.int16(32)).quantize(np.ones(40)).shape == (40,)
+    assert F.pack(np.arange(4), i(2)).size == 1
+    for bad in (True, 4.0, "4"):
+        with pytest.raises(F.FormatError, match="bits must be an integer"):
+            F.get("int", bits=bad)
+    for bad in (True, np.bool_(True), 16.0):
+        with pytest.raises(F.FormatError, match="block must be a positive int"):
+            F.get("nvfp4", block=bad)
+        with pytest.raises(F.FormatError, match="block must be a positive int"):
+            F.get("scaled", element="int8_sym", block=bad)
