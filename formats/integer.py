@@ -267,11 +267,13 @@ class BipolarFormat(ElementFormat):
         return self._round_float(arr.astype(np.float64)).astype(code_dtype(self.bits))
 
     def _round_float(self, v: np.ndarray) -> np.ndarray:
-        """Codes of float64 ``v``, rounded once and exactly (no ``(v + top) / 2`` step).
+        """Codes of float64 ``v``, rounded once and exactly (no ``fl(v + top) / 2`` step).
 
-        With f = floor(v) (exact) the odd neighbours are L = f (f odd) or f - 1 (f even) and
-        L + 2; u = (v + top) / 2 lies between their codes, a tie exactly when v is an even
-        integer, and the discarded fraction of u is (v - L) / 2 (compared without rounding).
+        With f = floor(v) and d = v - f (both exact), u = (v + top) / 2 = g + d / 2 where
+        g = (f + top) / 2 is an exact integer or half-integer. Every mode but stochastic only
+        needs to know whether d > 0, so u is rounded through g + 0.25 * (d > 0), which lies in
+        the same open interval between consecutive integers and on the same side of their
+        midpoint as u (a tie exactly when g is a half-integer and d = 0).
         """
         nan = np.isnan(v)
         if nan.any():
@@ -280,29 +282,17 @@ class BipolarFormat(ElementFormat):
                 raise FormatError(f"{self.name}: NaN input (first at flat index {i})")
             v = np.where(nan, 0.0, v)
         top = (1 << self.bits) - 1
-        big = float(1 << 33)  # > top + 1: clamping keeps every decision, and all below exact
-        v = np.clip(v, -big, big)
         f = np.floor(v)
-        d = v - f  # exact, in [0, 1)
-        f_even = np.fmod(f, 2.0) == 0
-        lower = np.where(f_even, f - 1.0, f)  # largest odd integer <= v
-        u_lo = (lower + top) / 2.0  # exact integer: code of ``lower``
-        mode = self.rounding
-        if mode in ("floor", "rtz"):  # u >= 0 wherever the result is not clamped to 0
-            inc = np.zeros(v.shape, dtype=bool)
-        elif mode == "ceil":
-            inc = f_even | (d > 0)
-        elif mode == "stochastic":
+        with np.errstate(invalid="ignore"):  # +-inf: d is NaN, g is +-inf and saturates
+            d = v - f  # exact, in [0, 1)
+        g = (f + top) * 0.5  # exact for |v| < 2^53; beyond, every result saturates anyway
+        if self.rounding == "stochastic":  # up with probability frac(u) = frac(g) + d / 2
+            fl = np.floor(g)
             r2 = 2.0 * np.random.default_rng(self.seed).random(np.shape(v))  # exact
-            inc = np.where(f_even, r2 - 1.0 < d, r2 < d)  # P(up) = (v - lower) / 2
+            with np.errstate(invalid="ignore"):  # +-inf: no increment, saturates below
+                u = fl + ((r2 - 2.0 * (g - fl)) < d)  # both sides exact
         else:
-            tie = f_even & (d == 0)
-            if mode == "rne":
-                tie_up = np.fmod(u_lo, 2.0) != 0  # to the even code
-            else:  # rna: away from zero on u (u >= 0 where not clamped)
-                tie_up = np.ones(v.shape, dtype=bool)
-            inc = np.where(tie, tie_up, f_even)
-        u = u_lo + inc
+            u = round_to_integer(g + 0.25 * (d > 0), self.rounding)
         return np.clip(u, 0, top).astype(np.int64)
 
     def decode(self, codes) -> np.ndarray:
