@@ -282,18 +282,24 @@ class BipolarFormat(ElementFormat):
                 raise FormatError(f"{self.name}: NaN input (first at flat index {i})")
             v = np.where(nan, 0.0, v)
         top = (1 << self.bits) - 1
+        shape, v = np.shape(v), np.reshape(v, -1)  # 1-D: in-place steps below need arrays
         f = np.floor(v)
         with np.errstate(invalid="ignore"):  # +-inf: d is NaN, g is +-inf and saturates
             d = v - f  # exact, in [0, 1)
         g = (f + top) * 0.5  # exact for |v| < 2^53; beyond, every result saturates anyway
         if self.rounding == "stochastic":  # up with probability frac(u) = frac(g) + d / 2
             fl = np.floor(g)
-            r2 = 2.0 * np.random.default_rng(self.seed).random(np.shape(v))  # exact
+            r2 = 2.0 * np.random.default_rng(self.seed).random(v.shape)  # exact
             with np.errstate(invalid="ignore"):  # +-inf: no increment, saturates below
                 u = fl + ((r2 - 2.0 * (g - fl)) < d)  # both sides exact
         else:
-            u = round_to_integer(g + 0.25 * (d > 0), self.rounding)
-        return np.clip(u, 0, top).astype(np.int64)
+            with np.errstate(invalid="ignore"):
+                np.ceil(d, out=d)  # 1 where d > 0, else 0 (NaN for +-inf input)
+            np.fmax(d, 0.0, out=d)  # NaN -> 0
+            d *= 0.25
+            g += d
+            u = round_to_integer(g, self.rounding)
+        return np.clip(u, 0.0, float(top), out=u).astype(np.int64).reshape(shape)
 
     def decode(self, codes) -> np.ndarray:
         c = check_codes(codes, self.bits, self.name)
