@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field, replace
 
 from .formats_bits import storage_bits
@@ -30,9 +31,9 @@ DEFAULT_FREQ_HZ = 500e6
 
 
 def _pos_int(name: str, v: object) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
         raise ValueError(f"{name} must be a positive int, got {v!r}")
-    return v
+    return int(v)  # numpy integers are accepted and stored as int
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,8 @@ class BufferConfig:
     double_buffered: bool = True
 
     def __post_init__(self) -> None:
-        _pos_int(f"buffer {self.name!r} size_bytes", self.size_bytes)
-        for f in ("banks", "ports", "width_bits"):
-            _pos_int(f"buffer {self.name!r} {f}", getattr(self, f))
+        for f in ("size_bytes", "banks", "ports", "width_bits"):
+            object.__setattr__(self, f, _pos_int(f"buffer {self.name!r} {f}", getattr(self, f)))
         if self.size_bytes * 8 < self.width_bits * self.banks:
             raise ValueError(
                 f"buffer {self.name!r}: {self.size_bytes} bytes is smaller than one "
@@ -91,12 +91,15 @@ class DramConfig:
             or not (math.isfinite(bw) and bw > 0)
         ):
             raise ValueError(f"DRAM bandwidth_bytes_per_cycle must be > 0 or None, got {bw!r}")
-        if isinstance(self.latency_cycles, bool) or not isinstance(self.latency_cycles, int):
+        if isinstance(self.latency_cycles, bool) or not isinstance(
+            self.latency_cycles, numbers.Integral
+        ):
             raise ValueError(f"DRAM latency_cycles must be an int, got {self.latency_cycles!r}")
         if self.latency_cycles < 0:
             raise ValueError(f"DRAM latency_cycles must be >= 0, got {self.latency_cycles}")
-        _pos_int("DRAM channels", self.channels)
-        _pos_int("DRAM dma_engines", self.dma_engines)
+        object.__setattr__(self, "latency_cycles", int(self.latency_cycles))
+        object.__setattr__(self, "channels", _pos_int("DRAM channels", self.channels))
+        object.__setattr__(self, "dma_engines", _pos_int("DRAM dma_engines", self.dma_engines))
 
     def transfer_cycles(self, nbytes: float) -> float:
         """Channel occupancy (cycles) of moving ``nbytes`` (latency excluded)."""
@@ -139,7 +142,10 @@ class Accelerator:
             raise ValueError(f"array must be one of {ARRAYS}, got {self.array!r}")
         if not isinstance(self.preload_overlap, bool):
             raise ValueError(f"preload_overlap must be true or false, got {self.preload_overlap!r}")
-        _pos_int("preload_rows_per_cycle", self.preload_rows_per_cycle)
+        object.__setattr__(
+            self, "preload_rows_per_cycle",
+            _pos_int("preload_rows_per_cycle", self.preload_rows_per_cycle),
+        )  # fmt: skip
         if self.array == "tensor_core" and self.dataflow != "os":
             raise ValueError("a tensor_core array computes dot products in place: dataflow 'os'")
         if self.preload_overlap and (self.array != "systolic" or self.dataflow == "os"):
@@ -147,9 +153,8 @@ class Accelerator:
                 "preload_overlap hides the stationary-operand preload of a systolic ws/is "
                 f"array; this is a {self.array} array with dataflow {self.dataflow!r}"
             )
-        _pos_int("rows", self.rows)
-        _pos_int("cols", self.cols)
-        _pos_int("max_tiles", self.max_tiles)
+        for f in ("rows", "cols", "max_tiles"):
+            object.__setattr__(self, f, _pos_int(f, getattr(self, f)))
         object.__setattr__(self, "dataflow", check_dataflow(self.dataflow))
         names = [b.name for b in self.buffers]
         if sorted(n for n in names if n != KV) != sorted(OPERANDS) or names.count(KV) > 1:

@@ -12,6 +12,7 @@ share of traffic caused by blocks that do not fit their buffer) or *DRAM bandwid
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import simpy
@@ -169,8 +170,9 @@ def simulate_elementwise(
 ) -> dict:
     """An elementwise layer on a cols-wide vector unit: ceil(elements / cols) cycles of compute,
     ``inputs`` activation tensors read and one written (bytes of the act/out formats)."""
-    if isinstance(elements, bool) or not isinstance(elements, int) or elements <= 0:
+    if isinstance(elements, bool) or not isinstance(elements, numbers.Integral) or elements <= 0:
         raise ValueError(f"elementwise size must be a positive int, got {elements!r}")
+    elements = int(elements)
     compute_total = math.ceil(elements / acc.cols)
     steps = max(1, min(acc.max_tiles, math.ceil(compute_total / 4096)))
     groups = _groups(steps, acc.max_tiles)

@@ -16,6 +16,7 @@ Traffic is in bytes of the storage format (bits per element incl. scale overhead
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 from .arch import Accelerator
@@ -54,8 +55,9 @@ def _require(acc: Accelerator, operand: str, elements: float, what: str) -> None
 def plan_gemm(acc: Accelerator, m: int, n: int, k: int, batch: int = 1) -> GemmPlan:
     """Closed-form tiling and traffic of Y[M,N] = X[M,K] W[K,N] (``batch`` independent copies)."""
     for name, v in (("M", m), ("N", n), ("K", k), ("batch", batch)):
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
             raise ValueError(f"GEMM {name} must be a positive int, got {v!r}")
+    m, n, k, batch = int(m), int(n), int(k), int(batch)
     R, C, df = acc.rows, acc.cols, acc.dataflow
     sr, sc, t = spatial_temporal(df, m, n, k)
     fr, fc = (int(x) for x in fold_counts(df, R, C, m, n, k))

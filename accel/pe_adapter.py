@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 # Event names of one int8 MAC (docs/conventions.md): used only when hwsim.pe is missing.
@@ -96,7 +97,7 @@ class PETiming:
         per-group dequantizer and LUT-TC's table precompute are (pes.md 2.2, 4); the sharing
         muxes are not counted. Wiring, control and registers that emit no event are missing;
         prefer RTL synthesis figures (`hwsim.rtl.synth`) where a generator exists."""
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
             raise ValueError(f"inventory dot-product length k must be an int >= 1, got {k!r}")
         cycles = INVENTORY_N * self.dot_cycles(k)
         out: dict[str, float] = {}

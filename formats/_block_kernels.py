@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import math
 
-import numba as nb
 import numpy as np
 
 from ._float_kernels import _U0, _U1, ST_OK, _msb, decompose, round_magnitude
+from .jitcache import njit_cached
 
 RULE_FLOOR, RULE_CEIL, RULE_RCEIL = 0, 1, 2
 
 
-@nb.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def _element_code(neg, mag, st, max_mag, sign_bit, twos, elem_bits, negzero):
     """Final element code from sign and magnitude; overflow saturates (block formats).
     ``negzero`` keeps the sign bit on a zero result (formats with a -0 code)."""
@@ -31,7 +31,7 @@ def _element_code(neg, mag, st, max_mag, sign_bit, twos, elem_bits, negzero):
     return mag | sgn
 
 
-@nb.njit(cache=True)
+@njit_cached
 def pow2_blocks(
     bits, src_mbits, src_ebits, block, emax_elem, rule, maxv_m, maxv_e, x_lo, x_hi, sbias,
     nan_code, mbits, emin, emax, max_mag, rmode, subnorm, twos, elem_bits, negzero, lut,
@@ -119,7 +119,7 @@ def pow2_blocks(
                     out_vals[r, i] = lut[code] * scale  # exact: power-of-two scale
 
 
-@nb.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def _float32_code(v, mbits, emin, emax, max_mag, rmode, subnorm, sign_bit):
     """Sign-magnitude minifloat code of a finite float32/float64 value ``v`` (saturating);
     ``sign_bit`` is the code's sign bit (0 for positive-only use)."""
@@ -135,7 +135,7 @@ def _float32_code(v, mbits, emin, emax, max_mag, rmode, subnorm, sign_bit):
     return mag | sign_bit if neg else mag
 
 
-@nb.njit(cache=True)
+@njit_cached
 def nvfp4_blocks(x, block, tensor_scale, e4m3_lut, e2m1_lut, out_codes, out_scales, out_vals):
     """NVFP4 quantize of float32 rows (rows x L), float32 arithmetic as the reference recipe.
 
@@ -190,22 +190,25 @@ def nvfp4_blocks(x, block, tensor_scale, e4m3_lut, e2m1_lut, out_codes, out_scal
                     out_vals[r, i] = e2m1_lut[code] * sv
 
 
-@nb.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def _round_int(v, rmode):
-    """Round float64 ``v`` to an integral float64 (RNE, RNA, RTZ, floor, ceil)."""
+    """Round float64 ``v`` to an integral float64 (RNE, RNA, RTZ, floor, ceil).
+
+    Stays in float64 for every magnitude (+-inf included): no int64 conversion that could
+    overflow before the caller saturates."""
     if rmode == 0:
         return np.rint(v)
     if rmode == 1:
-        t = math.trunc(v)
+        t = np.trunc(v)
         return t + (math.copysign(1.0, v) if abs(v - t) >= 0.5 else 0.0)
     if rmode == 2:
-        return float(math.trunc(v))
+        return np.trunc(v)
     if rmode == 3:
-        return float(math.floor(v))
-    return float(math.ceil(v))
+        return np.floor(v)
+    return np.ceil(v)
 
 
-@nb.njit(cache=True)
+@njit_cached
 def scaled_int_blocks(
     x, block, scales, zps, mul_recip, f32, qmin, qmax, step, rmode, bits, out_codes, out_vals
 ):
@@ -235,7 +238,7 @@ def scaled_int_blocks(
                 else:
                     xi = float(x[r, i])
                     v = xi * inv if mul_recip else xi / s
-                q = _round_int(v + z, rmode)
+                q = _round_int(v, rmode) + z  # round(x / s) + z (AWQ/GPTQ convention)
                 q = min(max(q, qmin), qmax)
                 qi = np.int64(q)
                 out_codes[r, i] = qi & mask

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import math
 
-import numba as nb
 import numpy as np
+
+from .jitcache import njit_cached
 
 RM_RNE = 0  # round to nearest, ties to even
 RM_RNA = 1  # round to nearest, ties away from zero
@@ -43,7 +44,7 @@ _U0 = np.uint64(0)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-@nb.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def _msb(sig):
     """Index of the most significant set bit of a nonzero uint64 (exact)."""
     if sig >> np.uint64(53):
@@ -51,7 +52,7 @@ def _msb(sig):
     return math.frexp(float(sig))[1] - 1
 
 
-@nb.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def decompose(u, width, src_mbits, sbias, emask, mmask):
     """Split raw IEEE bits ``u`` (uint64) into (neg, exponent_all_ones, fraction, sig, e2, p):
     value = (-1)^neg * sig * 2^e2 with msb index p (sig = 0 for zero; not meaningful when the
@@ -70,14 +71,14 @@ def decompose(u, width, src_mbits, sbias, emask, mmask):
     return neg, ef == np.int64(emask), mf, sig, e2, p
 
 
-@nb.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def special_tuple(special):
     """The 9 prepared final codes of ``_finish`` as a tuple (kept in registers)."""
     return (special[0], special[1], special[2], special[3], special[4], special[5],
             special[6], special[7], special[8])  # fmt: skip
 
 
-@nb.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def round_magnitude(neg, sig, e2, p, mbits, emin, emax, max_mag, rmode, subnorm, rnd):
     """Round ``sig * 2^e2`` (msb index ``p``) to a magnitude code; returns (code, status)."""
     toward_zero = rmode == RM_RTZ or (rmode == RM_FLOOR and not neg) or (rmode == RM_CEIL and neg)
@@ -128,7 +129,7 @@ def round_magnitude(neg, sig, e2, p, mbits, emin, emax, max_mag, rmode, subnorm,
     return code, ST_OK
 
 
-@nb.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def _finish(neg, mag, st, is_inf, sp):
     """Turn (sign, magnitude code, status) into the final code; count inputs needing an error.
 
@@ -151,7 +152,7 @@ def _finish(neg, mag, st, is_inf, sp):
     return sp[5] if neg else sp[4]
 
 
-@nb.njit(cache=True)
+@njit_cached
 def _count_error(errors, code, i):
     """errors = [n_nan, first_nan_index, n_negative, first_negative_index]."""
     k = 0 if code == -1 else 2
@@ -160,7 +161,7 @@ def _count_error(errors, code, i):
     errors[k] += 1
 
 
-@nb.njit(cache=True)
+@njit_cached
 def encode_float_bits(
     bits,
     src_mbits,
@@ -213,7 +214,7 @@ def encode_float_bits(
             out_vals[i] = lut[code]
 
 
-@nb.njit(cache=True)
+@njit_cached
 def encode_integers(
     vals,
     mbits,
@@ -256,7 +257,7 @@ def encode_integers(
             out_vals[i] = lut[code]
 
 
-@nb.njit(cache=True)
+@njit_cached
 def decode_magnitudes(mags, mbits, bias, zero_code, subnorm, out):
     """Decode magnitude codes of finite values to float64 (sign and specials handled outside).
 

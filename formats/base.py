@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from functools import cached_property
 
 import numpy as np
@@ -51,6 +52,17 @@ def as_real_array(x, where: str) -> np.ndarray:
         return arr.astype(np.float32) if arr.dtype.itemsize <= 2 else arr.astype(np.float64)
     except (TypeError, ValueError) as exc:
         raise FormatError(f"{where}: input must be real numbers, got dtype {arr.dtype}") from exc
+
+
+def check_int(value, where: str, name: str, lo: int, hi: int | None = None) -> int:
+    """``value`` as a Python int if it is an integer (Python or numpy) in lo..hi; bools,
+    floats and anything else raise a FormatError naming the parameter."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+    if not ok or value < lo or (hi is not None and value > hi):
+        rng = f"in {lo}..{hi}" if hi is not None else ("a positive int" if lo == 1 else f">= {lo}")
+        kind = "" if lo == 1 and hi is None else "an integer "
+        raise FormatError(f"{where}: {name} must be {kind}{rng}, got {value!r}")
+    return int(value)
 
 
 def check_codes(codes, bits: int, where: str) -> np.ndarray:

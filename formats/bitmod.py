@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .base import FormatError, as_real_array
+from .base import FormatError, as_real_array, check_int
 from .blocks import (
     QuantizedTensor,
     from_blocks,
@@ -79,8 +79,9 @@ class BitModFormat:
         object.__setattr__(self, "candidates", tuple(self.candidates))
         for c in self.candidates:
             bitmod_type(self.bits, c)  # validates
-        if not isinstance(self.group_size, int) or self.group_size < 1:
-            raise FormatError(f"{self.name}: group_size must be a positive int")
+        object.__setattr__(
+            self, "group_size", check_int(self.group_size, self.name, "group_size", 1)
+        )
 
     @property
     def types(self) -> list[CodebookFormat]:

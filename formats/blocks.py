@@ -11,11 +11,13 @@ Granularity (``block``):
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .base import FormatError
+from .base import FormatError, check_int
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,8 @@ def plan_blocks(shape: tuple, axis: int, block, partial: str, where: str) -> Blo
     length = shape[ax]
     if block == "channel":
         size = max(length, 1)
-    elif isinstance(block, int | np.integer) and block >= 1:
-        size = int(block)
+    elif isinstance(block, numbers.Integral) and not isinstance(block, bool | np.bool_):
+        size = check_int(block, where, "block", 1)
     else:
         raise FormatError(f"{where}: block must be a positive int, 'channel' or 'tensor'")
     n_blocks = max(-(-length // size), 1) if length else 0
@@ -157,7 +159,7 @@ def to_rows(x: np.ndarray, plan: Blocking) -> np.ndarray:
     if plan.axis < 0:
         return np.ascontiguousarray(x).reshape(1, -1)
     moved = np.moveaxis(x, plan.axis, -1)
-    return np.ascontiguousarray(moved).reshape(-1, moved.shape[-1])
+    return np.ascontiguousarray(moved).reshape(math.prod(moved.shape[:-1]), moved.shape[-1])
 
 
 def from_rows(a: np.ndarray, plan: Blocking) -> np.ndarray:

@@ -10,9 +10,10 @@ power clamp to code 0; zero, negatives, NaN and Inf give the NaN code (as ml_dty
 raise with invalid="error"; results above the largest power give NaN (overflow="nan") or
 saturate.
 
-``ml_dtypes_subnormals=True`` (set by the ``e8m0`` preset) reproduces one ml_dtypes 0.6 quirk:
-inputs strictly between 2^-127 and 2^-126 (float32 subnormals) round *up* to 2^-126 instead of
-to the nearer 2^-127; everywhere else the two rules agree.
+Inputs strictly between 2^-127 and 2^-126 (float32 subnormals) round to the nearest power
+like every other input, as ml_dtypes >= 0.7 does. ``ml_dtypes_0_6_round_up=True`` (off by
+default, also in the ``e8m0`` preset) reproduces ml_dtypes <= 0.6, which rounds all of them
+*up* to 2^-126; everywhere else the two rules agree.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from functools import cached_property
 
 import numpy as np
 
-from .base import ElementFormat, FormatError, as_real_array, canonical_rounding, check_codes
+from .base import (
+    ElementFormat,
+    FormatError,
+    as_real_array,
+    canonical_rounding,
+    check_codes,
+    check_int,
+)
 from .minifloat import MinifloatFormat
 
 
@@ -35,16 +43,16 @@ class ExponentFormat(ElementFormat):
     rounding: str = "rne"
     overflow: str = "nan"
     invalid: str = "nan"
-    ml_dtypes_subnormals: bool = False
+    ml_dtypes_0_6_round_up: bool = False
     name: str = ""
 
     def __post_init__(self):
         where = self.name or f"e{self.ebits}m0"
         object.__setattr__(self, "name", where)
-        if not (isinstance(self.ebits, int | np.integer) and 1 <= self.ebits <= 8):
-            raise FormatError(f"{where}: ebits must be an integer in 1..8, got {self.ebits!r}")
+        object.__setattr__(self, "ebits", check_int(self.ebits, where, "ebits", 1, 8))
         if self.bias is None:
             object.__setattr__(self, "bias", (1 << (self.ebits - 1)) - 1)
+        object.__setattr__(self, "bias", check_int(self.bias, where, "bias", -(1 << 10), 1 << 10))
         if self.overflow not in ("nan", "saturate"):
             raise FormatError(f"{where}: overflow must be 'nan' or 'saturate'")
         if self.invalid not in ("nan", "error"):
@@ -105,7 +113,7 @@ class ExponentFormat(ElementFormat):
         if big.any():
             codes = np.where(big, self.nan_code if self.overflow == "nan" else top, codes)
         value = arr.astype(np.float64)
-        if self.ml_dtypes_subnormals and self.rounding == "rne":
+        if self.ml_dtypes_0_6_round_up and self.rounding == "rne":
             lo, hi = np.ldexp(1.0, self.min_exponent), np.ldexp(1.0, self.min_exponent + 1)
             codes = np.where((value > lo) & (value < hi), 1, codes)
         invalid = ~(value > 0) | np.isinf(value)

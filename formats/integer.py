@@ -13,6 +13,7 @@ from .base import (
     as_real_array,
     canonical_rounding,
     check_codes,
+    check_int,
     code_dtype,
 )
 from .rounding import round_to_integer
@@ -52,8 +53,7 @@ class IntFormat(ElementFormat):
         default = f"{'int' if self.signed else 'uint'}{self.bits}"
         where = self.name or default
         object.__setattr__(self, "name", where)
-        if not (isinstance(self.bits, int | np.integer) and 1 <= self.bits <= 32):
-            raise FormatError(f"{where}: bits must be an integer in 1..32, got {self.bits!r}")
+        object.__setattr__(self, "bits", check_int(self.bits, where, "bits", 1, 32))
         if self.symmetric and not self.signed:
             raise FormatError(f"{where}: symmetric (restricted) range needs a signed format")
         if self.symmetric and self.bits < 2:
@@ -66,8 +66,9 @@ class IntFormat(ElementFormat):
             raise FormatError(f"{where}: overflow='wrap' cannot keep the restricted range")
         if self.nan not in ("error", "zero"):
             raise FormatError(f"{where}: nan must be 'error' or 'zero', got {self.nan!r}")
-        if not isinstance(self.frac_bits, int | np.integer) or not -64 < self.frac_bits < 64:
-            raise FormatError(f"{where}: frac_bits must be an integer in -63..63")
+        object.__setattr__(
+            self, "frac_bits", check_int(self.frac_bits, where, "frac_bits", -63, 63)
+        )
         object.__setattr__(self, "rounding", canonical_rounding(self.rounding, where))
 
     @property
@@ -248,8 +249,7 @@ class BipolarFormat(ElementFormat):
     def __post_init__(self):
         where = self.name or f"bipolar{self.bits}"
         object.__setattr__(self, "name", where)
-        if not (isinstance(self.bits, int | np.integer) and 1 <= self.bits <= 32):
-            raise FormatError(f"{where}: bits must be an integer in 1..32, got {self.bits!r}")
+        object.__setattr__(self, "bits", check_int(self.bits, where, "bits", 1, 32))
         if self.nan not in ("error", "zero"):
             raise FormatError(f"{where}: nan must be 'error' or 'zero'")
         object.__setattr__(self, "rounding", canonical_rounding(self.rounding, where))
@@ -263,18 +263,18 @@ class BipolarFormat(ElementFormat):
         return -self.max_value
 
     def encode(self, x) -> np.ndarray:
-        arr = as_real_array(x, self.name)
-        top = (1 << self.bits) - 1
-        if arr.dtype.kind in "iu":  # exact integer arithmetic
-            a = arr.astype(np.int64)
-            u2 = a + top  # 2u, odd when a is even
-            u = np.where(u2 % 2 == 0, u2 // 2, -1)
-            if (u < 0).any() or (u > top).any():  # ties or out of range: round in float64
-                u = self._round_float(a.astype(np.float64))
-            return u.astype(code_dtype(self.bits))
+        arr = as_real_array(x, self.name)  # integers beyond 2^53 saturate, so float64 is exact
         return self._round_float(arr.astype(np.float64)).astype(code_dtype(self.bits))
 
     def _round_float(self, v: np.ndarray) -> np.ndarray:
+        """Codes of float64 ``v``, rounded once and exactly (no ``fl(v + top) / 2`` step).
+
+        With f = floor(v) and d = v - f (both exact), u = (v + top) / 2 = g + d / 2 where
+        g = (f + top) / 2 is an exact integer or half-integer. Every mode but stochastic only
+        needs to know whether d > 0, so u is rounded through g + 0.25 * (d > 0), which lies in
+        the same open interval between consecutive integers and on the same side of their
+        midpoint as u (a tie exactly when g is a half-integer and d = 0).
+        """
         nan = np.isnan(v)
         if nan.any():
             if self.nan == "error":
@@ -282,8 +282,24 @@ class BipolarFormat(ElementFormat):
                 raise FormatError(f"{self.name}: NaN input (first at flat index {i})")
             v = np.where(nan, 0.0, v)
         top = (1 << self.bits) - 1
-        u = round_to_integer((v + top) / 2.0, self.rounding, self.seed)
-        return np.clip(u, 0, top).astype(np.int64)
+        shape, v = np.shape(v), np.reshape(v, -1)  # 1-D: in-place steps below need arrays
+        f = np.floor(v)
+        with np.errstate(invalid="ignore"):  # +-inf: d is NaN, g is +-inf and saturates
+            d = v - f  # exact, in [0, 1)
+        g = (f + top) * 0.5  # exact for |v| < 2^53; beyond, every result saturates anyway
+        if self.rounding == "stochastic":  # up with probability frac(u) = frac(g) + d / 2
+            fl = np.floor(g)
+            r2 = 2.0 * np.random.default_rng(self.seed).random(v.shape)  # exact
+            with np.errstate(invalid="ignore"):  # +-inf: no increment, saturates below
+                u = fl + ((r2 - 2.0 * (g - fl)) < d)  # both sides exact
+        else:
+            with np.errstate(invalid="ignore"):
+                np.ceil(d, out=d)  # 1 where d > 0, else 0 (NaN for +-inf input)
+            np.fmax(d, 0.0, out=d)  # NaN -> 0
+            d *= 0.25
+            g += d
+            u = round_to_integer(g, self.rounding)
+        return np.clip(u, 0.0, float(top), out=u).astype(np.int64).reshape(shape)
 
     def decode(self, codes) -> np.ndarray:
         c = check_codes(codes, self.bits, self.name)

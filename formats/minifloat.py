@@ -25,6 +25,7 @@ from .base import (
     as_real_array,
     canonical_rounding,
     check_codes,
+    check_int,
     code_dtype,
     random_bits,
 )
@@ -83,10 +84,8 @@ class MinifloatFormat(ElementFormat):
         where = self.name or f"e{self.ebits}m{self.mbits}"
         set_ = object.__setattr__
         set_(self, "name", where)
-        if not (isinstance(self.ebits, int | np.integer) and 1 <= self.ebits <= 11):
-            raise FormatError(f"{where}: ebits must be an integer in 1..11, got {self.ebits!r}")
-        if not (isinstance(self.mbits, int | np.integer) and 0 <= self.mbits <= 23):
-            raise FormatError(f"{where}: mbits must be an integer in 0..23, got {self.mbits!r}")
+        set_(self, "ebits", check_int(self.ebits, where, "ebits", 1, 11))
+        set_(self, "mbits", check_int(self.mbits, where, "mbits", 0, 23))
         if self.specials not in SPECIALS:
             raise FormatError(f"{where}: specials must be one of {SPECIALS}, got {self.specials!r}")
         if self.specials == "fnuz" and not self.signed:

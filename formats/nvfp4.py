@@ -17,12 +17,13 @@ scale byte 0x08.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _block_kernels as BK
-from .base import FormatError, as_real_array
+from .base import FormatError, as_real_array, check_int
 from .blocks import QuantizedTensor, from_blocks, plan_blocks, scales_from_layout, to_blocks
 from .blocks import scales_to_layout as _layout
 from .minifloat import MinifloatFormat
@@ -43,8 +44,7 @@ class NVFP4Format:
     is_block = True
 
     def __post_init__(self):
-        if not isinstance(self.block, int) or self.block < 1:
-            raise FormatError(f"{self.name}: block must be a positive int")
+        object.__setattr__(self, "block", check_int(self.block, self.name, "block", 1))
         if self.partial not in ("allow", "error"):
             raise FormatError(f"{self.name}: partial must be 'allow' or 'error'")
 
@@ -75,7 +75,7 @@ class NVFP4Format:
             raise FormatError(f"{self.name}: non-finite input (first at flat index {i})")
         plan = plan_blocks(x32.shape, axis, self.block, self.partial, self.name)
         moved = np.moveaxis(x32, plan.axis, -1)
-        rows = np.ascontiguousarray(moved).reshape(-1, moved.shape[-1])
+        rows = np.ascontiguousarray(moved).reshape(math.prod(moved.shape[:-1]), moved.shape[-1])
         extra = {}
         t = _F32(0.0)
         if self.tensor_scale:

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import FormatError, check_codes, code_dtype
+from .base import FormatError, check_codes, check_int, code_dtype
 
 ORDERS = ("lsb_first", "msb_first")
 
 
 def _check(bits: int, order: str) -> None:
-    if not isinstance(bits, int | np.integer) or not 1 <= bits <= 32:
-        raise FormatError(f"pack: bits must be an integer in 1..32, got {bits!r}")
+    check_int(bits, "pack", "bits", 1, 32)
     if order not in ORDERS:
         raise FormatError(f"pack: order must be one of {ORDERS}, got {order!r}")
 

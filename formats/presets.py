@@ -80,8 +80,9 @@ def pot_format(
 
 def nf4_format(name: str = "nf4", tie: str = "lower") -> CodebookFormat:
     return CodebookFormat(
-        NF4_VALUES, name=name, tie=tie, thresholds=NF4_THRESHOLDS, source=NF4_SOURCE
-    )
+        NF4_VALUES, name=name, tie=tie, thresholds=NF4_THRESHOLDS, source=NF4_SOURCE,
+        threshold_dtype="float32",
+    )  # fmt: skip
 
 
 def binary_format(sign_of_zero: int = 1, name: str = "binary") -> CodebookFormat:
@@ -249,7 +250,7 @@ def _presets() -> dict[str, Preset]:
     )  # noqa: E501
     p["e8m0"] = Preset(
         ExponentFormat,
-        {"ebits": 8, "name": "e8m0", "ml_dtypes_subnormals": True},
+        {"ebits": 8, "name": "e8m0"},
         "OCP MX scale (ml_dtypes float8_e8m0fnu)",
     )  # noqa: E501
     p["minifloat"] = Preset(MinifloatFormat, {}, "any ExMy: get('minifloat', ebits=.., mbits=..)")

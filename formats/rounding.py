@@ -23,9 +23,11 @@ def round_to_integer(v: np.ndarray, mode: str, seed: int | None = None) -> np.nd
         return np.ceil(v)
     if mode == "rna":
         t = np.trunc(v)
-        return t + np.copysign((np.abs(v - t) >= 0.5).astype(np.float64), v)
+        with np.errstate(invalid="ignore"):  # +-inf: inf - inf is NaN, no increment
+            return t + np.copysign((np.abs(v - t) >= 0.5).astype(np.float64), v)
     if mode == "stochastic":
         f = np.floor(v)
         u = np.random.default_rng(seed).random(np.shape(v))
-        return f + (u < (v - f))
+        with np.errstate(invalid="ignore"):
+            return f + (u < (v - f))
     raise ValueError(f"unknown rounding mode {mode!r}")

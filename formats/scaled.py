@@ -12,7 +12,8 @@ is bit-exact to that recipe.
 Scale rules:
     absmax      s = max|x| / target            (target defaults to the element's max value)
     absmean     s = mean|x| / target           (target defaults to 1; BitNet b1.58 ternary)
-    minmax      s = (hi - lo) / (2^n - 1), zero point z = clamp(round(-lo / s), 0, 2^n - 1)
+    minmax      s = (hi - lo) / (2^n - 1), zero point z = clamp(round(-lo / s), 0, 2^n - 1),
+                codes q = clamp(round(x / s) + z, 0, 2^n - 1) (AWQ/GPTQ convention)
                 with lo = min(min x, 0), hi = max(max x, 0); unsigned IntFormat elements only
     pow2_floor  s = 2^(floor(log2 max|x|) - emax_elem)      OCP MX v1.0 (spec default)
     pow2_ceil   s = 2^(ceil(log2 max|x|) - emax_elem)
@@ -48,6 +49,7 @@ from .blocks import (
 from .exponent import ExponentFormat
 from .integer import IntFormat
 from .minifloat import MinifloatFormat
+from .rounding import round_to_integer
 
 RULES = ("absmax", "absmean", "minmax", "pow2_floor", "pow2_ceil", "pow2_rceil")
 
@@ -138,6 +140,8 @@ class ScaledFormat:
         if not 0 <= self.min_scale < self.max_scale:
             raise FormatError(f"{where}: need 0 <= min_scale < max_scale")
         plan_blocks((1,), 0, self.block, "allow", where)  # validates ``block``
+        if not isinstance(self.block, str):  # numpy integers are stored as int
+            object.__setattr__(self, "block", int(self.block))
         if self.target is not None and not self.target > 0:
             raise FormatError(f"{where}: target must be positive")
 
@@ -315,8 +319,10 @@ class ScaledFormat:
             scale_codes = np.where(bad_blocks, self.scale_format.nan_code, scale_codes)
             scale_vals = np.where(bad_blocks, 1.0, scale_vals)
         v = self._divide(xb, scale_vals[..., None])
-        if zp is not None:
-            v = v + zp[..., None]
+        if zp is not None:  # round(x / s) + z: round on the element grid first, then shift
+            el = self.element
+            r = round_to_integer(np.ldexp(v.astype(np.float64), el.frac_bits), el.rounding, el.seed)
+            v = np.ldexp(r, -el.frac_bits) + zp[..., None]
         codes = self.element.encode(v)
         if bad_blocks is not None:  # a NaN-scale block stores zero element codes
             codes = np.where(bad_blocks[..., None], 0, codes).astype(codes.dtype)
@@ -349,7 +355,8 @@ class ScaledFormat:
         if self.rule == "absmax":
             s = a.max(axis=-1).astype(np.float64) / self._target
         elif self.rule == "absmean":
-            s = a.astype(np.float64).sum(axis=-1) / block_counts(plan) / self._target
+            n = np.maximum(block_counts(plan), 1)  # an empty tensor: mean 0, scale 1
+            s = a.astype(np.float64).sum(axis=-1) / n / self._target
         else:  # minmax
             lo = np.minimum(xb.min(axis=-1).astype(np.float64), 0.0)
             hi = np.maximum(xb.max(axis=-1).astype(np.float64), 0.0)

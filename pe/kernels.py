@@ -16,6 +16,8 @@ import math
 import numba
 import numpy as np
 
+from hwsim.formats.jitcache import njit_cached
+
 WRAP, SATURATE = 0, 1
 F32_MAX = float(np.finfo(np.float32).max)
 F32_MIN_NORMAL = 2.0**-126
@@ -36,13 +38,13 @@ def wrap_array(v: np.ndarray, acc_bits: int) -> np.ndarray:
     return (v - lo) % (1 << acc_bits) + lo
 
 
-@numba.njit(cache=True)
+@njit_cached
 def _wrap(v, lo, bits):
     span = np.int64(1) << bits
     return (v - lo) % span + lo
 
 
-@numba.njit(cache=True)
+@njit_cached
 def int_gemm(X, W, lanes, acc_bits, mode):
     """Y = X @ W with chunked accumulation; returns (Y int64, overflowed bool)."""
     M, K = X.shape
@@ -69,7 +71,7 @@ def int_gemm(X, W, lanes, acc_bits, mode):
     return out, ovf
 
 
-@numba.njit(cache=True)
+@njit_cached
 def int_accumulate(P, acc_bits, mode):
     """Sequential accumulation of chunk sums P[..., c] (int64, last axis = cycles)."""
     R, C = P.shape
@@ -155,7 +157,7 @@ def exact_int_matmul(
 
 
 # ----------------------------------------------------------------------------- floats
-@numba.njit(cache=True)
+@njit_cached
 def round_fast(x, mbits, emin, max_finite, ftz, tiny):
     """Round float64 `x` to a binary format with RNE (overflow -> inf, FTZ optional);
     `tiny` = 2^emin. Branch-free (selects only), so loops over independent outputs run
@@ -188,13 +190,13 @@ def round_fast(x, mbits, emin, max_finite, ftz, tiny):
     return x if (x == 0.0 or not math.isfinite(x)) else r
 
 
-@numba.njit(cache=True)
+@njit_cached
 def round_fp(x, mbits, emin, max_finite, ftz):
     """Round float64 `x` to a binary format with RNE (overflow -> inf, FTZ optional)."""
     return round_fast(x, mbits, emin, max_finite, ftz, math.ldexp(1.0, emin))
 
 
-@numba.njit(cache=True)
+@njit_cached
 def sum_to_odd(a, b):
     """a + b in float64 rounded to odd (exact if representable; sticky last bit otherwise).
 
@@ -219,13 +221,13 @@ def sum_to_odd(a, b):
     return odd if (math.isfinite(s) and s != 0.0 and err != 0.0 and (bits & 1) == 0) else s
 
 
-@numba.njit(cache=True)
+@njit_cached
 def flush(x, tiny, ftz):
     """Denormals-are-zero for an adder input (tiny = smallest normal, 2^emin)."""
     return math.copysign(0.0, x) if (ftz and abs(x) < tiny) else x
 
 
-@numba.njit(cache=True)
+@njit_cached
 def lmul(x, w, ebits, mbits, bias, l_bits):
     """L-Mul (arXiv 2410.00907): integer add of the (exponent|mantissa) fields of x and w.
 
@@ -268,7 +270,7 @@ def lmul(x, w, ebits, mbits, bias, l_bits):
 TILE_M, TILE_N = 8, 256
 
 
-@numba.njit(cache=True)
+@njit_cached
 def _fp_gemm_tiles(X, W, mult, fused, pspec, aspec, lspec, t_lo, t_hi, out):
     """Sequential FP dot products Y[m, n] = acc over k of X[m, k] * W[k, n].
 
@@ -322,7 +324,7 @@ def _fp_gemm_tiles(X, W, mult, fused, pspec, aspec, lspec, t_lo, t_hi, out):
     return out
 
 
-@numba.njit(cache=True)
+@njit_cached
 def fp_round_array(x, mbits, emin, max_finite, ftz):
     """Vectorised `round_fp` over a flat float64 array."""
     out = np.empty_like(x)
@@ -382,7 +384,7 @@ def pipeline_end(stage_a_ends: np.ndarray, b_cycles: int) -> int:
 
 # ------------------------------------------------------------- kernels of specific PEs
 # (kept in this module: numba's on-disk cache only tracks the defining file)
-@numba.njit(cache=True)
+@njit_cached
 def _lut_fp_gemm_tiles(T, idx, nbits, mbits, emin, max_finite, ftz, t_lo, t_hi, out):
     """T: (M, G, 2^K) full tables (FP16 values); idx: (B, G, N) indices.
     Each output accumulates over g, then b, in order (tiled as in fp_gemm)."""
@@ -409,7 +411,7 @@ def _lut_fp_gemm_tiles(T, idx, nbits, mbits, emin, max_finite, ftz, t_lo, t_hi, 
     return out
 
 
-@numba.njit(cache=True)
+@njit_cached
 def lut_indices(W, nbits, tile_k):
     """(B, G, N) table indices (uint8, tile_k <= 8) of bipolar weights W (k x N, odd integer
     values): bit j of idx[b, g, n] is bit b of the code u = (w + 2^B - 1) / 2 of weight
@@ -427,7 +429,7 @@ def lut_indices(W, nbits, tile_k):
     return idx
 
 
-@numba.njit(cache=True)
+@njit_cached
 def lut_int_gemm(T, idx, nbits, acc_bits, mode):
     M, G, _ = T.shape
     N = idx.shape[2]
@@ -465,7 +467,7 @@ def dequant_accumulate(C, S, aspec):
     return _dequant_accumulate(C, S, aspec, np.zeros(C.shape[1:]), 0)
 
 
-@numba.njit(cache=True)
+@njit_cached
 def _f32_first_group(C0, S0):
     M, N = C0.shape
     out = np.empty((M, N))
@@ -476,7 +478,7 @@ def _f32_first_group(C0, S0):
     return out
 
 
-@numba.njit(cache=True)
+@njit_cached
 def _dequant_accumulate_tiles(C, S, aspec, out, g_start, t_lo, t_hi):
     G, M, N = C.shape
     am, ae, amax, aftz = int(aspec[0]), int(aspec[1]), aspec[2], aspec[3] != 0.0
@@ -492,7 +494,7 @@ def _dequant_accumulate_tiles(C, S, aspec, out, g_start, t_lo, t_hi):
     return out
 
 
-@numba.njit(cache=True)
+@njit_cached
 def _group_fp_gemm_tiles(X, Q, S, group, aspec, t_lo, t_hi, out):
     """Per group: P = fp-sum of X * Q (products exact), then out = round(S * P + out).
     Tiled as in fp_gemm: each output sees the same operations in the same order."""
@@ -530,7 +532,7 @@ def _group_fp_gemm_tiles(X, Q, S, group, aspec, t_lo, t_hi, out):
     return out
 
 
-@numba.njit(cache=True)
+@njit_cached
 def booth_terms(W, n):
     """BitMoD term fields of integer weights W (k x N) as radix-4 Booth digits, LSB digit
     first: (sign, ew, man) int8 arrays of shape (n, k, N), sign = d < 0, ew = |d| == 2,
@@ -553,7 +555,7 @@ def booth_terms(W, n):
     return s, e, m
 
 
-@numba.njit(cache=True)
+@njit_cached
 def _bitmod_fp_gemm_tiles(
     SA, EA, MA, TS, TE, TM, BS, lanes, group, scales, has_scales, unit, t_lo, t_hi, out
 ):
@@ -638,7 +640,7 @@ def table_hash(values) -> tuple[np.ndarray, np.uint64, np.uint64]:
 # One pass over the values (any memory order), no temporaries. They only answer "every
 # element is fine" and give the largest magnitude; on failure `operands.check` reruns the
 # reference numpy check, which finds the first offending element and raises the same error.
-@numba.njit(cache=True)
+@njit_cached
 def int_values_ok(a, lo, hi, odd):
     """(every element of 1-D `a`, read as float64, is an integer in [lo, hi], and odd if
     `odd`; max |a|). NaN fails v == floor(v); +-inf fails the range test."""
@@ -655,7 +657,7 @@ def int_values_ok(a, lo, hi, odd):
     return ok, max(abs(vmin), abs(vmax))
 
 
-@numba.njit(cache=True)
+@njit_cached
 def int_dtype_values_ok(a, lo, hi, odd):
     """`int_values_ok` for a non-empty 1-D signed (or <= 32-bit unsigned) integer array."""
     vmin, vmax = a[0], a[0]
@@ -669,7 +671,7 @@ def int_dtype_values_ok(a, lo, hi, odd):
     return ok, max(abs(float(vmin)), abs(float(vmax)))
 
 
-@numba.njit(cache=True)
+@njit_cached
 def table_values_ok(a, slots, mult, shift):
     """(every element of 1-D `a`, read as float64, is a value of the table hashed into
     `slots` by `table_hash`, max |a|). One multiplicative-hash probe per element: v is a
@@ -699,7 +701,7 @@ def _n_tiles(M: int, N: int, tile_m: int) -> int:
     return -(-M // tile_m) * -(-N // TILE_N)
 
 
-@numba.njit(cache=True, parallel=True)
+@njit_cached(parallel=True)
 def _fp_gemm_par(X, W, mult, fused, pspec, aspec, lspec, n, out):
     nch = min(n, PAR_CHUNKS)
     for c in numba.prange(nch):
@@ -720,7 +722,7 @@ def fp_gemm(X, W, mult, fused, pspec, aspec, lspec):
     return _fp_gemm_tiles(X, W, mult, fused, pspec, aspec, lspec, 0, n, out)
 
 
-@numba.njit(cache=True, parallel=True)
+@njit_cached(parallel=True)
 def _group_fp_gemm_par(X, Q, S, group, aspec, n, out):
     nch = min(n, PAR_CHUNKS)
     for c in numba.prange(nch):
@@ -739,7 +741,7 @@ def group_fp_gemm(X, Q, S, group, aspec):
     return _group_fp_gemm_tiles(X, Q, S, group, aspec, 0, n, out)
 
 
-@numba.njit(cache=True, parallel=True)
+@njit_cached(parallel=True)
 def _lut_fp_gemm_par(T, idx, nbits, mbits, emin, max_finite, ftz, n, out):
     nch = min(n, PAR_CHUNKS)
     for c in numba.prange(nch):
@@ -759,7 +761,7 @@ def lut_fp_gemm(T, idx, nbits, mbits, emin, max_finite, ftz):
     return _lut_fp_gemm_tiles(T, idx, nbits, mbits, emin, max_finite, ftz, 0, n, out)
 
 
-@numba.njit(cache=True, parallel=True)
+@njit_cached(parallel=True)
 def _bitmod_fp_gemm_par(SA, EA, MA, TS, TE, TM, BS, lanes, group, scales, has, unit, n, out):
     nch = min(n, PAR_CHUNKS)
     for c in numba.prange(nch):
@@ -782,7 +784,7 @@ def bitmod_fp_gemm(SA, EA, MA, TS, TE, TM, BS, lanes, group, scales, has_scales,
     return _bitmod_fp_gemm_tiles(*args[:12], 0, n, out)
 
 
-@numba.njit(cache=True, parallel=True)
+@njit_cached(parallel=True)
 def _dequant_accumulate_par(C, S, aspec, out, g_start):
     M = C.shape[1]
     nch = min(M, PAR_CHUNKS)

@@ -113,3 +113,28 @@ def test_llama2_70b_gqa_shapes_and_macs():
     assert total == pytest.approx(70e9, rel=0.02)
     attn = seq * seq * d * heads * n_layers  # QK^T; PV is the same size
     assert sum(lay.macs for lay in w.layers if lay.kind == "attn_qk") == attn
+
+
+def test_numpy_integer_sizes_are_accepted_and_stored_as_int():
+    """Pins: numpy integer sizes (e.g. from np.arange or a DataFrame) were refused as 'not a
+    positive int' by the workload, accelerator and cost validators; bools stay refused."""
+    import numpy as np
+
+    import hwsim
+    import hwsim.accel as A
+    from hwsim.accel.cost import op_energy_pj
+
+    i = np.int64
+    layer = hwsim.workloads.gemm(i(16), np.int32(8), i(4)).layers[0]
+    assert (layer.m, layer.n, layer.k) == (16, 8, 4) and type(layer.m) is int
+    conv = hwsim.workloads.conv2d("c", i(8), i(8), i(3), i(4), i(3))
+    assert (conv.m, conv.n, conv.k) == (64, 4, 27)  # 8x8 outputs, 4 filters, 3*3*3
+    assert hwsim.workloads.get("llama2-7b", seq_len=i(16), batch=np.uint8(1)).layers
+    acc = A.systolic(i(8), np.int16(8))
+    assert type(acc.rows) is int and acc.rows == 8
+    assert hwsim.simulate(acc, hwsim.workloads.gemm(i(16), i(16), i(16))).cycles > 0
+    assert op_energy_pj("mul", i(8)) == op_energy_pj("mul", 8)
+    with pytest.raises(ValueError, match="positive int"):
+        hwsim.workloads.gemm(True, 8, 8)
+    with pytest.raises(ValueError, match="positive int"):
+        A.systolic(8.0, 8)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import functools
 import math
+import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,8 +87,9 @@ class CostTable:
     _index: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.lut_entries, bool) or not isinstance(self.lut_entries, int):
+        if isinstance(self.lut_entries, bool) or not isinstance(self.lut_entries, numbers.Integral):
             raise ValueError(f"lut_entries must be an int, got {self.lut_entries!r}")
+        object.__setattr__(self, "lut_entries", int(self.lut_entries))
         if self.lut_entries < 2:
             raise ValueError(f"lut_entries must be >= 2, got {self.lut_entries}")
         index: dict[tuple, dict[str, OpRow]] = {}

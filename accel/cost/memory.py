@@ -11,6 +11,7 @@ Area = capacity x bitcell area / array efficiency x port factor, node-scaled ide
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 from hwsim.accel.cost import scaling
@@ -82,9 +83,10 @@ def sram_pj_per_bit(capacity_bytes: float) -> float:
     return scaling.interpolate(float(capacity_bytes), _SRAM_ANCHORS, _SQRT_RULE)
 
 
-def _pos_int(name: str, v: object) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+def _pos_int(name: str, v: object) -> int:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
         raise ValueError(f"{name} must be a positive int, got {v!r}")
+    return int(v)  # numpy integers are accepted and stored as int
 
 
 def _nonneg(name: str, v: float) -> None:
@@ -112,7 +114,7 @@ class SramConfig:
 
     def __post_init__(self) -> None:
         for name in ("capacity_bytes", "word_bits", "banks", "ports"):
-            _pos_int(name, getattr(self, name))
+            object.__setattr__(self, name, _pos_int(name, getattr(self, name)))
         if self.capacity_bytes * 8 < self.word_bits * self.banks:
             raise ValueError(
                 f"capacity {self.capacity_bytes} bytes is smaller than one {self.word_bits}-bit "
@@ -167,8 +169,8 @@ class RegisterFileConfig:
     node_nm: float = 45
 
     def __post_init__(self) -> None:
-        _pos_int("entries", self.entries)
-        _pos_int("word_bits", self.word_bits)
+        object.__setattr__(self, "entries", _pos_int("entries", self.entries))
+        object.__setattr__(self, "word_bits", _pos_int("word_bits", self.word_bits))
 
 
 def register_file_cost(cfg: RegisterFileConfig, table: CostTable | None = None) -> SramCost:

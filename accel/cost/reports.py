@@ -6,6 +6,7 @@ from. Inputs are plain dicts and frozen dataclasses so the simulator can build t
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -42,8 +43,9 @@ class SramAccesses:
     def __post_init__(self) -> None:
         for name in ("reads", "writes"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
                 raise ValueError(f"SramAccesses.{name} must be an int >= 0, got {v!r}")
+            object.__setattr__(self, name, int(v))
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,9 @@ class DramTraffic:
     def __post_init__(self) -> None:
         for name in ("read_bytes", "write_bytes"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
                 raise ValueError(f"DramTraffic.{name} must be an int >= 0, got {v!r}")
+            object.__setattr__(self, name, int(v))
 
 
 def energy_breakdown(
@@ -160,7 +163,7 @@ def area_breakdown(
     rows: list[tuple] = []
     for comp, per in (units or {}).items():
         n = instances.get(comp, 1)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
             raise ValueError(f"instances of {comp!r} must be an int >= 0, got {n!r}")
         for name, k in per.items():
             if isinstance(k, bool) or not isinstance(k, int | float) or not k >= 0:

@@ -9,6 +9,7 @@ b-bit multiply. Floating-point ops take a storage width with a default layout (4
 
 from __future__ import annotations
 
+import numbers
 import re
 
 INT_OPS = (
@@ -47,11 +48,11 @@ Width = int | tuple[int, int] | str
 
 
 def _positive_int(value: object, op: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"bits for op {op!r} must be an int number of bits, got {value!r}")
     if value <= 0:
         raise ValueError(f"bits for op {op!r} must be positive, got {value}")
-    return value
+    return int(value)
 
 
 def normalize(op: str, bits: Width) -> tuple[int, ...]:

@@ -7,6 +7,7 @@ squared quantization error); totals are sums over layers. Costs: ``memory_bits``
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -232,7 +233,7 @@ def precision_pareto(
     if objective not in _COSTS:
         raise ValueError(f"objective must be one of {list(_COSTS)}, got {objective!r}")
     if error_budgets is None:
-        if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 2:
+        if isinstance(n_points, bool) or not isinstance(n_points, numbers.Integral) or n_points < 2:
             raise ValueError(f"n_points must be an int >= 2, got {n_points!r}")
         lo = allocate_precision_min_error(problem, memory_budget_bits=memory_budget_bits)
         hi = allocate_precision(problem, objective, memory_budget_bits=memory_budget_bits)

@@ -50,10 +50,10 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import numba
 import numpy as np
 
 import hwsim.formats as F
+from hwsim.formats.jitcache import njit_cached
 
 SCALED_KINDS = ("mixpe", "dequant_mac")  # PEs that apply per-group weight scales themselves
 _BUF = 96  # Shewchuk partials per output: non-overlapping doubles, <= 2098 / 53 + 1 = 41
@@ -64,14 +64,14 @@ class QGemmError(ValueError):
 
 
 # ------------------------------------------------------------------ exact summation kernels
-@numba.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def _split(a):
     c = 134217729.0 * a  # Veltkamp split, 2^27 + 1
     hi = c - (c - a)
     return hi, a - hi
 
 
-@numba.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def _two_prod(a, b):
     """p + e == a * b exactly (Dekker; no FMA needed), barring overflow / underflow."""
     p = a * b
@@ -81,7 +81,7 @@ def _two_prod(a, b):
     return p, e
 
 
-@numba.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def _grow(parts, n, x):
     """Add x to the non-overlapping partials parts[:n] (Shewchuk; as CPython's math.fsum)."""
     i = 0
@@ -99,7 +99,7 @@ def _grow(parts, n, x):
     return i + 1
 
 
-@numba.njit(cache=True, inline="always")
+@njit_cached(inline="always")
 def _finish(parts, n):
     """Correctly rounded sum of the partials (CPython math.fsum's final step)."""
     if n == 0:
@@ -125,7 +125,7 @@ def _finish(parts, n):
     return hi
 
 
-@numba.njit(cache=True)
+@njit_cached
 def _exact_gemm_kernel(A, BT, out):
     m_, k_ = A.shape
     n_ = BT.shape[0]
@@ -147,7 +147,7 @@ def _exact_gemm_kernel(A, BT, out):
             out[m, n] = _finish(parts, cnt) if math.isfinite(naive) else naive
 
 
-@numba.njit(cache=True)
+@njit_cached
 def _exact_epilogue_kernel(P, SX, SW, out):
     """out[m, n] = sum_g SX[g, m] * SW[g, n] * P[g, m, n], exact, one rounding."""
     g_, m_, n_ = P.shape

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 GEMM_KINDS = ("gemm", "bmm", "conv", "attn_qk", "attn_pv")
 KINDS = (*GEMM_KINDS, "elementwise")
 
 
-def _pos(name: str, v: object) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+def _pos(name: str, v: object) -> int:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
         raise ValueError(f"{name} must be a positive int, got {v!r}")
+    return int(v)  # numpy integers are accepted and stored as int
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Layer:
         if self.kind not in KINDS:
             raise ValueError(f"layer {self.name!r}: unknown kind {self.kind!r}; known: {KINDS}")
         for f in ("m", "n", "k", "batch", "inputs", "count"):
-            _pos(f"layer {self.name!r} {f}", getattr(self, f))
+            object.__setattr__(self, f, _pos(f"layer {self.name!r} {f}", getattr(self, f)))
         if not isinstance(self.kv_out, bool):
             raise ValueError(f"layer {self.name!r} kv_out must be a bool, got {self.kv_out!r}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 from .layers import Layer, Workload, conv2d
@@ -192,7 +193,7 @@ def get(
     if key not in TRANSFORMERS:
         raise ValueError(f"unknown model {model!r}; known: {names()}")
     for f, v in (("seq_len", seq_len), ("batch", batch)):
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
             raise ValueError(f"{f} must be a positive int, got {v!r}")
     return transformer(key, phase, seq_len, batch, step)
 
