@@ -11,7 +11,7 @@ TOML format::
     k = 256
     [[layer]]
     name = "c1"
-    kind = "conv"        # h, w, c, filters, r, [s, stride, pad, batch]
+    kind = "conv"        # h, w, c, filters, r, [s, stride, pad, batch, dilation]
     h = 56
     w = 56
     c = 64
@@ -27,7 +27,20 @@ from pathlib import Path
 from .layers import KINDS, Layer, Workload, conv2d
 
 _GEMM_KEYS = {"name", "kind", "m", "n", "k", "batch", "inputs", "count"}
-_CONV_KEYS = {"name", "kind", "h", "w", "c", "filters", "r", "s", "stride", "pad", "batch"}
+_CONV_KEYS = {
+    "name",
+    "kind",
+    "h",
+    "w",
+    "c",
+    "filters",
+    "r",
+    "s",
+    "stride",
+    "pad",
+    "batch",
+    "dilation",
+}
 
 
 def layers_from_records(name: str, records: list, where: str = "workload") -> Workload:
