@@ -8,8 +8,9 @@ Array and SRAM: each step's tile is computed in its im2col view (M = n*p*q, N = 
 K = c*r*s) with the GEMM path's timing, and the SRAM reads by the array are that view's
 (the im2col matrix is formed while the array reads the buffer: a sliding window reads an
 input element once per filter tap it meets). SRAM writes are the DRAM fills (distinct
-elements) and the array's output updates; outputs are read once per partial-sum update
-and once per write-back, at the accumulator width where partial sums meet.
+elements) and the array's output updates; outputs are read once per update that meets a
+previous partial sum and once per write-back, at the accumulator width where partial sums
+meet (the GEMM path's counts for a 1x1 conv, tested).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .pe_adapter import PETiming
 
 def _array_sram(acc: Accelerator, m: int, n: int, k: int) -> dict:
     """SRAM accesses (elements) of the array computing one m x n x k tile held whole in the
-    SRAM: {operand: (reads, writes)}; outputs: updates only (no DRAM spill)."""
+    SRAM: {operand: (reads, writes)}; outputs: (updates, updates) from the array."""
     prob = gemm_problem(m, n, k)
     nest = gemm_nest(acc, prob, {"B": 1, "M": m, "N": n, "K": k}, DIMS)
     out = {}
@@ -37,7 +38,7 @@ def _array_sram(acc: Accelerator, m: int, n: int, k: int) -> dict:
         if a.level != "sram":
             continue
         if a.operand == "out":
-            out["out"] = (a.updates - a.first, a.updates)
+            out["out"] = (a.updates, a.updates)
         else:
             out[a.operand] = (a.reads, 0)
     return out
@@ -108,9 +109,12 @@ def simulate_conv_nest(
             continue
         b = ob if o == "out" else bits[o]
         r, w = sram["reads"][o], sram["writes"][o]
-        if o == "out":  # refetched partial sums in; every write-back (spill or final) out
+        if o == "out":
+            # an update reads the previous partial sum unless it is the element's first
+            # (U - E reads); every write-back, the E finals and the spills, reads the SRAM
+            # (E + refetched); refetched partial sums are written in: U + refetched each
             refetch = row["dram_read_bytes_out"] * 8 / acc_bits
-            r += refetch + nest.problem.elements("out")
+            r += refetch
             w += refetch
         else:  # DRAM fills: the distinct elements of each tile
             w += row[f"dram_read_bytes_{o}"] * 8 / bits[o]

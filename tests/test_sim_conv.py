@@ -188,3 +188,26 @@ def test_layer_problem_of_conv_and_pinned_conv_mapping():
     small = accel.systolic(4, 4, act_sram_bytes=64)
     with pytest.raises(ValueError, match=r"the 'act' tile .* buffer 'act' has"):
         hwsim.simulate(small, layer, mapping={"c": {"tiles": {"P": 5}}})
+
+
+@pytest.mark.parametrize("df", ["os", "ws"])
+def test_pointwise_conv_equals_its_gemm(df):
+    """A 1x1 stride-1 conv is the GEMM M = P*Q, N = K, K = C: with P tiled (whole rows of Q,
+    so an M tile) and C split (partial sums), the conv engine's row (cycles, DRAM and SRAM
+    bytes per operand) equals the GEMM engine's on the matching GEMM nest."""
+    from hwsim.accel.mapping.gemm_mapper import gemm_nest
+    from hwsim.accel.mapping.problem import gemm_problem
+    from hwsim.accel.nest_engine import simulate_nest
+
+    acc = accel.systolic(4, 3, dataflow=df, act_sram_bytes=BIG, weight_sram_bytes=BIG,
+                         out_sram_bytes=BIG, dram_bw=8)  # fmt: skip
+    timing = PETiming("int_mac")
+    c_tile = 3 if df == "os" else 4  # WS: K on the rows, a multiple of the 4 rows
+    conv = conv_nest(conv_problem(1, 7, 10, 6, 4, 1, 1), {"P": 2, "C": c_tile}, ("P", "C"))
+    gemm = gemm_nest(acc, gemm_problem(24, 7, 10), {"M": 8, "K": c_tile}, ("M", "K", "B", "N"))
+    a = simulate_conv_nest(acc, timing, conv, timing.acc_bits)
+    b = simulate_nest(acc, timing, gemm, timing.acc_bits)
+    for key, val in b.items():
+        if key != "events":
+            assert a[key] == pytest.approx(val), key
+    assert a["events"] == b["events"]

@@ -156,6 +156,10 @@ def map_conv(
             f"{math.ceil(need[o].min())} bytes, {acc.buffer(o).tile_bytes} usable "
             f"({math.ceil(worst[o])} bytes missing)"
         )
+    # only fitting candidates are scored further
+    T, n, last = ({d: v[fits] for d, v in x.items()} for x in (T, n, last))
+    need = {o: v[fits] for o, v in need.items()}
+    ncand = int(fits.sum())
     compute = _compute_cycles(acc, T, n, last, dot_cycles)
     # elements moved by one sweep over an operand's relevant loops (halos once per tile)
     sum_rows = (n["P"] - 1) * rows_of(T["P"]) + rows_of(last["P"])
@@ -167,41 +171,37 @@ def map_conv(
     }
     rel = {op.name: op.dims for op in problem.operands}
     bw = acc.dram.bandwidth_bytes_per_cycle
-    best = None
-    scored = 0
-    for order in itertools.permutations(SEARCH_DIMS):
-        pos = {d: i for i, d in enumerate(order)}
-        dram = np.zeros(ncand)
-        for o in ("act", "weight", "out"):
-            istar = np.full(ncand, -1)
-            for d in rel[o] & set(SEARCH_DIMS):
-                istar = np.maximum(istar, np.where(n[d] > 1, pos[d], -1))
-            mult = np.ones(ncand, dtype=np.float64)
-            for d in SEARCH_DIMS:
-                if d not in rel[o]:
-                    mult *= np.where((pos[d] < istar) & (n[d] > 1), n[d], 1)
-            visits = sweep[o] * mult
-            if o == "out":
-                partial = visits - sweep[o]
-                dram += sweep[o] * bits["out"] / 8 + 2 * partial * acc_bits / 8
-            else:
-                dram += visits * bits[o] / 8
-        mem = dram / bw if bw else np.zeros_like(dram)
-        lat = np.maximum(compute, mem)
-        if objective == "latency":
-            score = np.lexsort((dram, lat))
-        elif objective == "energy":
-            score = np.lexsort((lat, dram))
+    orders = list(itertools.permutations(SEARCH_DIMS))
+    # position of each dimension in each order: [orders, 1], broadcast over candidates
+    pos = {d: np.array([o.index(d) for o in orders])[:, None] for d in SEARCH_DIMS}
+    split = {d: n[d][None, :] > 1 for d in SEARCH_DIMS}
+    dram = np.zeros((len(orders), ncand))
+    for o in ("act", "weight", "out"):
+        istar = np.full((len(orders), ncand), -1)
+        for d in rel[o] & set(SEARCH_DIMS):
+            istar = np.maximum(istar, np.where(split[d], pos[d], -1))
+        mult = np.ones((len(orders), ncand))
+        for d in SEARCH_DIMS:
+            if d not in rel[o]:
+                mult *= np.where((pos[d] < istar) & split[d], n[d][None, :], 1)
+        visits = sweep[o][None, :] * mult
+        if o == "out":
+            partial = visits - sweep[o][None, :]
+            dram += sweep[o][None, :] * bits["out"] / 8 + 2 * partial * acc_bits / 8
         else:
-            score = np.argsort(lat * dram, kind="stable")
-        score = score[fits[score]]
-        scored += int(fits.sum())
-        i = int(score[0])
-        key = {"latency": (lat[i], dram[i]), "energy": (dram[i], lat[i]),
-               "edp": (lat[i] * dram[i], 0.0)}[objective]  # fmt: skip
-        if best is None or key < best[0]:
-            best = (key, order, i, dram[i], lat[i])
-    _, order, i, dram_b, lat = best
+            dram += visits * bits[o] / 8
+    mem = dram / bw if bw else np.zeros_like(dram)
+    lat = np.maximum(compute[None, :], mem)
+    # the first (order, candidate) with the least key; ties keep the earlier order, then index
+    if objective == "latency":
+        flat = np.where(lat == lat.min(), dram, np.inf).argmin()
+    elif objective == "energy":
+        flat = np.where(dram == dram.min(), lat, np.inf).argmin()
+    else:
+        flat = (lat * dram).argmin()
+    oi, i = divmod(int(flat), ncand)
+    order, dram_b, lat = orders[oi], dram[oi, i], lat[oi, i]
+    scored = len(orders) * ncand
     tiles = {d: int(T[d][i]) for d in CONV_DIMS}
     used = tuple(d for d in order if n[d][i] > 1) + tuple(d for d in order if n[d][i] <= 1)
     nest = conv_nest(problem, tiles, used)
