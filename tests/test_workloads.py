@@ -140,3 +140,33 @@ def test_llama2_70b_gqa_shapes_and_macs():
     assert total == pytest.approx(70e9, rel=0.02)
     attn = seq * seq * d * heads * n_layers  # QK^T; PV is the same size
     assert sum(lay.macs for lay in w.layers if lay.kind == "attn_qk") == attn
+
+
+def test_onnx_conv_nodes_carry_geometry(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    def model(**conv_attrs):
+        w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], [0.0] * 108)
+        nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="c1", **conv_attrs),
+                 helper.make_node("MatMul", ["a", "b"], ["z"], name="fc")]  # fmt: skip
+        graph = helper.make_graph(
+            nodes, "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 10, 8]),
+             helper.make_tensor_value_info("a", TensorProto.FLOAT, [5, 6]),
+             helper.make_tensor_value_info("b", TensorProto.FLOAT, [6, 7])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+             helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+            initializer=[w],
+        )  # fmt: skip
+        path = tmp_path / "m.onnx"
+        onnx.save(helper.make_model(graph), str(path))
+        return path
+
+    wl = workloads.load_onnx(model(strides=[2, 2], pads=[1, 1, 1, 1]))
+    conv, fc = wl.layers
+    # (10 + 2 - 3) // 2 + 1 = 5 rows, (8 + 2 - 3) // 2 + 1 = 4 columns
+    assert conv.conv == (2, 4, 3, 5, 4, 3, 3, 2, 1, 1)
+    assert (fc.m, fc.n, fc.k) == (5, 7, 6)
+    with pytest.raises(ValueError, match="pads .* differ per side"):
+        workloads.load_onnx(model(pads=[0, 0, 1, 1]))
