@@ -104,9 +104,7 @@ def _nest_for(acc: Accelerator, timing: PETiming, layer: Layer, mapping, objecti
     if layer.conv is not None:
         if isinstance(mapping, dict) and layer.name in mapping:
             return pinned_conv_nest(acc, problem, mapping[layer.name], timing.acc_bits)
-        stride, dil = layer.conv[7:9]
-        return map_conv(acc, problem, timing.dot_cycles, timing.acc_bits, objective,
-                        stride=stride, dilation=dil).nest  # fmt: skip
+        return map_conv(acc, problem, timing.dot_cycles, timing.acc_bits, objective).nest
     if isinstance(mapping, dict) and layer.name in mapping:
         return pinned_nest(acc, problem, mapping[layer.name], timing.acc_bits)
     return map_gemm(acc, problem, timing.dot_cycles, timing.acc_bits, objective).nest

@@ -85,8 +85,7 @@ def test_conv_mapper_optimal_over_its_space(df):
     stride, dil = 2, 1
     prob = conv_problem(1, 3, 2, 5, 3, 3, 2, stride=stride, dilation=dil)
     size = prob.size
-    choice = map_conv(acc, prob, timing.dot_cycles, timing.acc_bits, "energy",
-                      stride=stride, dilation=dil)  # fmt: skip
+    choice = map_conv(acc, prob, timing.dot_cycles, timing.acc_bits, "energy")
 
     def fits(t):
         rows = (t["P"] - 1) * stride + (size["R"] - 1) * dil + 1
@@ -120,7 +119,7 @@ def test_conv_mapper_compute_cycles_match_engine():
                              out_sram_bytes=400)  # fmt: skip
         timing = PETiming("int_mac")
         prob = conv_problem(2, 7, 5, 9, 6, 3, 3, stride=1, dilation=2)
-        ch = map_conv(acc, prob, timing.dot_cycles, timing.acc_bits, stride=1, dilation=2)
+        ch = map_conv(acc, prob, timing.dot_cycles, timing.acc_bits)
         row = simulate_conv_nest(acc, timing, ch.nest, timing.acc_bits)
         assert row["compute_cycles"] == ch.compute_cycles
         assert row["macs"] == prob.macs
@@ -131,7 +130,7 @@ def test_conv_mapper_capacity_error_names_the_buffer():
     prob = conv_problem(1, 2, 1, 4, 4, 7, 7)
     timing = PETiming("int_mac")
     with pytest.raises(ValueError, match=r"fits buffer 'act': the smallest tile needs 49 bytes"):
-        map_conv(acc, prob, timing.dot_cycles, timing.acc_bits, stride=1, dilation=1)
+        map_conv(acc, prob, timing.dot_cycles, timing.acc_bits)
 
 
 def _padded_touched(h, pad, r, stride, dil=1):

@@ -63,6 +63,17 @@ def conv_nest(problem: Problem, tiles: dict, order: tuple[str, ...]) -> LoopNest
     )
 
 
+def conv_strides(problem: Problem) -> tuple[int, int]:
+    """(stride, dilation) of a conv problem, read from its input's row axis."""
+    if not is_conv(problem):
+        raise ValueError(f"not a conv problem {CONV_DIMS}: {problem.dims}")
+    row_axis = dict(problem.operand("act").axes[2])
+    cols = dict(problem.operand("act").axes[3])
+    if (row_axis["P"], row_axis["R"]) != (cols["Q"], cols["S"]):
+        raise ValueError(f"conv {problem.name!r}: rows and columns differ in stride/dilation")
+    return row_axis["P"], row_axis["R"]
+
+
 def window_extent(p, r: int, stride: int, dilation: int):
     """Distinct input rows touched by ``p`` outputs of an ``r``-tap window (elements;
     vectorized over p): ``axis_extent`` of ``stride*P + dilation*R``."""
@@ -109,16 +120,12 @@ def map_conv(
     dot_cycles,
     acc_bits: float,
     objective: str = "latency",
-    *,
-    stride: int,
-    dilation: int,
 ) -> NestChoice:
-    """Best SRAM tile and DRAM order for ``problem`` (a conv_problem with this ``stride``
-    and ``dilation``) on ``acc``; same contract and errors as ``map_gemm``."""
+    """Best SRAM tile and DRAM order for ``problem`` (a conv_problem) on ``acc``; same
+    contract and errors as ``map_gemm``."""
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    if not is_conv(problem):
-        raise ValueError(f"map_conv needs a conv problem {CONV_DIMS}, got {problem.dims}")
+    stride, dilation = conv_strides(problem)
     size = problem.size
     edge = max(acc.rows, acc.cols)
     cands = [_candidates(size[d], edge) for d in SEARCH_DIMS]
