@@ -20,14 +20,16 @@ from hwsim.accel import (
     simulate_elementwise,
     simulate_gemm,
 )
+from hwsim.accel.conv_engine import simulate_conv_nest
 from hwsim.accel.costing import (
     array_area_um2,
     layer_energy_pj,
     layer_static_energy_pj,
     total_energy_pj,
 )
+from hwsim.accel.mapping.conv_mapper import map_conv, pinned_conv_nest
 from hwsim.accel.mapping.gemm_mapper import map_gemm, nest_summary, pinned_nest
-from hwsim.accel.mapping.problem import Problem, gemm_problem
+from hwsim.accel.mapping.problem import Problem, conv_problem, gemm_problem
 from hwsim.accel.nest_engine import simulate_nest
 from hwsim.workloads import Layer, Workload
 
@@ -114,13 +116,21 @@ _SHARED_WEIGHT = {"gemm": True, "conv": True, "bmm": False, "attn_qk": False, "a
 
 
 def layer_problem(layer: Layer) -> Problem:
-    """The loop-nest problem of a GEMM-like layer (attention and bmm: a weight per batch)."""
+    """The loop-nest problem of a GEMM-like layer (attention and bmm: a weight per batch;
+    a conv with geometry: its 7-dimensional conv problem)."""
+    if layer.conv is not None:
+        n, k, c, p, q, r, s, stride, dil, _ = layer.conv
+        return conv_problem(n, k, c, p, q, r, s, stride=stride, dilation=dil, name=layer.name)
     return gemm_problem(layer.m, layer.n, layer.k, layer.batch,
                         shared_weight=_SHARED_WEIGHT[layer.kind], name=layer.name)  # fmt: skip
 
 
 def _nest_for(acc: Accelerator, timing: PETiming, layer: Layer, mapping, objective: str):
     problem = layer_problem(layer)
+    if layer.conv is not None:
+        if isinstance(mapping, dict) and layer.name in mapping:
+            return pinned_conv_nest(acc, problem, mapping[layer.name], timing.acc_bits)
+        return map_conv(acc, problem, timing.dot_cycles, timing.acc_bits, objective).nest
     if isinstance(mapping, dict) and layer.name in mapping:
         return pinned_nest(acc, problem, mapping[layer.name], timing.acc_bits)
     return map_gemm(acc, problem, timing.dot_cycles, timing.acc_bits, objective).nest
@@ -144,7 +154,8 @@ def _run_layer(
         row["mapping"] = "scalesim"
         return row
     nest = _nest_for(acc, timing, layer, mapping, objective)
-    row = simulate_nest(acc, timing, nest, timing.acc_bits, layer.name, timeline)
+    run = simulate_conv_nest if layer.conv is not None else simulate_nest
+    row = run(acc, timing, nest, timing.acc_bits, layer.name, timeline)
     row["mapping"] = nest_summary(nest)
     return row
 
@@ -267,7 +278,8 @@ def simulate(
         return views[key]
 
     for layer in wl.layers:
-        shape = (layer.kind, layer.m, layer.n, layer.k, layer.batch, layer.inputs, layer.kv_out)
+        shape = (layer.kind, layer.m, layer.n, layer.k, layer.batch, layer.inputs, layer.kv_out,
+                 layer.conv)  # fmt: skip
         if isinstance(mapping, dict) and layer.name in mapping:
             shape = (*shape, layer.name)  # a pinned mapping is its own entry
         options = [pinned[layer.name]] if layer.name in pinned else range(len(clusters))

@@ -62,6 +62,29 @@ def test_resnet_shapes(model, convs, macs_g):
 def test_conv_lowering():
     layer = workloads.conv2d("c", 56, 56, 64, 128, 3, stride=2)
     assert (layer.m, layer.n, layer.k) == (28 * 28, 128, 9 * 64)
+    # geometry (N, K, C, P, Q, R, S, stride, dilation, pad): same padding 1 -> 28 x 28
+    assert layer.conv == (1, 128, 64, 28, 28, 3, 3, 2, 1, 1)
+    # PyTorch's rule with dilation 2, pad 0: (10 - 2*(3-1) - 1) // 1 + 1 = 6
+    dil = workloads.conv2d("d", 10, 10, 2, 4, 3, pad=0, dilation=2, batch=2)
+    assert dil.conv == (2, 4, 2, 6, 6, 3, 3, 1, 2, 0) and dil.m == 2 * 36
+
+
+def test_conv_geometry_checked():
+    with pytest.raises(ValueError, match=r"GEMM view .* is not the im2col view"):
+        workloads.Layer("x", "conv", 10, 4, 9, conv=(1, 4, 1, 3, 3, 3, 3, 1, 1, 1))
+    with pytest.raises(ValueError, match="kind must be 'conv'"):
+        workloads.Layer("x", "gemm", 9, 4, 9, conv=(1, 4, 1, 3, 3, 3, 3, 1, 1, 1))
+    with pytest.raises(ValueError, match="dilation must be a positive int"):
+        workloads.conv2d("c", 8, 8, 3, 4, 3, dilation=0)
+    with pytest.raises(ValueError, match="pad must be a non-negative int"):
+        workloads.conv2d("c", 8, 8, 3, 4, 3, pad=-1)
+
+
+def test_resnet_layers_carry_conv_geometry():
+    w = workloads.get("resnet18", batch=2)
+    conv1 = w.layers[0]
+    assert conv1.conv == (2, 64, 3, 112, 112, 7, 7, 2, 1, 3)
+    assert all(ly.conv is not None for ly in w.layers if ly.kind == "conv")
 
 
 def test_unknown_model():
@@ -77,6 +100,10 @@ def test_toml_loader(tmp_path):
     )
     w = workloads.load_toml(p)
     assert w.name == "tiny" and [lay.kind for lay in w.layers] == ["gemm", "conv"]
+    assert w.layers[1].conv == (1, 4, 3, 8, 8, 3, 3, 1, 1, 1)
+    p.write_text('[[layer]]\nname = "c"\nkind = "conv"\nh = 9\nw = 9\nc = 3\nfilters = 4\n'
+                 'r = 3\npad = 0\ndilation = 2\n')  # fmt: skip
+    assert workloads.load_toml(p).layers[0].conv == (1, 4, 3, 5, 5, 3, 3, 1, 2, 0)
     p.write_text('[[layer]]\nname = "fc"\nm = 4\nn = 8\nk = 16\nwidth = 3\n')
     with pytest.raises(ValueError, match=r"layer 'fc': unknown key\(s\) \['width'\]"):
         workloads.load_toml(p)
@@ -138,3 +165,33 @@ def test_numpy_integer_sizes_are_accepted_and_stored_as_int():
         hwsim.workloads.gemm(True, 8, 8)
     with pytest.raises(ValueError, match="positive int"):
         A.systolic(8.0, 8)
+
+
+def test_onnx_conv_nodes_carry_geometry(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    def model(**conv_attrs):
+        w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], [0.0] * 108)
+        nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="c1", **conv_attrs),
+                 helper.make_node("MatMul", ["a", "b"], ["z"], name="fc")]  # fmt: skip
+        graph = helper.make_graph(
+            nodes, "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 10, 8]),
+             helper.make_tensor_value_info("a", TensorProto.FLOAT, [5, 6]),
+             helper.make_tensor_value_info("b", TensorProto.FLOAT, [6, 7])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+             helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+            initializer=[w],
+        )  # fmt: skip
+        path = tmp_path / "m.onnx"
+        onnx.save(helper.make_model(graph), str(path))
+        return path
+
+    wl = workloads.load_onnx(model(strides=[2, 2], pads=[1, 1, 1, 1]))
+    conv, fc = wl.layers
+    # (10 + 2 - 3) // 2 + 1 = 5 rows, (8 + 2 - 3) // 2 + 1 = 4 columns
+    assert conv.conv == (2, 4, 3, 5, 4, 3, 3, 2, 1, 1)
+    assert (fc.m, fc.n, fc.k) == (5, 7, 6)
+    with pytest.raises(ValueError, match="pads .* differ per side"):
+        workloads.load_onnx(model(pads=[0, 0, 1, 1]))

@@ -11,7 +11,7 @@ TOML format::
     k = 256
     [[layer]]
     name = "c1"
-    kind = "conv"        # h, w, c, filters, r, [s, stride, pad, batch]
+    kind = "conv"        # h, w, c, filters, r, [s, stride, pad, batch, dilation]
     h = 56
     w = 56
     c = 64
@@ -27,7 +27,20 @@ from pathlib import Path
 from .layers import KINDS, Layer, Workload, conv2d
 
 _GEMM_KEYS = {"name", "kind", "m", "n", "k", "batch", "inputs", "count"}
-_CONV_KEYS = {"name", "kind", "h", "w", "c", "filters", "r", "s", "stride", "pad", "batch"}
+_CONV_KEYS = {
+    "name",
+    "kind",
+    "h",
+    "w",
+    "c",
+    "filters",
+    "r",
+    "s",
+    "stride",
+    "pad",
+    "batch",
+    "dilation",
+}
 
 
 def layers_from_records(name: str, records: list, where: str = "workload") -> Workload:
@@ -76,8 +89,40 @@ def onnx_available() -> bool:
     return True
 
 
+def _onnx_conv(node, shapes: dict, where: str) -> Layer:
+    """A 2-D Conv node as ``conv2d`` (geometry kept); groups, asymmetric padding and
+    auto_pad are refused with an error naming the node."""
+    attr = {}
+    for at in node.attribute:
+        attr[at.name] = list(at.ints) if at.ints else (at.s.decode() if at.s else at.i)
+    x, w = (shapes.get(v) for v in node.input[:2])
+    if not x or not w or 0 in x or 0 in w:
+        raise ValueError(f"{where}: node {node.name!r} has unknown shapes")
+    if len(x) != 4:
+        raise ValueError(f"{where}: node {node.name!r}: only 2-D convolutions are supported")
+    if attr.get("group", 1) != 1:
+        raise ValueError(f"{where}: node {node.name!r}: grouped convolution (group "
+                         f"{attr['group']}) is not supported")  # fmt: skip
+    if attr.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+        raise ValueError(f"{where}: node {node.name!r}: auto_pad {attr['auto_pad']!r} is not "
+                         "supported; export explicit pads")  # fmt: skip
+    pads = attr.get("pads", [0, 0, 0, 0])
+    if len(set(pads)) != 1:
+        raise ValueError(f"{where}: node {node.name!r}: pads {pads} differ per side; only one "
+                         "padding for all sides is supported")  # fmt: skip
+    strides = attr.get("strides", [1, 1])
+    dil = attr.get("dilations", [1, 1])
+    if strides[0] != strides[1] or dil[0] != dil[1]:
+        raise ValueError(f"{where}: node {node.name!r}: strides {strides} / dilations {dil} "
+                         "differ between rows and columns")  # fmt: skip
+    n, c, h, wd = x
+    return conv2d(node.name, h, wd, c, w[0], w[2], w[3], stride=strides[0], pad=pads[0],
+                  batch=n, dilation=dil[0])  # fmt: skip
+
+
 def load_onnx(path: str | Path) -> Workload:  # pragma: no cover - optional extra
-    """MatMul/Gemm nodes of an ONNX model with static 2-D shapes (needs `onnx`)."""
+    """MatMul/Gemm nodes (GEMM layers) and 2-D Conv nodes (conv layers with their geometry)
+    of an ONNX model with static shapes (needs `onnx`)."""
     if not onnx_available():
         raise ValueError("load_onnx needs the optional 'onnx' package (pip install onnx)")
     import onnx
@@ -92,6 +137,11 @@ def load_onnx(path: str | Path) -> Workload:  # pragma: no cover - optional extr
         shapes[init.name] = list(init.dims)
     layers = []
     for i, node in enumerate(model.graph.node):
+        if node.op_type == "Conv":
+            if not node.name:
+                node.name = f"Conv{i}"
+            layers.append(_onnx_conv(node, shapes, str(path)))
+            continue
         if node.op_type not in ("MatMul", "Gemm"):
             continue
         a, b = (shapes.get(x) for x in node.input[:2])

@@ -1,0 +1,124 @@
+"""Execute a conv loop nest (from :mod:`hwsim.accel.mapping.conv_mapper`) through the engine.
+
+DRAM: per step, the bytes of :func:`~hwsim.accel.nest_engine.dram_traffic` on the conv nest
+(input tiles as distinct padded positions, halos refetched per tile, partial sums at the
+accumulator width); they sum exactly to the analytic access counts (tested).
+
+Array and SRAM: each step's tile is computed in its im2col view (M = n*p*q, N = k,
+K = c*r*s) with the GEMM path's timing, and the SRAM reads by the array are that view's
+(the im2col matrix is formed while the array reads the buffer: a sliding window reads an
+input element once per filter tap it meets). SRAM writes are the DRAM fills (distinct
+elements) and the array's output updates; outputs are read once per update that meets a
+previous partial sum and once per write-back, at the accumulator width where partial sums
+meet (the GEMM path's counts for a 1x1 conv, tested).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .arch import Accelerator
+from .engine import _groups, run_steps
+from .mapping.access import count_accesses
+from .mapping.conv_mapper import IM2COL, conv_out_bits, im2col_steps
+from .mapping.gemm_mapper import DIMS, gemm_nest
+from .mapping.loopnest import LoopNest
+from .mapping.problem import gemm_problem
+from .nest_engine import OPERANDS, dram_traffic
+from .pe_adapter import PETiming
+
+
+def _array_sram(acc: Accelerator, m: int, n: int, k: int) -> dict:
+    """SRAM accesses (elements) of the array computing one m x n x k tile held whole in the
+    SRAM: {operand: (reads, writes)}; outputs: (updates, updates) from the array."""
+    prob = gemm_problem(m, n, k)
+    nest = gemm_nest(acc, prob, {"B": 1, "M": m, "N": n, "K": k}, DIMS)
+    out = {}
+    for a in count_accesses(nest):
+        if a.level != "sram":
+            continue
+        if a.operand == "out":
+            out["out"] = (a.updates, a.updates)
+        else:
+            out[a.operand] = (a.reads, 0)
+    return out
+
+
+def sram_traffic(acc: Accelerator, ext: dict, tr: dict) -> dict:
+    """SRAM elements {operand: (reads, writes)} of a conv nest's steps (see module doc)."""
+    view = np.stack([np.prod([ext[d] for d in ds], axis=0) for ds in IM2COL.values()], axis=1)
+    shapes, counts = np.unique(view, axis=0, return_counts=True)
+    reads = dict.fromkeys(OPERANDS, 0.0)
+    writes = dict.fromkeys(OPERANDS, 0.0)
+    for (m, n, k), cnt in zip(shapes, counts, strict=True):
+        for o, (r, w) in _array_sram(acc, int(m), int(n), int(k)).items():
+            reads[o] += float(r) * cnt
+            writes[o] += float(w) * cnt
+    return {"reads": reads, "writes": writes}
+
+
+def simulate_conv_nest(
+    acc: Accelerator,
+    timing: PETiming,
+    nest: LoopNest,
+    acc_bits: float,
+    name: str = "",
+    timeline: list | None = None,
+) -> dict:
+    """One conv layer executed as ``nest``: cycles, stalls, traffic per operand (bytes), PE
+    events (the same row as :func:`~hwsim.accel.nest_engine.simulate_nest`)."""
+    size = nest.problem.size
+    bits = {o: acc.bits(o) for o in OPERANDS}
+    tr = dram_traffic(nest, bits, acc_bits)
+    ext = tr["extents"]
+    folds, dots, useful = im2col_steps(acc, ext, timing.dot_cycles)
+    compute_steps = acc.compute_cycles(folds, dots)
+    reads = sum(tr["read"].values())
+    writes = sum(tr["write"].values())
+    groups = _groups(len(compute_steps), acc.max_tiles)
+    starts = np.concatenate([[0], np.cumsum(groups).astype(np.int64)])[:-1]
+    compute = np.add.reduceat(compute_steps, starts)
+    rd, wr = np.add.reduceat(reads, starts), np.add.reduceat(writes, starts)
+    traffic = float(reads.sum() + writes.sum())
+    compulsory = sum(nest.problem.elements(o) * bits[o] / 8 for o in ("act", "weight", "out"))
+    share = max(0.0, traffic - compulsory) / traffic if traffic else 0.0
+    res = run_steps(acc, compute, rd, wr, share, name, timeline)
+    m = size["N"] * size["P"] * size["Q"]
+    n, k = size["K"], size["C"] * size["R"] * size["S"]
+    total_compute = int(compute_steps.sum())
+    row = {
+        "cycles": res["cycles"],
+        "compute_cycles": total_compute,
+        "stall_cycles": res["cycles"] - total_compute,
+        "stall_dram_bw": res["stall_dram_bw"],
+        "stall_capacity": res["stall_capacity"],
+        "stall_dependency": res["stall_dependency"],
+        "macs": m * n * k,
+        "folds": int(folds.sum()),
+        "tiles": len(groups),
+        "utilization": float((useful * dots).sum()) / (acc.num_pes * res["cycles"])
+        if res["cycles"]
+        else 0.0,
+    }
+    sram = sram_traffic(acc, ext, tr)
+    ob = conv_out_bits(acc, nest, bits["out"], acc_bits)
+    for o in OPERANDS:
+        row[f"dram_read_bytes_{o}"] = float(tr["read"][o].sum())
+        row[f"dram_write_bytes_{o}"] = float(tr["write"][o].sum())
+        if o not in sram["reads"]:
+            continue
+        b = ob if o == "out" else bits[o]
+        r, w = sram["reads"][o], sram["writes"][o]
+        if o == "out":
+            # an update reads the previous partial sum unless it is the element's first
+            # (U - E reads); every write-back, the E finals and the spills, reads the SRAM
+            # (E + refetched); refetched partial sums are written in: U + refetched each
+            refetch = row["dram_read_bytes_out"] * 8 / acc_bits
+            r += refetch
+            w += refetch
+        else:  # DRAM fills: the distinct elements of each tile
+            w += row[f"dram_read_bytes_{o}"] * 8 / bits[o]
+        row[f"sram_read_bytes_{o}"] = r * b / 8
+        row[f"sram_write_bytes_{o}"] = w * b / 8
+    row["events"] = dict(timing.gemm_events(m, n, k))
+    return row
