@@ -1,0 +1,62 @@
+"""hwsim vs ZigZag on small GEMMs (benchmarks/zigzag_compare.py; docs/simulator.md "Side by
+side with ZigZag"). The ZigZag half skips unless ``pip install 'zigzag-dse==3.9.1'``
+(extra ``hwsim[compare]``) is installed."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "zigzag_compare.py"
+_spec = importlib.util.spec_from_file_location("bench_zigzag_compare", _PATH)
+zc = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = zc  # its dataclass resolves annotations through sys.modules
+_spec.loader.exec_module(zc)
+
+INSTALL = "ZigZag not installed: pip install 'zigzag-dse==3.9.1' (or hwsim[compare])"
+
+# decode-like (M=1: every operand moves once) and prefill-like (M > 1: reuse decides traffic)
+DECODE = (1, 1024, 1024)
+PREFILL = (256, 1024, 2048)
+
+
+def compulsory(m: int, n: int, k: int) -> dict:
+    """Hand-derived minimum DRAM bytes of an int8 GEMM: each operand once, output written once."""
+    return {"act": m * k, "weight": k * n, "out": m * n}
+
+
+def test_matched_config_is_tpu_like():
+    """hwsim's side of the comparison: 32 x 32 WS, 128 KiB weights (1024 PEs x 128 B), 2 MiB
+    shared by act and out, 8 B/cycle, 16-bit partial sums (numbers of ZigZag's tpu_like.yaml)."""
+    acc = zc.hwsim_accelerator(0.25)
+    assert (acc.rows, acc.cols, acc.dataflow) == (32, 32, "ws")
+    size = {b.name: b.size_bytes for b in acc.buffers}
+    assert size == {
+        "act": 16777216 // 8 // 4,
+        "weight": 32 * 32 * 128,
+        "out": 16777216 // 8 * 3 // 4,
+    }
+    assert not any(b.double_buffered for b in acc.buffers)
+    assert acc.dram.bandwidth_bytes_per_cycle == 64 / 8
+    assert dict(acc.pe_params)["acc_bits"] == 16
+    assert dict(acc.formats) == {"act": "int8", "weight": "int8", "out": "int8"}
+
+
+def test_hwsim_decode_moves_compulsory_bytes():
+    r = zc.run_hwsim(*DECODE, "energy")
+    assert r.dram == {k: float(v) for k, v in compulsory(*DECODE).items()}
+
+
+@pytest.mark.parametrize("shape", [DECODE, PREFILL], ids=["decode", "prefill"])
+def test_hwsim_dram_bytes_not_above_zigzag(shape):
+    pytest.importorskip("zigzag", reason=INSTALL)
+    zz = min(
+        (zc.run_zigzag(*shape, opt) for opt in ("latency", "energy")),
+        key=lambda r: r.total,
+    )
+    hw = zc.run_hwsim(*shape, "energy")
+    floor = sum(compulsory(*shape).values())
+    assert floor <= hw.total <= zz.total
+    if shape == DECODE:  # both move exactly the compulsory bytes, operand by operand
+        assert zz.dram == hw.dram == {k: float(v) for k, v in compulsory(*shape).items()}
