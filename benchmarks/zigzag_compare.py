@@ -18,9 +18,17 @@ configuration of it (hwsim follows ZigZag where they differ):
 
 Per tool the DRAM bytes are those of its fewest-DRAM-bytes mapping over its objectives
 (ZigZag ``opt`` latency and energy, hwsim ``objective`` latency and energy); cycles are those
-of its latency-optimal mapping. Convolutions are not compared: ``hwsim.workloads.conv2d``
-still lowers a convolution to an im2col GEMM (no geometry field for the mapper yet), so hwsim
-cannot take ResNet-18 convs in their own dimensions under ``mapping="optimal"``.
+of its latency-optimal mapping (hwsim with single and with double buffering: ZigZag overlaps
+transfers with compute at full capacity, hwsim overlaps only double-buffered tiles).
+
+Two more measurements: "proposed" is hwsim's mapper with :func:`balanced_tiles` added to its
+tile candidates (a prototype in this process; gemm_mapper.py is unchanged), each found
+mapping re-checked by pinning it; the second table gives hwsim's mapping to ZigZag as a pinned
+temporal ordering: ZigZag's own DRAM counts and energy of hwsim's loop nest.
+
+Convolutions are not compared: ``hwsim.workloads.conv2d`` still lowers a convolution to an
+im2col GEMM (no geometry field for the mapper yet), so hwsim cannot take ResNet-18 convs in
+their own dimensions under ``mapping="optimal"``.
 
 Run: ``python benchmarks/zigzag_compare.py [--quick]`` (the full table takes about 5 min on
 the 2-core VM, almost all of it in ZigZag).
@@ -63,6 +71,7 @@ class Result:
     cycles: float
     mapping: str
     seconds: float
+    energy_pj: float = float("nan")  # ZigZag's total energy estimate (pJ)
 
     @property
     def total(self) -> float:
@@ -242,7 +251,58 @@ def run_zigzag(m: int, n: int, k: int, opt: str) -> Result:
     cme = cmes[0][1][0][0]
     return Result(
         zigzag_dram(cme), float(cme.latency_total2), str(cme.temporal_mapping),
-        time.perf_counter() - t,
+        time.perf_counter() - t, float(cme.energy_total),
+    )  # fmt: skip
+
+
+ZZ_DIM = {"M": "B", "N": "K", "K": "C"}  # hwsim GEMM dim -> ZigZag loop dim (O[b][k] += ...)
+
+
+def zigzag_ordering(m: int, n: int, k: int, summary: str) -> list:
+    """ZigZag ``temporal_ordering`` (innermost first) of an hwsim WS mapping on the 32 x 32
+    array: the PE streams the SRAM tile's M, the SRAM steps column folds (N) outside row folds
+    (K), then the DRAM loops. Tiles must divide the layer (ZigZag pins even loops only)."""
+    spec = pin(summary)
+    size = {"B": 1, "M": m, "N": n, "K": k}
+    tile = {d: min(spec["tiles"].get(d, size[d]), size[d]) for d in size}
+    if tile["B"] != 1 or any(size[d] % tile[d] for d in size):
+        raise ValueError(f"{summary}: ZigZag can pin only tiles that divide {m} x {n} x {k}")
+    if tile["N"] % ARRAY or tile["K"] % ARRAY:
+        raise ValueError(f"{summary}: N and K tiles must be multiples of {ARRAY}")
+    loops = [("M", tile["M"]), ("K", tile["K"] // ARRAY), ("N", tile["N"] // ARRAY)]
+    order = spec["order"] + [d for d in "MNK" if d not in spec["order"]]
+    loops += [(d, size[d] // tile[d]) for d in reversed(order)]
+    return [[ZZ_DIM[d], int(f)] for d, f in loops if f > 1]
+
+
+def run_zigzag_pinned(m: int, n: int, k: int, ordering: list) -> Result:
+    """ZigZag's cost model on one pinned temporal ordering (spatial: K on D1, C on D2)."""
+    import yaml
+    from zigzag.api import get_hardware_performance_zigzag
+
+    acc, _ = zigzag_inputs()
+    mapping = [
+        dict(
+            name="default",
+            spatial_mapping=dict(D1=[f"K, {ARRAY}"], D2=[f"C, {ARRAY}"]),
+            temporal_ordering=ordering,
+            memory_operand_links=dict(O="O", W="I2", I="I1"),
+        )
+    ]
+    logging.disable(logging.WARNING)
+    t = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "mapping.yaml")
+        with open(path, "w") as f:
+            yaml.safe_dump(mapping, f)
+        _, _, cmes = get_hardware_performance_zigzag(
+            zigzag_layer(m, n, k), acc, path, dump_folder=tmp, loma_show_progress_bar=False
+        )
+    logging.disable(logging.NOTSET)
+    cme = cmes[0][1][0][0]
+    return Result(
+        zigzag_dram(cme), float(cme.latency_total2), str(cme.temporal_mapping),
+        time.perf_counter() - t, float(cme.energy_total),
     )  # fmt: skip
 
 
@@ -258,7 +318,17 @@ def compare(m: int, n: int, k: int) -> dict:
         "hw_lat_db": run_hwsim(m, n, k, "latency", double_buffered=True),
         "hw_prop": run_hwsim_proposed(m, n, k),
         "zz_seconds": sum(r.seconds for r in zz.values()),
+        "zz_energy": zz["energy"],
     }
+
+
+def cross_check(m: int, n: int, k: int, hw: Result) -> Result | None:
+    """ZigZag's cost model on hwsim's mapping, None when ZigZag cannot pin it (ragged tiles)."""
+    try:
+        ordering = zigzag_ordering(m, n, k, hw.mapping)
+    except ValueError:
+        return None
+    return run_zigzag_pinned(m, n, k, ordering)
 
 
 def mb(x: float) -> str:
@@ -272,6 +342,7 @@ def main(quick: bool = False) -> None:
         "| ZigZag s | proposed hwsim MB (/ ZigZag) |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
+    cross = []
     for phase, spec in PHASES.items():
         if quick and phase != "decode":
             continue
@@ -292,6 +363,22 @@ def main(quick: bool = False) -> None:
                 f"{r['hw_prop'].mapping} -->",
                 flush=True,
             )
+            cross.append((phase, name, hb, r["zz_energy"], cross_check(m, n, k, hb)))
+    print(
+        "\n| phase | layer | hwsim mapping (fewest bytes) | ZigZag DRAM MB of it act / weight / "
+        "out | equal to hwsim's | ZigZag pJ of it / of ZigZag's energy-optimal mapping |"
+    )
+    print("|---|---|---|---|---|---|")
+    for phase, name, hb, zz_en, x in cross:
+        if x is None:
+            print(f"| {phase} | {name} | {hb.mapping} | ragged tiles: ZigZag cannot pin | | |")
+            continue
+        ops = " / ".join(mb(x.dram[o]) for o in OPERANDS)
+        same = "yes" if x.dram == hb.dram else "no"
+        print(
+            f"| {phase} | {name} | {hb.mapping} | {ops} | {same} | "
+            f"{x.energy_pj:.4g} / {zz_en.energy_pj:.4g} |"
+        )
 
 
 if __name__ == "__main__":
