@@ -145,7 +145,8 @@ def run_hwsim(
 def balanced_tiles(size: int, unit: int) -> np.ndarray:
     """Proposed extra mapper candidates: for every trip count t the smallest tile that covers
     ``size`` in t trips, ``unit * ceil(size / (unit * t))`` (about 2 sqrt(size / unit) values).
-    DRAM traffic depends on the trip counts only, so these dominate every other tile."""
+    A GEMM's DRAM traffic depends on the trip counts only, so these dominate every other tile
+    in bytes and in buffer capacity."""
     trips = np.arange(1, -(-size // unit) + 1)
     return np.unique(np.minimum(unit * -(-size // (unit * trips)), size))
 
@@ -179,7 +180,7 @@ def run_hwsim_proposed(m: int, n: int, k: int) -> Result:
     share = float(found.mapping.split(" act ")[1])
     check = run_hwsim_pinned(m, n, k, pin(found.mapping), share)
     if check.dram != found.dram:
-        raise AssertionError(f"pinned {found.mapping}: {check.dram} != {found.dram}")
+        raise RuntimeError(f"pinned {found.mapping} moves {check.dram}, found {found.dram}")
     return found
 
 
