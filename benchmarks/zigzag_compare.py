@@ -21,14 +21,11 @@ Per tool the DRAM bytes are those of its fewest-DRAM-bytes mapping over its obje
 of its latency-optimal mapping (hwsim with single and with double buffering: ZigZag overlaps
 transfers with compute at full capacity, hwsim overlaps only double-buffered tiles).
 
-Two more measurements: "proposed" is hwsim's mapper with :func:`balanced_tiles` added to its
-tile candidates (a prototype in this process; gemm_mapper.py is unchanged), each found
-mapping re-checked by pinning it; the second table gives hwsim's mapping to ZigZag as a pinned
-temporal ordering: ZigZag's own DRAM counts and energy of hwsim's loop nest.
+The second table gives hwsim's mapping to ZigZag as a pinned temporal ordering: ZigZag's own
+DRAM counts and energy of hwsim's loop nest.
 
-Convolutions are not compared: ``hwsim.workloads.conv2d`` still lowers a convolution to an
-im2col GEMM (no geometry field for the mapper yet), so hwsim cannot take ResNet-18 convs in
-their own dimensions under ``mapping="optimal"``.
+Convolutions are not compared yet (hwsim maps them in their 7 dimensions now; the ZigZag
+side of a conv comparison is still to be written).
 
 Run: ``python benchmarks/zigzag_compare.py [--quick]`` (the full table takes about 5 min on
 the 2-core VM, almost all of it in ZigZag).
@@ -42,13 +39,9 @@ import os
 import re
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 
-import numpy as np
-
 import hwsim
-from hwsim.accel.mapping import gemm_mapper
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -142,46 +135,11 @@ def run_hwsim(
     return Result(r.dram, r.cycles, r.mapping, time.perf_counter() - t)
 
 
-def balanced_tiles(size: int, unit: int) -> np.ndarray:
-    """Proposed extra mapper candidates: for every trip count t the smallest tile that covers
-    ``size`` in t trips, ``unit * ceil(size / (unit * t))`` (about 2 sqrt(size / unit) values).
-    A GEMM's DRAM traffic depends on the trip counts only, so these dominate every other tile
-    in bytes and in buffer capacity."""
-    trips = np.arange(1, -(-size // unit) + 1)
-    return np.unique(np.minimum(unit * -(-size // (unit * trips)), size))
-
-
-@contextmanager
-def proposed_candidates():
-    """Prototype (this process only): the mapper's power-of-two candidates plus
-    :func:`balanced_tiles`. Restores the mapper on exit."""
-    orig = gemm_mapper._candidates
-    gemm_mapper._candidates = lambda size, unit: np.union1d(
-        orig(size, unit), balanced_tiles(size, unit)
-    )
-    try:
-        yield
-    finally:
-        gemm_mapper._candidates = orig
-
-
 def pin(summary: str) -> dict:
     """``{"tiles", "order"}`` of a mapping summary such as ``sram B1 M512 N1376 K32; dram N>K``."""
     tiles = {d: int(v) for d, v in re.findall(r"([BMNK])(\d+)", summary.split(";")[0])}
     order = summary.split("dram ")[1].split()[0]
     return {"tiles": tiles, "order": [] if order == "-" else order.split(">")}
-
-
-def run_hwsim_proposed(m: int, n: int, k: int) -> Result:
-    """Fewest DRAM bytes with the proposed candidates, then re-simulated with the found mapping
-    pinned under the unchanged mapper (the engine counts it; the numbers must agree)."""
-    with proposed_candidates():
-        found = run_hwsim(m, n, k, "energy")
-    share = float(found.mapping.split(" act ")[1])
-    check = run_hwsim_pinned(m, n, k, pin(found.mapping), share)
-    if check.dram != found.dram:
-        raise RuntimeError(f"pinned {found.mapping} moves {check.dram}, found {found.dram}")
-    return found
 
 
 def run_hwsim_pinned(m: int, n: int, k: int, spec: dict, act_share: float) -> Result:
@@ -317,7 +275,6 @@ def compare(m: int, n: int, k: int) -> dict:
         "hw_bytes": min(hw.values(), key=lambda r: (r.total, r.cycles)),
         "hw_lat": hw["latency"],
         "hw_lat_db": run_hwsim(m, n, k, "latency", double_buffered=True),
-        "hw_prop": run_hwsim_proposed(m, n, k),
         "zz_seconds": sum(r.seconds for r in zz.values()),
         "zz_energy": zz["energy"],
     }
@@ -340,9 +297,9 @@ def main(quick: bool = False) -> None:
     print(
         "| phase | layer (M x N x K) | ZigZag DRAM MB act / weight / out | hwsim DRAM MB act / "
         "weight / out | hwsim / ZigZag bytes | ZigZag cycles | hwsim cycles (1x / 2x buffers) "
-        "| ZigZag s | proposed hwsim MB (/ ZigZag) |"
+        "| ZigZag s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     cross = []
     for phase, spec in PHASES.items():
         if quick and phase != "decode":
@@ -355,13 +312,11 @@ def main(quick: bool = False) -> None:
             print(
                 f"| {phase} | {name} ({m} x {n} x {k}) | {zz_ops} | {hw_ops} | "
                 f"{hb.total / zb.total:.3f} | {r['zz_lat'].cycles:.4g} | "
-                f"{r['hw_lat'].cycles:.4g} / {r['hw_lat_db'].cycles:.4g} | {r['zz_seconds']:.1f} | "
-                f"{mb(r['hw_prop'].total)} ({r['hw_prop'].total / zb.total:.3f}) |",
+                f"{r['hw_lat'].cycles:.4g} / {r['hw_lat_db'].cycles:.4g} | {r['zz_seconds']:.1f} |",
                 flush=True,
             )
             print(
-                f"<!-- zigzag: {zb.mapping} | hwsim: {hb.mapping} | proposed: "
-                f"{r['hw_prop'].mapping} -->",
+                f"<!-- zigzag: {zb.mapping} | hwsim: {hb.mapping} -->",
                 flush=True,
             )
             cross.append((phase, name, hb, r["zz_energy"], cross_check(m, n, k, hb)))

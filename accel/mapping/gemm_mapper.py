@@ -66,12 +66,23 @@ def gemm_nest(acc: Accelerator, problem: Problem, tiles: dict, order: tuple[str,
     )
 
 
+#: trip counts for which the smallest covering tile is a candidate (balanced tiles)
+BALANCED_TRIPS = 64
+
+
 def _candidates(size: int, unit: int) -> np.ndarray:
+    """Tile extents tried for one dimension (multiples of ``unit``, the array edge or 1):
+    ``unit * 2^i``, the whole dimension, and for every trip count t <= BALANCED_TRIPS the
+    smallest tile covering the dimension in t trips, ``unit * ceil(size / (unit * t))``. DRAM
+    traffic depends on the trip counts only, so a balanced tile is at least as good as any
+    larger tile with the same trips, in bytes and in buffer capacity."""
     vals = {size}
     v = unit
     while v < size:
         vals.add(v)
         v *= 2
+    trips = np.arange(1, min(BALANCED_TRIPS, -(-size // unit)) + 1)
+    vals.update(int(x) for x in np.minimum(unit * -(-size // (unit * trips)), size))
     return np.array(sorted(vals), dtype=np.int64)
 
 
@@ -137,6 +148,11 @@ def map_gemm(
             f"{math.ceil(need[o].min())} bytes, {acc.buffer(o).tile_bytes} usable "
             f"({math.ceil(worst[o])} bytes missing)"
         )
+    keep = np.flatnonzero(fits)  # score only the tiles that fit
+    T = {d: v[keep] for d, v in T.items()}
+    n = {d: v[keep] for d, v in n.items()}
+    need = {o: v[keep] for o, v in need.items()}
+    fits = np.ones(len(keep), dtype=bool)
     # compute cycles: the array's timing of every stream tile's folds; exact
     folds_nonstream = size["B"] * (-(-size[r] // acc.rows)) * (-(-size[c] // acc.cols))
     uniq = np.unique(T[s])
