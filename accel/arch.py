@@ -6,6 +6,7 @@ import math
 import numbers
 from dataclasses import dataclass, field, replace
 
+from .cost.memory import DRAM_SPECS, DramSpec
 from .formats_bits import storage_bits
 from .pe_adapter import pe_operand_formats
 from .systolic import check_dataflow, step_compute_cycles
@@ -15,7 +16,7 @@ KV = "kv"  # the KV cache: its own format (default: the activation format) and o
 ARRAYS = ("systolic", "tensor_core")
 
 # Default SRAM sizes: MixPE/ANT simulator configs (Act_SRAM 256 KB, Wgt_SRAM 128 KB,
-# Out_SRAM 128 KB; peers.md section 1).
+# Out_SRAM 128 KB; MixPE simulator, Zhang et al., arXiv 2411.16158).
 DEFAULT_SRAM_BYTES = {"act": 256 * 1024, "weight": 128 * 1024, "out": 128 * 1024}
 # SRAM word 64 bits, 1 bank: Horowitz ISSCC 2014 quotes SRAM energy per 64-bit access.
 DEFAULT_WORD_BITS = 64
@@ -26,13 +27,22 @@ DEFAULT_DMA_ENGINES = 2
 # At most 64 simulated tiles per layer: a speed knob (cycles are exact with ideal memory for any
 # value; with finite bandwidth, finer tiles model the overlap more finely).
 DEFAULT_MAX_TILES = 64
-# Clock 500 MHz: MixPE/ANT/BitFusion configs (peers.md section 1); only used to report time.
+# Clock 500 MHz: MixPE/ANT/BitFusion configs (Zhang et al.,
+# arXiv 2411.16158, its simulator); only used to report time.
 DEFAULT_FREQ_HZ = 500e6
 
 
-def _pos_int(name: str, v: object) -> int:
+# Largest array side and SRAM size accepted: far beyond built arrays (TPU v1: 256 x 256, Jouppi
+# et al., ISCA 2017) and memories, small enough that cycle, byte and event counts stay exact.
+MAX_ARRAY_DIM = 2**20
+MAX_COUNT = 2**53  # bytes, cycles
+
+
+def _pos_int(name: str, v: object, most: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
         raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if most is not None and v > most:
+        raise ValueError(f"{name} = {v} exceeds the simulator's limit of {most:,}")
     return int(v)  # numpy integers are accepted and stored as int
 
 
@@ -53,7 +63,14 @@ class BufferConfig:
 
     def __post_init__(self) -> None:
         for f in ("size_bytes", "banks", "ports", "width_bits"):
-            object.__setattr__(self, f, _pos_int(f"buffer {self.name!r} {f}", getattr(self, f)))
+            most = MAX_COUNT if f == "size_bytes" else None
+            v = _pos_int(f"buffer {self.name!r} {f}", getattr(self, f), most)
+            object.__setattr__(self, f, v)
+        if not isinstance(self.double_buffered, bool):
+            raise ValueError(
+                f"buffer {self.name!r} double_buffered must be true or false, "
+                f"got {self.double_buffered!r}"
+            )
         if self.size_bytes * 8 < self.width_bits * self.banks:
             raise ValueError(
                 f"buffer {self.name!r}: {self.size_bytes} bytes is smaller than one "
@@ -71,7 +88,7 @@ class DramConfig:
     """Off-chip DRAM/HBM channel(s) and DMA engines.
 
     ``bandwidth_bytes_per_cycle``: per channel; None = unlimited (SCALE-Sim's
-    ``InterfaceBandwidth: CALC`` mode, which never stalls; peers.md section 3).
+    ``InterfaceBandwidth: CALC`` mode, which never stalls; SCALE-Sim, Samajdar et al., ISPASS 2020).
     ``latency_cycles``: added to every transfer (0 by default, as SCALE-Sim's reported totals).
     ``channels``: concurrent transfers; ``dma_engines``: transfers in flight per direction.
     ``spec``: energy figure name for hwsim.accel.cost (``"ddr"``: Horowitz 20 pJ/bit).
@@ -95,11 +112,15 @@ class DramConfig:
             self.latency_cycles, numbers.Integral
         ):
             raise ValueError(f"DRAM latency_cycles must be an int, got {self.latency_cycles!r}")
-        if self.latency_cycles < 0:
-            raise ValueError(f"DRAM latency_cycles must be >= 0, got {self.latency_cycles}")
+        if not 0 <= self.latency_cycles <= MAX_COUNT:
+            raise ValueError(f"DRAM latency_cycles must be in 0..2^53, got {self.latency_cycles}")
         object.__setattr__(self, "latency_cycles", int(self.latency_cycles))
         object.__setattr__(self, "channels", _pos_int("DRAM channels", self.channels))
         object.__setattr__(self, "dma_engines", _pos_int("DRAM dma_engines", self.dma_engines))
+        if not isinstance(self.spec, DramSpec) and not (
+            isinstance(self.spec, str) and self.spec in DRAM_SPECS
+        ):
+            raise ValueError(f"unknown DRAM spec {self.spec!r}; known: {sorted(DRAM_SPECS)}")
 
     def transfer_cycles(self, nbytes: float) -> float:
         """Channel occupancy (cycles) of moving ``nbytes`` (latency excluded)."""
@@ -154,7 +175,8 @@ class Accelerator:
                 f"array; this is a {self.array} array with dataflow {self.dataflow!r}"
             )
         for f in ("rows", "cols", "max_tiles"):
-            object.__setattr__(self, f, _pos_int(f, getattr(self, f)))
+            most = None if f == "max_tiles" else MAX_ARRAY_DIM
+            object.__setattr__(self, f, _pos_int(f, getattr(self, f), most))
         object.__setattr__(self, "dataflow", check_dataflow(self.dataflow))
         names = [b.name for b in self.buffers]
         if sorted(n for n in names if n != KV) != sorted(OPERANDS) or names.count(KV) > 1:
@@ -176,7 +198,8 @@ class Accelerator:
                 storage_bits(f)
             except ValueError as exc:
                 raise ValueError(f"operand {op!r}: {exc}") from None
-        if not (isinstance(self.freq_hz, int | float) and self.freq_hz > 0):
+        f = self.freq_hz
+        if isinstance(f, bool) or not (isinstance(f, int | float) and 0 < f < math.inf):
             raise ValueError(f"freq_hz must be > 0, got {self.freq_hz!r}")
 
     @property

@@ -11,7 +11,8 @@ _FALLBACK_MAC_EVENTS = {"mul_8x8": 1, "add_32": 1, "reg_write_32": 1}
 #: dot-product length for the area inventory: Llama-2-7B hidden size (a typical LLM reduction
 #: length, shapes in hwsim.workloads), long enough to amortise per-group and per-table events
 INVENTORY_K = 4096
-#: outputs sharing one activation row in the inventory GEMM: LUT-TC's N_DIM = 64 (pes.md 2.2)
+#: outputs sharing one activation row in the inventory GEMM: LUT-TC's N_DIM = 64
+#: (LUT Tensor Core RTL, Mo et al., ISCA 2025)
 INVENTORY_N = 64
 #: units busier than this fraction of cycles are per PE; rarer ones are time-shared
 SHARED_BELOW = 1 / 8
@@ -94,7 +95,8 @@ class PETiming:
         rate on a 1 x k by k x INVENTORY_N GEMM: a unit kind with rate r events per cycle
         counts ceil(r) units (a 16-lane PE has 16 term muxes), except that a unit busy less
         than SHARED_BELOW of the cycles counts r: it is time-shared by 1/r PEs, as MixPE's
-        per-group dequantizer and LUT-TC's table precompute are (pes.md 2.2, 4); the sharing
+        per-group dequantizer and LUT-TC's table precompute are (Mo et al., ISCA 2025; Zhang et al.,
+        arXiv 2411.16158); the sharing
         muxes are not counted. Wiring, control and registers that emit no event are missing;
         prefer RTL synthesis figures (`hwsim.rtl.synth`) where a generator exists."""
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:

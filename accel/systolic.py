@@ -1,7 +1,7 @@
 """Closed-form systolic-array timing (pure functions; cycles).
 
 Per-fold cycles follow SCALE-Sim v2 (`compute/systolic_compute_{os,ws,is}.py`, see
-/work/shared/reference/pes.md section 6.3) on an R x C array:
+SCALE-Sim, Samajdar et al., ISPASS 2020) on an R x C array:
 
 * OS: ``R + C + T - 2`` (R - 1 skew, T streaming, C - 1 suffix; drain overlapped);
 * WS, IS: ``2R + C + T - 2`` (R-cycle stationary preload, R - 1 skew, T, C - 1 suffix).

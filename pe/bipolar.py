@@ -1,4 +1,4 @@
-"""Bipolar-INT bit-plane PE (Ma et al., arXiv 2409.17870; pes.md section 5).
+"""Bipolar-INT bit-plane PE (Ma et al., arXiv 2409.17870).
 
 Weights are bipolar-INT (each bit b stands for +-1: w = sum_j 2^j (2 b_j - 1), odd values);
 activations are bipolar-INT (XOR form) or two's complement / unsigned INT (AND form).
@@ -30,8 +30,8 @@ from .operands import PEError
 class BipolarConfig:
     a_fmt: str = "bipolar4"
     w_fmt: str = "bipolar4"
-    lanes: int = 128  # 1-bit MMA K = 128 (PTX mma.b1 m8n8k128; pes.md section 5)
-    acc_bits: int = 32  # recovery accumulates in INT32 (pes.md section 5)
+    lanes: int = 128  # 1-bit MMA K = 128 (PTX mma.b1 m8n8k128; Ma et al., arXiv 2409.17870)
+    acc_bits: int = 32  # recovery accumulates in INT32 (Ma et al., arXiv 2409.17870)
     overflow: str = "wrap"
 
 

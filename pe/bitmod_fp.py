@@ -1,5 +1,5 @@
 """BitMoD FP16-activation datapath (Chen et al., HPCA 2025; RTL exp_match.v, bs_mul.v,
-grp_accum.v, dequant.v as summarised in pes.md section 1.4), golden semantics.
+grp_accum.v, dequant.v as summarised in Chen et al., HPCA 2025), golden semantics.
 
 Per cycle, for each of the lanes (4): the FP16 activation (FTZ: subnormals read as 0;
 fields sign, biased exponent ea, 11-bit significand ma) meets one weight term (sign, exp
@@ -10,7 +10,7 @@ ew in 0..3, man in {0, 1}, bit significance bsig):
   (bits shifted out are truncated), negated if sign_a xor sign_w; summed to `bs_out`.
   bs_out is worth bs_out * 2^(max_exp - 28) * 2^bsig.
 * grp_accum (custom float: 15-bit signed mantissa, exponent): both operands are aligned to
-  E = max(acc_exp, max_exp) by arithmetic right shifts (the golden semantics pes.md asks
+  E = max(acc_exp, max_exp) by arithmetic right shifts (the golden semantics docs/pe_models.md asks
   for; the RTL skips the right-alignment of bs_out), summed exactly, then shifted right by
   the smallest s >= 0 that fits the 15-bit signed mantissa (floor): acc_exp = E + s.
   The accumulator is worth acc_man * 2^(acc_exp - 28) (times the weight grid unit).

@@ -1,4 +1,4 @@
-"""Bit-serial PE family (pes.md section 1): one model, four schemes:
+"""Bit-serial PE family (Stripes, Bit Fusion, BitMoD): one model, four schemes:
 
 * "stripes": activation bit-serial (Stripes, MICRO 2016): each cycle ANDs one activation
   bit (MSB first) of `lanes` activations with their bit-parallel weights, sums them and
@@ -47,10 +47,10 @@ from .operands import PEError, as_fraction, check, grid_unit, resolve, validate
 
 SCHEMES = ("stripes", "booth", "bitmod", "fusion")
 DEFAULT_LANES = {
-    "stripes": 16,  # SIP: 16 weights x 1 activation bit per cycle (Stripes; pes.md 1.1)
+    "stripes": 16,  # SIP: 16 weights x 1 activation bit per cycle (Judd et al., MICRO 2016)
     "booth": 16,  # same lane count as the Stripes SIP, for comparison (choice)
-    "bitmod": 4,  # BitMoD PE VEC_LENGTH = 4 lanes (RTL bs_mul.v; pes.md 1.4)
-    "fusion": 1,  # one Fusion Unit of 4x4 BitBricks (Bit Fusion; pes.md 1.3)
+    "bitmod": 4,  # BitMoD PE VEC_LENGTH = 4 lanes (RTL bs_mul.v; Chen et al., HPCA 2025)
+    "fusion": 1,  # one Fusion Unit of 4x4 BitBricks (Bit Fusion; Sharma et al., ISCA 2018)
 }
 
 
@@ -60,10 +60,10 @@ class BitSerialConfig:
     a_fmt: str = "int8"
     w_fmt: str = "int4"
     lanes: int | None = None  # None: scheme default (DEFAULT_LANES)
-    acc_bits: int = 32  # INT32 accumulator (pes.md 0); Bit Fusion's OBUF is 32 bits (1.3)
+    acc_bits: int = 32  # INT32 (docs/pe_models.md); Bit Fusion's OBUF: 32 bits (ISCA 2018)
     overflow: str = "wrap"
-    group_size: int = 128  # BitMoD per-group scale over 128 weights (pes.md 1.4)
-    scale_bits: int = 8  # BitMoD 8-bit integer group scales, 8 dequant cycles (pes.md 1.4)
+    group_size: int = 128  # BitMoD per-group scale over 128 weights (Chen et al., HPCA 2025)
+    scale_bits: int = 8  # BitMoD 8-bit integer group scales, 8 dequant cycles (HPCA 2025)
 
 
 def booth_digits(w: int, bits: int, signed: bool) -> list[int]:

@@ -1,4 +1,5 @@
-"""Dequantize-then-multiply mixed-precision PE (generic baseline; pes.md sections 4, 6.2).
+"""Dequantize-then-multiply mixed-precision PE (generic baseline; Zhang et al.,
+arXiv 2411.16158; docs/pe_models.md).
 
 Each cycle one weight is dequantized to the multiplier's format, w_deq = round((q - z_g) *
 s_g) in `deq_fmt` (one FP multiply per element), and multiplied-accumulated with the
@@ -24,13 +25,13 @@ from .operands import PEError, check, resolve
 
 @dataclass(frozen=True)
 class DequantMacConfig:
-    w_fmt: str = "int4"  # W4 weights (MixPE's baseline comparison, pes.md section 4)
+    w_fmt: str = "int4"  # W4 weights (MixPE's baseline comparison, Zhang et al., arXiv 2411.16158)
     a_fmt: str = "fp16"  # A16 activations
     deq_fmt: str = "fp16"  # dequantized weight in the FP16 multiplier format
-    acc_fmt: str = "fp32"  # FP32 accumulation (tensor-core style, pes.md 6.2)
+    acc_fmt: str = "fp32"  # FP32 accumulation (tensor-core style, docs/pe_models.md)
     fused: bool = True
     prod_fmt: str | None = None  # unfused multiplier output; None = acc_fmt
-    group_size: int = 128  # per-group scales, typically G = 128 (pes.md section 0)
+    group_size: int = 128  # per-group scales, typically G = 128 (docs/pe_models.md)
     scale_fmt: str = "fp16"
     ftz: bool = False
 

@@ -1,4 +1,4 @@
-"""Floating-point MAC PE (baseline, pes.md section 6.2): FP16 (or bf16/fp8/fp32) operands,
+"""Floating-point MAC PE (baseline, docs/pe_models.md): FP16 (or bf16/fp8/fp32) operands,
 fused (one rounding) or unfused (multiplier rounds to `prod_fmt`, adder rounds to
 `acc_fmt`) multiply-add, FP16 or FP32 accumulation, RNE, optional flush-to-zero.
 
@@ -42,12 +42,12 @@ def daz(x: np.ndarray, op: Operand, ftz: bool) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FpFmaConfig:
-    a_fmt: str = "fp16"  # FP16 MAC baseline (BitMoD baseline, pes.md 1.4 / 6.2)
+    a_fmt: str = "fp16"  # FP16 MAC baseline (BitMoD's, Chen et al., HPCA 2025)
     w_fmt: str = "fp16"
-    acc_fmt: str = "fp16"  # BitMoD's FP16 MAC baseline accumulates in FP16 (pes.md 6.2)
-    fused: bool = False  # accelerator baselines are often unfused mul + add (pes.md 6.2)
+    acc_fmt: str = "fp16"  # BitMoD's FP16 MAC baseline accumulates in FP16 (docs/pe_models.md)
+    fused: bool = False  # accelerator baselines are often unfused mul + add (docs/pe_models.md)
     prod_fmt: str | None = None  # unfused multiplier output format; None = acc_fmt
-    ftz: bool = False  # IEEE subnormals; True = DesignWare ieee_compliance=0 (pes.md 6.2)
+    ftz: bool = False  # IEEE subnormals; True = DesignWare ieee_compliance=0 (docs/pe_models.md)
 
 
 class FloatAccumulatorPE(ProcessingElement):

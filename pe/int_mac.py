@@ -1,4 +1,4 @@
-"""Integer MAC PE (baseline, pes.md section 6.1): `lanes` a-bit x w-bit multipliers, an
+"""Integer MAC PE (baseline, docs/pe_models.md): `lanes` a-bit x w-bit multipliers, an
 adder tree, and one `acc_bits` accumulator with wrap or saturate.
 
 Cycle: the products of `lanes` consecutive elements are summed exactly by the adder tree and
@@ -25,11 +25,11 @@ from .operands import PEError, check, resolve, validate
 
 @dataclass(frozen=True)
 class IntMacConfig:
-    a_fmt: str = "int8"  # INT8 x INT8 -> INT32 baseline (pes.md 6.1)
+    a_fmt: str = "int8"  # INT8 x INT8 -> INT32 baseline (docs/pe_models.md)
     w_fmt: str = "int8"
-    lanes: int = 1  # 1 MAC per cycle (pes.md 6.1)
-    acc_bits: int = 32  # INT32 accumulator (pes.md 0, 6.1)
-    overflow: str = "wrap"  # none of the papers saturate; wrap + detection (pes.md 0)
+    lanes: int = 1  # 1 MAC per cycle (docs/pe_models.md)
+    acc_bits: int = 32  # INT32 accumulator (docs/pe_models.md)
+    overflow: str = "wrap"  # none of the papers saturate; wrap + detection (docs/pe_models.md)
 
 
 class IntegerAccumulatorPE(ProcessingElement):

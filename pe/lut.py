@@ -1,5 +1,5 @@
 """LUT tensor core PE (LUT Tensor Core, ISCA 2025, RTL fp_lut_array_b_cycle_stage1.sv;
-T-MAC, EuroSys 2025; pes.md section 2).
+T-MAC, Wei et al., EuroSys 2025).
 
 Weights are B-bit bipolar-INT (the offline "symmetrized" reinterpretation q' = 2q - (2^B-1):
 every bit plane is a +-1 vector). For each row m and group g of K activations a table holds
@@ -13,7 +13,7 @@ B cycles per M x N x K tile; dot product: ceil(k/K) * B cycles; GEMM:
 ceil(M/tm) * ceil(N/tn) * ceil(k/tk) * B cycles (all tiles on one unit, no overlap).
 
 FP16 activations: table entries are the exact sum rounded once to FP16 (RNE), flushed to
-zero if subnormal (precompute order fixed this way; pes.md 2.2 "decide and fix"); the
+zero if subnormal (precompute order fixed this way; the LUT Tensor Core RTL leaves it open); the
 accumulator is FP16 with DesignWare DW_fp_add semantics as configured in the RTL: RNE,
 ieee_compliance = 0 (subnormal inputs and results flush to zero). Deviations from the
 released RTL, by choice: a zero entry stays zero after the exponent increment (the RTL would
@@ -21,7 +21,7 @@ turn it into 2^(b-15)); an exponent increment past the largest exponent gives +-
 INT activations: exact integer tables and an `acc_bits` accumulator (wrap/saturate).
 
 Table precompute runs outside the tile (on CUDA cores, fused with the previous operator;
-pes.md 2.2), so it costs events (fadd_32 / add, lut_write) but no tile cycles.
+Mo et al., ISCA 2025), so it costs events (fadd_32 / add, lut_write) but no tile cycles.
 All event counts are data-independent.
 """
 
@@ -50,14 +50,14 @@ from .operands import PEError, check, resolve, validate
 
 @dataclass(frozen=True)
 class LutConfig:
-    a_fmt: str = "fp16"  # INT1 x FP16 LUT tensor core (LUT-TC RTL, pes.md 2.2)
-    w_fmt: str = "bipolar2"  # B_BIT = 2 in the released RTL (pes.md 2.2)
-    tile_m: int = 2  # M_DIM = 2 (LUT-TC RTL default, pes.md 2.2)
+    a_fmt: str = "fp16"  # INT1 x FP16 LUT tensor core (LUT Tensor Core RTL, Mo et al., ISCA 2025)
+    w_fmt: str = "bipolar2"  # B_BIT = 2 in the released RTL (LUT Tensor Core RTL, ISCA 2025)
+    tile_m: int = 2  # M_DIM = 2 (LUT Tensor Core RTL default, Mo et al., ISCA 2025)
     tile_n: int = 64  # N_DIM = 64
-    tile_k: int = 4  # K_DIM = 4, table group size (also T-MAC g = 4, pes.md 2.1)
+    tile_k: int = 4  # K_DIM = 4, table group size (also T-MAC g = 4, Wei et al., EuroSys 2025)
     acc_bits: int = 32  # INT activations only
     overflow: str = "wrap"  # INT activations only
-    ftz: bool = True  # DW_fp_add IEEE_COMPLIANCE = 0 (pes.md 2.2)
+    ftz: bool = True  # DW_fp_add IEEE_COMPLIANCE = 0 (LUT Tensor Core RTL, Mo et al., ISCA 2025)
 
 
 def sign_patterns(k: int) -> np.ndarray:

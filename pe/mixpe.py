@@ -1,4 +1,4 @@
-"""MixPE (Zhang et al., arXiv 2411.16158; pes.md section 4): low-bit weight x higher-bit
+"""MixPE (Zhang et al., arXiv 2411.16158): low-bit weight x higher-bit
 activation with shift&add instead of a multiplier, integer (or FP32) accumulation over a
 quantization group, and dequantization once per group partial sum.
 
@@ -45,11 +45,11 @@ from .operands import PEError, check, resolve, validate
 
 @dataclass(frozen=True)
 class MixPEConfig:
-    a_fmt: str = "int8"  # W4A8 (MixPE; pes.md section 4)
+    a_fmt: str = "int8"  # W4A8 (MixPE; Zhang et al., arXiv 2411.16158)
     w_fmt: str = "int4"
-    group_size: int = 128  # per-group scales, typically G = 128 (pes.md section 0)
+    group_size: int = 128  # per-group scales, typically G = 128 (docs/pe_models.md)
     lanes: int = 1  # MACs per cycle (INT path); FP path is sequential
-    acc_bits: int = 32  # INT32 group partial sum (pes.md section 4)
+    acc_bits: int = 32  # INT32 group partial sum (Zhang et al., arXiv 2411.16158)
     overflow: str = "wrap"
     out_fmt: str = "fp32"  # dequantized output accumulator (choice; paper detail is [M])
     scale_fmt: str = "fp16"  # FP16 group scales (as in the hwsim.formats *_g128 presets)

@@ -1,4 +1,5 @@
-"""Shift-add PEs (pes.md section 3): multiplier-free MACs for power-of-two style weights.
+"""Shift-add PEs (DeepShift, Elhoushi et al., 2021; ShiftAddNet, You et al., NeurIPS 2020):
+multiplier-free MACs for power-of-two style weights.
 
 mode "shift" with INT activations: weights from a power-of-two (DeepShift, "potN" with zero;
 DenseShift, zero-free "potN_nz") or APoT ("apotN", sums of two powers of two) format. Each
@@ -49,11 +50,11 @@ from .operands import PEError, as_fraction, check, grid_unit, resolve, validate
 class ShiftAddConfig:
     mode: str = "shift"
     a_fmt: str = "int8"
-    w_fmt: str = "pot4"  # 4-bit sign + shift weights (DeepShift-PS style; pes.md section 3)
+    w_fmt: str = "pot4"  # 4-bit sign + shift weights (DeepShift-PS style, Elhoushi et al., 2021)
     lanes: int = 1  # one MAC per cycle
-    acc_bits: int = 32  # DeepShift uses 32-bit fixed-point accumulation (pes.md section 3)
+    acc_bits: int = 32  # DeepShift uses 32-bit fixed-point accumulation (Elhoushi et al., 2021)
     overflow: str = "wrap"
-    acc_fmt: str = "fp32"  # FP paths: FP32 accumulation (tensor-core style, pes.md 6.2)
+    acc_fmt: str = "fp32"  # FP paths: FP32 accumulation (tensor-core style, docs/pe_models.md)
     ftz: bool = False  # FP paths: flush subnormal adder inputs/results to zero
 
 

@@ -3,7 +3,7 @@
 The step models use these pure functions: every operation is computed exactly with Python
 integers and rounded once, RNE, to a target binary format `FloatSpec` (IEEE-style layout,
 overflow to +-Inf, optional flush-to-zero of subnormal inputs and results, as DesignWare's
-`ieee_compliance = 0` mode does: pes.md section 2.2 and 6.2).
+`ieee_compliance = 0` mode does: LUT Tensor Core RTL, Mo et al., ISCA 2025; docs/pe_models.md).
 
 A value is carried as a float64 (all formats here are subsets of float64), but no float64
 arithmetic is used to compute results.

@@ -30,22 +30,25 @@ def kinds() -> list[str]:
     return sorted(GENERATORS) + ["systolic"]
 
 
-def verify(kinds=None, simulators=None, vectors: int = 2000, seed: int = 1):
+def verify(kinds=None, simulators=None, vectors: int = 2000, seed: int = 1, build_dir=None):
     """Simulate each kind's default parameter sets on each simulator with cocotb, checking
     every register every cycle against `hwsim.pe` step traces. Returns a list of
     `hwsim.rtl.runner.SimResult` (fields kind, params, simulator, top, seed, vectors, passed
-    (None = simulator missing, with the reason in message), message, build_s, test_s)."""
+    (None = simulator missing, with the reason in message), message, build_s, test_s).
+    Build files go to a new folder of this run under `build_dir` (default: the per-user
+    cache, `hwsim.rtl.tools.default_build_root()`)."""
     from .runner import verify as _verify
 
-    return _verify(kinds, simulators, vectors, seed)
+    return _verify(kinds, simulators, vectors, seed, build_dir)
 
 
-def synth(kinds=None, widths=(2, 4, 8, 16)):
+def synth(kinds=None, widths=(2, 4, 8, 16), build_dir=None):
     """Yosys area sweep: pandas DataFrame with columns pe, width, params, ge, cells,
-    transistors, area_um2, um2_per_ge, dffs, ge_seq, cells_by_type, yosys_version, source."""
+    transistors, area_um2, um2_per_ge, dffs, ge_seq, cells_by_type, yosys_version, source.
+    Yosys runs in a new folder of this run under `build_dir` (as `verify`)."""
     from .yosys import synth as _synth
 
-    return _synth(kinds, widths)
+    return _synth(kinds, widths, build_dir=build_dir)
 
 
 __all__ = ["generate", "kinds", "synth", "verify"]

@@ -135,7 +135,7 @@ def run_bulk(design: Design, cycles: list[Cycle], sim: str = "icarus", folder=No
     why = tools.missing(sim)
     if why:
         raise RuntimeError(why)
-    folder = Path(folder or tools.BUILD_ROOT / "bulk" / f"{design.top}_{sim}")
+    folder = Path(folder or tools.run_dir(what="bulk") / f"{design.top}_{sim}")
     src, tb = write_bench(design, cycles, folder)
     t0 = time.perf_counter()
     if sim == "icarus":

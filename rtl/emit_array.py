@@ -12,7 +12,8 @@ every PE is a top-level port named `<port>_<r>_<c>`.
 `row_broadcast=True` wires each row bus to all PEs of the row without pipeline registers
 (and the driver does not skew columns): PE(r, c) then sees step t at cycle t + r. A LUT
 tile row (LUT Tensor Core: one precomputed table broadcast to the N lanes of row m, each
-lane with its own weight bits; pes.md 2.2) is `pe="lut", rows=1, cols=N, row_broadcast=True`.
+lane with its own weight bits; Mo et al., ISCA 2025) is
+`pe="lut", rows=1, cols=N, row_broadcast=True`.
 """
 
 from __future__ import annotations

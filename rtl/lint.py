@@ -8,12 +8,13 @@ from . import tools
 
 
 def lint(design, folder=None) -> tuple[bool, str]:
-    """Lint a generated `Design`; (clean, verilator output)."""
+    """Lint a generated `Design` in `folder` (default: a new `tools.run_dir`); (clean,
+    verilator output)."""
     tools.setup_path()
     exe = tools.verilator_exe()
     if exe is None:
         raise RuntimeError(tools.missing("verilator") or "verilator missing")
-    folder = folder or tools.BUILD_ROOT / "lint"
+    folder = folder or tools.run_dir(what="lint")
     src = design.write(folder)
     r = subprocess.run(
         [exe, "--lint-only", "-Wall", "--top-module", design.top, src],

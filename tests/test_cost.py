@@ -51,7 +51,7 @@ def test_contract_examples():
 def test_int8_mac_by_construction():
     assert C.mac_energy_pj(8, 8, 8) == pytest.approx(0.2 + 0.03, abs=1e-15)
     assert C.mac_energy_pj(8, 8, 32) == pytest.approx(0.2 + 0.1, abs=1e-15)
-    # 7 nm: int8 mult 0.07 + int32 add 0.03 (pes.md 6.1)
+    # 7 nm: int8 mult 0.07 + int32 add 0.03 (docs/pe_models.md)
     assert C.mac_energy_pj(8, 8, 32, node_nm=7) == pytest.approx(0.07 + 0.03, abs=1e-15)
 
 

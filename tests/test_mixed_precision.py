@@ -4,7 +4,7 @@ import pytest
 
 from hwsim.accuracy import minilm
 
-pytestmark = pytest.mark.skipif(not minilm.available(), reason="minilm extra not installed")
+pytestmark = pytest.mark.skipif(not minilm.available(), reason=f"MiniLM missing: {minilm.INSTALL}")
 
 FORMATS = "int8_channel,int3_g128"
 

@@ -72,9 +72,9 @@ def test_non_representable_operands_are_named():
 def test_bitserial_cycle_formulas(bits):
     k = 100
     booth = pe.get("bitserial", scheme="booth", w_fmt=f"int{bits}", lanes=4)
-    assert booth.dot_cycles(k) == 25 * -(-bits // 2)  # ceil(b/2) per digit (pes.md 1.4)
+    assert booth.dot_cycles(k) == 25 * -(-bits // 2)  # ceil(b/2) per digit (Chen et al., HPCA 2025)
     stripes = pe.get("bitserial", scheme="stripes", a_fmt=f"int{bits}", lanes=16)
-    assert stripes.dot_cycles(k) == 7 * bits  # Pa per brick (pes.md 1.1)
+    assert stripes.dot_cycles(k) == 7 * bits  # Pa per brick (Judd et al., MICRO 2016)
     lut = pe.get("lut", w_fmt=f"bipolar{bits}")
     assert lut.dot_cycles(k) == 25 * bits
     assert lut.matmul_cycles(4, 128, 8) == 2 * 2 * 2 * bits  # B per M x N x K tile
@@ -87,7 +87,7 @@ def test_other_cycle_formulas():
     assert bm.dot_cycles(256, scaled=True) == 128 + 8  # hidden dequant, 8-cycle tail
     assert bm.dot_cycles(8, scaled=True) == 4 + 8
     fu = pe.get("bitserial", scheme="fusion", a_fmt="int8", w_fmt="int2")
-    assert fu.dot_cycles(100) == 25  # 4 MACs per cycle at 8b x 2b (pes.md 1.3)
+    assert fu.dot_cycles(100) == 25  # 4 MACs per cycle at 8b x 2b (Sharma et al., ISCA 2018)
     assert pe.get("bitserial", scheme="fusion", a_fmt="int2", w_fmt="int2").dot_cycles(32) == 2
     assert pe.get("bipolar", a_fmt="bipolar3", w_fmt="bipolar2").dot_cycles(300) == 3 * 6
     assert pe.get("mixpe", group_size=128).dot_cycles(4096) == 4096 + 1

@@ -44,7 +44,7 @@ def f16(rng, n, spread=8):
 # ------------------------------------------------------------------------- integers
 @pytest.mark.parametrize("overflow", ["wrap", "saturate"])
 def test_int_mac_worst_case_accumulator(overflow):
-    k, bits = 4096, 27  # int8 x int8 needs 8 + 8 + log2(4096) = 28 bits (pes.md 0)
+    k, bits = 4096, 27  # int8 x int8 needs 8 + 8 + log2(4096) = 28 bits (docs/pe_models.md)
     x = np.full(k, -128)
     w = np.full(k, -128)
     ok = pe.get("int_mac", acc_bits=28, overflow=overflow).dot(x, w)

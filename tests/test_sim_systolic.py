@@ -1,4 +1,5 @@
-"""Closed-form systolic timing and the published SCALE-Sim cycle counts (peers.md section 3)."""
+"""Closed-form systolic timing and the published SCALE-Sim cycle counts (SCALE-Sim,
+Samajdar et al., ISPASS 2020)."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ import pytest
 import hwsim
 from hwsim import accel, workloads
 
-# SCALE-Sim v2/v3, 32x32 array, 64 KB SRAMs, InterfaceBandwidth CALC (peers.md section 3).
+# SCALE-Sim v2/v3, 32x32 array, 64 KB SRAMs, InterfaceBandwidth CALC (Samajdar et al., ISPASS 2020).
 SCALESIM_LAYERS = [(128, 64, 256), (256, 256, 256), (64, 512, 128), (512, 128, 512)]
 SCALESIM_PER_LAYER = {
     "ws": [3551, 22399, 10111, 38783],

@@ -53,7 +53,7 @@ def test_failing_point_is_recorded_and_finished_points_kept(tmp_path):
 
 
 def test_dask_local_cluster_gives_the_same_table(tmp_path):
-    distributed = pytest.importorskip("distributed")
+    distributed = pytest.importorskip("distributed", reason="pip install 'hwsim[dask]'")
     pts = Sweep({"x": [1, 2, 3], "k": [7]}).points()
     ref = run_sweep(pts, "selftest", tmp_path / "ref", workers=1, progress=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,

@@ -36,7 +36,7 @@ class MemoryFigure:
         return self.energy_pj / self.bits
 
 
-#: Horowitz ISSCC 2014 SRAM reads (peers.md 10; pes.md 7.1 for the 32-bit row).
+#: Horowitz ISSCC 2014 SRAM reads (its 32-bit row too).
 SRAM_FIGURES: tuple[MemoryFigure, ...] = (
     MemoryFigure("sram_8KB", 8 * 1024, 64, 10.0, S.HOROWITZ_2014),
     MemoryFigure("sram_32KB", 32 * 1024, 64, 20.0, S.HOROWITZ_2014),

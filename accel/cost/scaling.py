@@ -51,7 +51,7 @@ RULES: dict[str, ScalingRule] = {
     "mul": ScalingRule(
         lambda k: float(k[0] * k[1]), 1.0, 1.0, "multiplier ~ a*b (Bit Fusion; Aladdin plug-in)"
     ),
-    "shift": ScalingRule(_shift_metric, 1.0, 1.0, "barrel shifter ~ w*log2(w) (pes.md 7.6)"),
+    "shift": ScalingRule(_shift_metric, 1.0, 1.0, "barrel shifter ~ w*log2(w) (cost_model.md)"),
     "and": ScalingRule(_w, 1.0, 1.0, "gate bank ~ width"),
     "xor": ScalingRule(_w, 1.0, 1.0, "gate bank ~ width"),
     "mux": ScalingRule(_w, 1.0, 1.0, "2:1 mux bank ~ width"),

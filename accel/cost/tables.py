@@ -47,7 +47,7 @@ def _h(op: str, bits: Width, e: float, a: float | None, notes: str = "") -> OpRo
     return OpRow(op, bits, e, a, S.HOROWITZ_2014, 45, 0.9, notes)
 
 
-#: Horowitz ISSCC 2014, 45 nm, 0.9 V (pes.md 7.1, peers.md 10).
+#: Horowitz ISSCC 2014, 45 nm, 0.9 V.
 HOROWITZ_45NM: tuple[OpRow, ...] = (
     _h("add", 8, 0.03, 36),
     _h("add", 16, 0.05, 67),
@@ -65,7 +65,8 @@ def _t(op: str, bits: Width, e: float) -> OpRow:
     return OpRow(op, bits, e, None, S.TPUV4I_2021, 7, None, "no area given")
 
 
-#: 7 nm table (TPUv4i paper via BitNet Table 2; pes.md 7.2). bf16 rows are [M] (unverified).
+#: 7 nm table (Jouppi et al., ISCA 2021, via BitNet Table 2). bf16 rows are [M]
+#: (unverified).
 TPUV4I_7NM: tuple[OpRow, ...] = (
     _t("add", 8, 0.007),
     _t("mul", 8, 0.07),
@@ -79,7 +80,8 @@ TPUV4I_7NM: tuple[OpRow, ...] = (
     OpRow("fmul", "bf16", 0.21, None, S.TPUV4I_2021_BF16, 7, None, "about 0.21 pJ", True),
 )
 
-#: ShiftAddNet / ShiftAddViT constants, 45 nm (pes.md 3 and 7.3). Only the shift rows are new;
+#: ShiftAddNet / ShiftAddViT constants, 45 nm (You et al., NeurIPS 2020). Only the shift rows
+#: are new;
 #: mult 32 = 3.7 and add 32 = 0.9 are Horowitz's FP32 numbers, listed here as fmul/fadd.
 SHIFTADDNET_45NM: tuple[OpRow, ...] = (
     OpRow("shift", 8, 0.024, None, S.SHIFTADDNET_2020, 45),
@@ -95,7 +97,7 @@ def _a(op: str, bits: Width, e: float, a: float | None, notes: str = "") -> OpRo
     return OpRow(op, bits, e, a, S.ALADDIN_40NM, 40, None, "1 ns latency point; " + notes)
 
 
-#: Aladdin 40 nm, 32-bit units at 1 ns (pes.md 7.5, peers.md 5). Shifter varies 0.30-0.92 pJ
+#: Aladdin 40 nm, 32-bit units at 1 ns (Shao et al., ISCA 2014). Shifter varies 0.30-0.92 pJ
 #: across Aladdin versions; register is 0.009 pJ per bit (area not given).
 ALADDIN_40NM_TABLE: tuple[OpRow, ...] = (
     _a("add", 32, 0.21, 278),
@@ -107,7 +109,7 @@ ALADDIN_40NM_TABLE: tuple[OpRow, ...] = (
     _a("reg_write", 1, 0.009, None, "register, per bit"),
 )
 
-# Tiny-liberty cell areas in NAND2 gate equivalents (toolchain.md section 3).
+# Tiny-liberty cell areas in NAND2 gate equivalents (docs/rtl.md).
 GE_AND2, GE_XOR2, GE_MUX2, GE_DFF = 1.33, 2.00, 2.33, 4.33
 
 

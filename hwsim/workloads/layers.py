@@ -8,6 +8,11 @@ from dataclasses import dataclass
 
 GEMM_KINDS = ("gemm", "bmm", "conv", "attn_qk", "attn_pv")
 KINDS = (*GEMM_KINDS, "elementwise")
+#: Most MACs (elements for elementwise) one layer times its count, and one workload, may have:
+#: 2^53 keeps every count exact in float64 (costs) and far from int64 overflow (cycles, bytes,
+#: events; an 8-bit bit-serial PE multiplies MACs by up to 8). Llama-2-7B prefill at 2048
+#: tokens is about 2^43.7 MACs.
+MAX_MACS = 2**53
 
 
 def _pos(name: str, v: object) -> int:
@@ -75,6 +80,12 @@ class Layer:
             raise ValueError(f"layer {self.name!r}: unknown kind {self.kind!r}; known: {KINDS}")
         for f in ("m", "n", "k", "batch", "inputs", "count"):
             object.__setattr__(self, f, _pos(f"layer {self.name!r} {f}", getattr(self, f)))
+        size = self.m * self.n * self.k * self.batch * self.count
+        if size > MAX_MACS:
+            raise ValueError(
+                f"layer {self.name!r}: m*n*k*batch*count = {size:.3g} exceeds the simulator's "
+                f"limit of 2^53 = {MAX_MACS:.3g} (counts must stay exact); use smaller sizes"
+            )
         if not isinstance(self.kv_out, bool):
             raise ValueError(f"layer {self.name!r} kv_out must be a bool, got {self.kv_out!r}")
         if self.conv is not None:
@@ -101,6 +112,12 @@ class Workload:
     def __post_init__(self) -> None:
         if not self.layers:
             raise ValueError(f"workload {self.name!r} has no layers")
+        total = sum(ly.m * ly.n * ly.k * ly.batch * ly.count for ly in self.layers)
+        if total > MAX_MACS:
+            raise ValueError(
+                f"workload {self.name!r}: {total:.3g} MACs/elements in total exceed the "
+                f"simulator's limit of 2^53 = {MAX_MACS:.3g}; simulate a part and scale"
+            )
 
     def __add__(self, other: Workload) -> Workload:
         return Workload(f"{self.name}+{other.name}", self.layers + other.layers)

@@ -198,9 +198,30 @@ def get(
     return transformer(key, phase, seq_len, batch, step)
 
 
+#: Most layers `generation` builds. Every decode step is its own layer list (its attention
+#: shapes depend on the KV length, so steps cannot be merged into one repeated layer): 353
+#: layers per Llama-2-7B step. Measured on the 2-core VM: ~230 bytes and ~36 us to build per
+#: layer, ~0.37 ms to simulate, so 10^6 layers are ~0.23 GB and ~6 min.
+MAX_GENERATION_LAYERS = 1_000_000
+
+
 def generation(model: str, prompt_len: int, decode_steps: int, batch: int = 1) -> Workload:
-    """Prefill of ``prompt_len`` tokens followed by ``decode_steps`` KV-cached decode steps."""
+    """Prefill of ``prompt_len`` tokens followed by ``decode_steps`` KV-cached decode steps.
+
+    At most ``MAX_GENERATION_LAYERS`` layers in total (checked before building)."""
+    if isinstance(decode_steps, bool) or not isinstance(decode_steps, int) or decode_steps < 0:
+        raise ValueError(f"decode_steps must be an int >= 0, got {decode_steps!r}")
     layers = list(get(model, "prefill", prompt_len, batch).layers)
+    per_step = len(get(model, "decode", prompt_len, batch).layers)
+    total = len(layers) + decode_steps * per_step
+    if total > MAX_GENERATION_LAYERS:
+        most = (MAX_GENERATION_LAYERS - len(layers)) // per_step
+        raise ValueError(
+            f"generation({model!r}, {prompt_len}, {decode_steps}): {total:,} layers "
+            f"({per_step} per decode step) exceed the limit of {MAX_GENERATION_LAYERS:,}; "
+            f"simulate at most {most:,} decode steps and scale, or sample steps with "
+            f"get({model!r}, 'decode', seq_len, step=i)"
+        )
     for i in range(decode_steps):
         layers += get(model, "decode", prompt_len, batch, step=i).layers
     return Workload(f"{model}-gen-{prompt_len}+{decode_steps}", tuple(layers))
