@@ -174,7 +174,8 @@ def format_codesign(point: dict) -> dict:
 
 
 # Low-bit LLM PE designs for study 2 (kind, PE parameters); formats follow each paper's
-# headline configuration (pes.md): W4A8 / W4A16 integer and bipolar weights, FP16 baseline.
+# headline configuration (docs/pe_models.md): W4A8 / W4A16 integer and bipolar weights, FP16
+# baseline.
 LLM_DESIGNS: dict[str, tuple[str, dict]] = {
     "fp16_fma": ("fp_fma", {}),
     "mac_w8a8": ("int_mac", {"a_fmt": "int8", "w_fmt": "int8"}),
@@ -258,7 +259,8 @@ def iso_area_shape(
 ) -> tuple[int, int]:
     """Array shape of ``design`` whose PE logic area matches ``reference`` at rows x cols
     (both dimensions scaled by sqrt of the per-PE area ratio, as the papers' iso-area
-    baselines do: MixPE 64x64 vs INT8 32x32, BitMoD 32x32 vs FP16 32x24; pes.md 1, 4)."""
+    baselines do: MixPE 64x64 vs INT8 32x32 (MixPE, arXiv 2411.16158), BitMoD 32x32 vs FP16
+    32x24 (BitMoD, HPCA 2025))."""
     for name in (design, reference):
         if name not in LLM_DESIGNS:
             raise ValueError(f"unknown design {name!r}; known: {sorted(LLM_DESIGNS)}")
