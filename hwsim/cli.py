@@ -123,10 +123,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from hwsim.config import load_config
+    from hwsim.config import load_simulation
     from hwsim.simulate import simulate
 
-    acc, workload = load_config(args.config)
+    acc, workload, options = load_simulation(args.config)
     if workload is None:
         raise ValueError(f"{args.config}: no [workload] section to run")
     if args.layer:
@@ -134,7 +134,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if not keep:
             raise ValueError(f"no layer of {workload.name!r} matches {args.layer!r}")
         workload = type(workload)(f"{workload.name}[{args.layer}]", tuple(keep))
-    rep = simulate(acc, workload)
+        names = {ly.name for ly in keep}
+        for key in ("mapping", "layer_formats"):  # per-layer options of the layers kept
+            if isinstance(options.get(key), dict):
+                options[key] = {k: v for k, v in options[key].items() if k in names}
+    rep = simulate(acc, workload, **options)
     out = Path(args.out or Path("results") / Path(args.config).stem)
     out.mkdir(parents=True, exist_ok=True)
     table = rep.layers.drop(columns=["events"], errors="ignore")

@@ -23,6 +23,17 @@ Example (see studies/configs/*.toml)::
     model = "llama2-7b"          #   layers = "file.toml" (relative to this file)
     phase = "prefill"
     seq_len = 2048
+    [mapping]                    # optional (hwsim.simulate's mapping and objective)
+    mode = "optimal"             # or "scalesim"
+    objective = "latency"        # latency | energy | edp
+    [mapping.layers."L0.q_proj"] # optional pinned loop nests: SRAM tile and DRAM order
+    tiles = { M = 256, N = 128, K = 4096 }
+    order = ["M", "N", "K", "B"]
+    [layer_formats]              # optional per-layer storage formats
+    "L0.q_proj" = "int4"         # a weight format, or a table {weight = ..., act = ...}
+
+``[accelerator]`` also takes ``array`` ("systolic" | "tensor_core"), ``preload_overlap`` and
+``preload_rows_per_cycle``; ``[formats]`` ``kv`` (the KV cache); ``[sram]`` ``kv_bytes``.
 """
 
 from __future__ import annotations
@@ -34,12 +45,25 @@ from hwsim.accel import Accelerator, systolic
 from hwsim.workloads import Workload, gemm, get, load_toml
 
 _SECTIONS = {
-    "accelerator": {"rows", "cols", "pe", "dataflow", "pe_params", "freq_hz", "max_tiles", "name"},
-    "formats": {"act", "weight", "out"},
+    "accelerator": {
+        "rows",
+        "cols",
+        "pe",
+        "dataflow",
+        "pe_params",
+        "freq_hz",
+        "max_tiles",
+        "name",
+        "array",
+        "preload_overlap",
+        "preload_rows_per_cycle",
+    },
+    "formats": {"act", "weight", "out", "kv"},
     "sram": {
         "act_bytes",
         "weight_bytes",
         "out_bytes",
+        "kv_bytes",
         "banks",
         "ports",
         "width_bits",
@@ -47,11 +71,14 @@ _SECTIONS = {
     },
     "dram": {"bandwidth_bytes_per_cycle", "latency_cycles", "channels", "dma_engines", "spec"},
     "workload": {"model", "phase", "seq_len", "batch", "gemm", "layers", "name"},
+    "mapping": {"mode", "objective", "layers"},
 }
+_FREE_SECTIONS = {"layer_formats"}  # keys are layer names
 _SRAM_ARGS = {
     "act_bytes": "act_sram_bytes",
     "weight_bytes": "weight_sram_bytes",
     "out_bytes": "out_sram_bytes",
+    "kv_bytes": "kv_sram_bytes",
     "banks": "sram_banks",
     "ports": "sram_ports",
     "width_bits": "sram_width_bits",
@@ -67,7 +94,7 @@ _DRAM_ARGS = {
 
 
 def _check_keys(data: dict, where: str) -> None:
-    unknown = sorted(set(data) - set(_SECTIONS))
+    unknown = sorted(set(data) - set(_SECTIONS) - _FREE_SECTIONS)
     if unknown:
         raise ValueError(f"{where}: unknown section(s) {unknown}; allowed: {sorted(_SECTIONS)}")
     for sec, keys in _SECTIONS.items():
@@ -89,7 +116,9 @@ def accelerator_from_dict(data: dict, where: str = "config") -> Accelerator:
     if not isinstance(a.get("pe_params", {}), dict):
         raise ValueError(f"{where}: [accelerator.pe_params] must be a table")
     kw = {"pe_params": a.pop("pe_params", None)}
-    kw.update({k: a[k] for k in ("pe", "dataflow", "freq_hz", "max_tiles", "name") if k in a})
+    given = ("pe", "dataflow", "freq_hz", "max_tiles", "name", "array", "preload_overlap",
+             "preload_rows_per_cycle")  # fmt: skip
+    kw.update({k: a[k] for k in given if k in a})
     kw.update({f"{k}_fmt": v for k, v in data.get("formats", {}).items()})
     kw.update({_SRAM_ARGS[k]: v for k, v in data.get("sram", {}).items()})
     kw.update({_DRAM_ARGS[k]: v for k, v in data.get("dram", {}).items()})
@@ -140,6 +169,39 @@ def load_config(path: str | Path) -> tuple[Accelerator, Workload | None]:
     acc = accelerator_from_dict(data, str(path))
     wl = data.get("workload")
     return acc, (workload_from_dict(wl, path.parent, str(path)) if wl else None)
+
+
+def simulate_options(data: dict, where: str = "config") -> dict:
+    """Keyword arguments of ``hwsim.simulate`` from the [mapping] and [layer_formats] sections:
+    ``mapping`` ("optimal", "scalesim" or {layer: pinned}), ``objective``, ``layer_formats``."""
+    m = data.get("mapping", {})
+    out: dict = {}
+    mode = m.get("mode", "optimal")
+    if mode not in ("optimal", "scalesim"):
+        raise ValueError(f"{where}: [mapping] mode must be 'optimal' or 'scalesim', got {mode!r}")
+    pinned = m.get("layers", {})
+    if not isinstance(pinned, dict) or not all(isinstance(v, dict) for v in pinned.values()):
+        raise ValueError(f"{where}: [mapping.layers] must hold one table per layer name")
+    if pinned and mode == "scalesim":
+        raise ValueError(f"{where}: pinned [mapping.layers] need mode = 'optimal'")
+    out["mapping"] = dict(pinned) if pinned else mode
+    if "objective" in m:
+        out["objective"] = m["objective"]
+    fmts = data.get("layer_formats")
+    if fmts is not None:
+        if not isinstance(fmts, dict):
+            raise ValueError(f"{where}: [layer_formats] must be a table")
+        out["layer_formats"] = dict(fmts)
+    return out
+
+
+def load_simulation(path: str | Path) -> tuple[Accelerator, Workload | None, dict]:
+    """(accelerator, workload or None, ``hwsim.simulate`` keyword options) from a TOML file."""
+    path = Path(path)
+    acc, wl = load_config(path)
+    with path.open("rb") as f:
+        data = tomllib.load(f)
+    return acc, wl, simulate_options(data, str(path))
 
 
 def load_accelerator(path: str | Path) -> Accelerator:

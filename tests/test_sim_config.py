@@ -50,3 +50,30 @@ def test_gemm_workload_and_python_equivalence(tmp_path):
         hwsim.simulate(acc, wl).cycles
         == hwsim.simulate(acc, hwsim.workloads.gemm(64, 32, 48)).cycles
     )
+
+
+def test_mapping_layer_formats_and_kv_from_toml(tmp_path):
+    """[mapping] (mode, objective, pinned layers), [layer_formats], kv format and buffer,
+    preload overlap: all reach hwsim.simulate; typos are errors naming the key."""
+    from hwsim.config import load_simulation
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[accelerator]\nrows = 8\ncols = 8\ndataflow = "ws"\npreload_overlap = true\n'
+        '[formats]\nweight = "int4"\nkv = "int4"\n[sram]\nkv_bytes = 65536\n'
+        '[workload]\ngemm = [4, 64, 64]\nname = "g"\n'
+        '[mapping]\nobjective = "energy"\n[mapping.layers.g]\n'
+        'tiles = { M = 4, N = 16, K = 64 }\norder = ["N", "K"]\n'
+        '[layer_formats]\ng = "int8"\n'
+    )
+    acc, wl, opts = load_simulation(cfg)
+    assert acc.preload_overlap and acc.buffer("kv").size_bytes == 65536 and acc.bits("kv") == 4
+    assert opts == {"mapping": {"g": {"tiles": {"M": 4, "N": 16, "K": 64}, "order": ["N", "K"]}},
+                    "objective": "energy", "layer_formats": {"g": "int8"}}  # fmt: skip
+    row = hwsim.simulate(acc, wl, **opts).layers.iloc[0]
+    assert row["mapping"] == "sram B1 M4 N16 K64; dram N"
+    assert row["dram_read_bytes_weight"] == 64 * 64  # int8 for this layer, read once
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[accelerator]\nrows = 8\ncols = 8\n[mapping]\nmdoe = "optimal"\n')
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['mdoe'\] in \[mapping\]"):
+        load_simulation(bad)
