@@ -62,3 +62,38 @@ def test_step_equals_fast_with_many_groups(kind, params, side):
         assert fast.events == slow.events
         assert fast.overflowed == slow.overflowed
     assert time.perf_counter() - t0 < 2.0 * 3  # < 2 s alone; x3 headroom on a shared machine
+
+
+# Cycles of a length-k dot, hand-computed from the docs/pe_models.md formulas for k that is not
+# a multiple of the lanes / tile (replaces relying on dot().cycles == dot_cycles(k), which holds
+# by construction).
+CYCLES = [
+    ("int_mac", {"lanes": 4}, None, 10, 3),  # ceil(10/4)
+    ("fp_fma", {}, None, 10, 10),  # k
+    ("dequant_mac", {"group_size": 4}, "scales", 10, 10),  # k
+    ("bitserial", {"scheme": "stripes", "lanes": 16}, None, 20, 16),  # ceil(20/16) * 8 a-bits
+    ("bitserial", {"scheme": "booth", "w_fmt": "int4", "lanes": 3}, None, 10, 8),  # 4 * ceil(4/2)
+    ("bitserial", {"scheme": "booth", "w_fmt": "uint3", "lanes": 3}, None, 10, 8),  # 4 * (3+1)/2
+    ("bitserial", {"scheme": "bitmod", "w_fmt": "int6"}, None, 10, 9),  # ceil(10/4) * ceil(6/2)
+    ("bitserial", {"scheme": "bitmod", "w_fmt": "bitmod_fp4_ea_pos"}, None, 10, 6),  # 3 * 2 terms
+    # Bit Fusion int8 x int2: (8/8)(8/2) = 4 MACs per cycle per unit: ceil(10 / 4)
+    ("bitserial", {"scheme": "fusion", "a_fmt": "int8", "w_fmt": "int2", "lanes": 1}, None, 10, 3),
+    ("lut", {"w_fmt": "bipolar4"}, None, 10, 12),  # ceil(10/4) * 4 weight planes
+    ("shiftadd", {"lanes": 3}, None, 10, 4),  # ceil(10/3)
+    ("shiftadd", {"mode": "lmul", "a_fmt": "fp16", "w_fmt": "fp16"}, None, 10, 10),  # k
+    # groups of 8, 8, 4 over 4 lanes: 2 + 2 + 1 cycles, + 1 dequant tail
+    ("mixpe", {"group_size": 8, "lanes": 4}, "scales", 20, 6),
+    # ceil(20/8) * p * q = 3 * 2 * 3
+    ("bipolar", {"a_fmt": "bipolar2", "w_fmt": "bipolar3", "lanes": 8}, None, 20, 18),
+]
+
+
+@pytest.mark.parametrize(("kind", "params", "side", "k", "cycles"), CYCLES, ids=lambda v: str(v))
+def test_dot_cycles_hand_computed(kind, params, side, k, cycles):
+    rng = np.random.default_rng(stable_seed(f"cycles{kind}{params}"))
+    unit = pe.get(kind, **params)
+    x, w = operands(unit, k, rng)
+    s = _side(side, unit, k, rng) if side else {}
+    assert unit.dot_cycles(k) == cycles
+    assert unit.dot(x, w, **s).cycles == cycles
+    assert unit.step_dot(x, w, **s).cycles == cycles
