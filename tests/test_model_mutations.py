@@ -327,6 +327,27 @@ MUTANTS = [
         'bits = 8 * row[f"sram_read_bytes_{o}"]',
         T_SIM,
     ),
+    (
+        "dram_latency_dropped",
+        "accel/engine.py",
+        "            if lat:\n                yield env.timeout(lat)",
+        "            if lat:\n                yield env.timeout(0)",
+        T_SIM,
+    ),
+    (
+        "elementwise_reads_one_input",
+        "accel/engine.py",
+        'rd = elements * inputs * acc.bits("act") / 8',
+        'rd = elements * acc.bits("act") / 8',
+        T_SIM,
+    ),
+    (
+        "elementwise_compute_floor",
+        "accel/engine.py",
+        "compute_total = math.ceil(elements / acc.cols)",
+        "compute_total = elements // acc.cols",
+        T_SIM,
+    ),
     # ---- accel.cost: tables, derived rows, scaling -------------------------------------------
     (
         "mux_energy_not_per_bit",
@@ -422,6 +443,38 @@ MUTANTS = [
     ),
 ]
 
+T_ILP = ("tests/test_pinned_mapping.py", "tests/test_mapping_ilp.py")
+MUTANTS += [
+    (
+        "placement_makespan_sums_loads",
+        "accel/mapping/placement.py",
+        "return float(load.max()), float(self.energy_pj[rows, assign].sum()), load",
+        "return float(load.sum()), float(self.energy_pj[rows, assign].sum()), load",
+        T_ILP,
+    ),
+    (
+        "placement_load_counts_other_clusters",
+        "accel/mapping/placement.py",
+        "for (i, k), v in x.items() if k == c)",
+        "for (i, k), v in x.items() if k != c)",
+        T_ILP,
+    ),
+    (
+        "precision_proxy_ignores_sensitivity",
+        "accel/mapping/precision.py",
+        "proxy = sens[:, None] * self.error",
+        "proxy = np.array(self.error)",
+        T_ILP,
+    ),
+    (
+        "cbc_preprocessing_back_on",
+        "accel/mapping/_ilp.py",
+        '_NO_PREPROCESS = ["preprocess off"]',
+        "_NO_PREPROCESS = []",
+        T_ILP,
+    ),
+]
+
 # Mutants shown equivalent (no observable behaviour changes); see docs/testing.md.
 EQUIVALENT: dict[str, str] = {}
 
@@ -457,6 +510,7 @@ def run_mutant(mutant, workdir: Path, timeout: float = 900.0) -> dict:
     """Apply one mutant to a fresh copy and run its tests there; returns the outcome."""
     name, rel, old, new, tests = mutant
     root = workdir / name
+    print(f"  start {name}", flush=True)
     _make_tree(root)
     if rel is not None:  # None: the unmutated baseline
         path = root / rel
@@ -480,6 +534,7 @@ def run_mutant(mutant, workdir: Path, timeout: float = 900.0) -> dict:
     dt = time.perf_counter() - t0
     status = {0: "SURVIVED", 1: "caught", -1: "caught (timeout)"}.get(rc, f"error rc={rc}")
     shutil.rmtree(root, ignore_errors=True)
+    print(f"  done  {name}: {status} in {dt:.0f} s", flush=True)
     return {"name": name, "status": status, "seconds": dt, "tail": out[-1500:]}
 
 

@@ -241,3 +241,17 @@ def test_ilp_tiling_matches_independent_brute_force(seed):
     # latency: compute bound or the DRAM channel, whichever is longer
     lat = map_layer(acc, layer, "latency")
     assert lat.cycles == pytest.approx(max(lat.compute_cycles, best / bw))
+
+
+def test_elementwise_layer_by_hand():
+    # 1001 elements, 3 int8 inputs, on a 4-column vector unit: ceil(1001/4) = 251 cycles;
+    # reads 3 * 1001 = 3003 B, writes 1001 B. At 3 B/cycle (one tile): load ceil(3003/3) = 1001,
+    # compute 251, write-back ceil(1001/3) = 334 -> 1586 cycles.
+    from hwsim.workloads.layers import Layer
+
+    wl = workloads.Workload("ew", (Layer("add", "elementwise", 1001, inputs=3),))
+    rep = hwsim.simulate(accel.systolic(4, 4), wl)
+    row = rep.layers.iloc[0]
+    assert rep.cycles == 251 and row["compute_cycles"] == 251
+    assert (row["dram_read_bytes_act"], row["dram_write_bytes_out"]) == (3003, 1001)
+    assert hwsim.simulate(accel.systolic(4, 4, dram_bw=3), wl).cycles == 1001 + 251 + 334
