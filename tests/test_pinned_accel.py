@@ -255,3 +255,13 @@ def test_elementwise_layer_by_hand():
     assert rep.cycles == 251 and row["compute_cycles"] == 251
     assert (row["dram_read_bytes_act"], row["dram_write_bytes_out"]) == (3003, 1001)
     assert hwsim.simulate(accel.systolic(4, 4, dram_bw=3), wl).cycles == 1001 + 251 + 334
+
+
+def test_mapping_utilization_on_a_non_square_array():
+    # OS gemm(48, 40, 70) on 32 rows x 16 cols: Sr = 48 -> 2 row folds, Sc = 40 -> 3 column
+    # folds; useful PEs 48 * 40 = 1920 of 2 * 32 * 3 * 16 = 3072 -> 0.625.
+    assert accel.mapping_utilization("os", 32, 16, 48, 40, 70) == pytest.approx(0.625)
+    # WS: Sr = K = 70 -> 3 folds of 32, Sc = N = 40 -> 3 of 16: 2800 / (3*32*3*16) = 0.6076
+    assert accel.mapping_utilization("ws", 32, 16, 48, 40, 70) == pytest.approx(2800 / 4608)
+    # cycles on the same array: 6 folds of 32 + 16 + 70 - 2 = 116 -> 696
+    assert int(accel.gemm_cycles("os", 32, 16, 48, 40, 70)) == 696
