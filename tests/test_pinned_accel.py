@@ -123,8 +123,9 @@ TRAFFIC_CASES = [
     ("os", 4, 3, 10, 7, 5, 1 << 16, (True, True, True, True)),
     ("ws", 4, 3, 10, 7, 5, 1 << 16, (True, True, True, True)),
     ("is", 4, 3, 10, 7, 5, 1 << 16, (True, True, True, True)),
-    # 64-byte buffers (32 usable): OS act block 4*9 = 36 and weights 9*7 = 63 do not fit
-    ("os", 4, 3, 10, 7, 9, 64, (False, False, False, False)),
+    # 64-byte buffers (32 usable): OS act block 4*9 = 36 and weights 9*10 = 90 do not fit;
+    # 3 row folds != 4 column folds, so re-reads per row fold and per column fold differ
+    ("os", 4, 3, 10, 10, 9, 64, (False, False, False, False)),
     # WS: streamed act 10*9 = 90 and out column block 10*3 = 30 ... 30 <= 32 fits
     ("ws", 4, 3, 10, 7, 9, 64, (False, False, False, True)),
     # WS with M = 11: out column block 11*3 = 33 > 32 spills partial sums

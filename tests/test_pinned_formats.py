@@ -86,3 +86,35 @@ def test_fixed_point_saturation_bounds():
         1.984375,
         1.984375,
     ]
+
+
+def test_wrap_of_integer_input():
+    # two's-complement wrap of int64 input (the integer path, not the float path):
+    #   200 - 256 = -56, -200 + 256 = 56, -129 + 256 = 127, 128 - 256 = -128; in range unchanged
+    f = F.IntFormat(8, overflow="wrap")
+    x = np.array([200, -200, -129, 128, -1, -128, 127], dtype=np.int64)
+    assert f.quantize(x).tolist() == [-56, 56, 127, -128, -1, -128, 127]
+    # unsigned 4-bit: 17 -> 1, -1 -> 15
+    assert F.IntFormat(4, signed=False, overflow="wrap").quantize(np.array([17, -1])).tolist() == [
+        1,
+        15,
+    ]
+
+
+@pytest.mark.parametrize(("mode", "offset"), [("floor", 0), ("ceil", 1), ("rceil", 0)])
+def test_mx_scale_of_exact_ties_on_the_non_finite_path(mode, offset):
+    # mxfp6_e2m3: max element 7.5 = 1.875 * 2^2 (emax_elem 2). A block max of exactly
+    # 7.5 * 2^k needs X = k: floor(log2) - 2 = (k + 2) - 2 = k; rceil: smallest X with
+    # amax <= 2^X * 7.5 = k; ceil(log2) - 2 = (k + 3) - 2 = k + 1. A NaN in another block sends
+    # the encode through the generic (non-numba) path, which must agree.
+    fmt = F.get("mxfp6_e2m3", scale_mode=mode)
+    ks = np.arange(-6, 7)
+    blocks = np.zeros((ks.size + 1, 32))
+    blocks[:-1, 0] = 7.5 * 2.0**ks
+    blocks[:-1, 1] = -1.5 * 2.0**ks
+    blocks[-1, 3] = np.nan
+    scales = fmt.encode(blocks).scales[:, 0]
+    assert F.get("e8m0").exponent_of(scales[:-1]).tolist() == (ks + offset).tolist()
+    assert scales[-1] == 255  # the E8M0 NaN code
+    fast = F.get("e8m0").exponent_of(fmt.encode(blocks[:-1]).scales[:, 0])
+    assert fast.tolist() == (ks + offset).tolist()

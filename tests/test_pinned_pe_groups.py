@@ -97,3 +97,30 @@ def test_dot_cycles_hand_computed(kind, params, side, k, cycles):
     assert unit.dot_cycles(k) == cycles
     assert unit.dot(x, w, **s).cycles == cycles
     assert unit.step_dot(x, w, **s).cycles == cycles
+
+
+@pytest.mark.parametrize("k", [20, 32, 96, 100])
+def test_mixpe_w4a8_against_fraction_oracle(k):
+    """MixPE W4A8 by its definition, independently of both models: per group g the exact
+    integer P_g = sum x (q - z_g), then out <- RNE_fp32(s_g * P_g + out), one rounding per group
+    (the first group too: k <= 32 is a single group whose result must still be an FP32 value)."""
+    from fractions import Fraction
+
+    from test_pe_values import FP32, rne
+
+    G = 32
+    rng = np.random.default_rng(stable_seed(f"mixpe-oracle{k}"))
+    unit = pe.get("mixpe", w_fmt="uint4", group_size=G)
+    for _ in range(6):
+        x = rng.integers(-128, 128, k)
+        w = rng.integers(0, 16, k)
+        ng = -(-k // G)
+        # FP16 scales with full mantissas: s * P needs more than FP32's 24 bits
+        s = F.get("fp16").quantize(rng.uniform(1.0, 2.0, ng) * np.exp2(rng.integers(-4, 4, ng)))
+        z = rng.integers(0, 16, ng)
+        out = Fraction(0)
+        for g in range(ng):
+            p = sum(int(x[i]) * (int(w[i]) - int(z[g])) for i in range(g * G, min(k, g * G + G)))
+            out = rne(Fraction(float(s[g])) * p + out, *FP32)
+        assert unit.dot(x, w, scales=s, zeros=z).value == float(out)
+        assert unit.step_dot(x, w, scales=s, zeros=z).value == float(out)
