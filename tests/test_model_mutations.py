@@ -31,7 +31,11 @@ IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "build", ".pytest_cache"
 
 # Test files per area (default tier only; -x stops at the first failure).
 T_INT = ("tests/test_pinned_formats.py", "tests/test_formats_int_lut.py")
-T_BLOCK = ("tests/test_formats_block.py", "tests/test_formats_properties.py")
+T_BLOCK = (
+    "tests/test_pinned_formats.py",
+    "tests/test_formats_block.py",
+    "tests/test_formats_properties.py",
+)
 T_MINI = ("tests/test_formats_minifloat.py",)
 T_PE = (
     "tests/test_pinned_pe_groups.py",

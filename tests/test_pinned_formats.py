@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -102,19 +104,18 @@ def test_wrap_of_integer_input():
 
 
 @pytest.mark.parametrize(("mode", "offset"), [("floor", 0), ("ceil", 1), ("rceil", 0)])
-def test_mx_scale_of_exact_ties_on_the_non_finite_path(mode, offset):
+def test_mx_scale_of_exact_ties_on_both_paths(mode, offset):
     # mxfp6_e2m3: max element 7.5 = 1.875 * 2^2 (emax_elem 2). A block max of exactly
     # 7.5 * 2^k needs X = k: floor(log2) - 2 = (k + 2) - 2 = k; rceil: smallest X with
-    # amax <= 2^X * 7.5 = k; ceil(log2) - 2 = (k + 3) - 2 = k + 1. A NaN in another block sends
-    # the encode through the generic (non-numba) path, which must agree.
-    fmt = F.get("mxfp6_e2m3", scale_mode=mode)
+    # amax <= 2^X * 7.5 = k; ceil(log2) - 2 = (k + 3) - 2 = k + 1. The numba kernel serves
+    # nonfinite="nan_scale"; with nonfinite="error" the numpy path computes the scales.
+    fast = F.get("mxfp6_e2m3", scale_mode=mode)
+    generic = dataclasses.replace(fast, nonfinite="error")
+    assert generic._pow2_kernel_args is None  # really the other path
     ks = np.arange(-6, 7)
-    blocks = np.zeros((ks.size + 1, 32))
-    blocks[:-1, 0] = 7.5 * 2.0**ks
-    blocks[:-1, 1] = -1.5 * 2.0**ks
-    blocks[-1, 3] = np.nan
-    scales = fmt.encode(blocks).scales[:, 0]
-    assert F.get("e8m0").exponent_of(scales[:-1]).tolist() == (ks + offset).tolist()
-    assert scales[-1] == 255  # the E8M0 NaN code
-    fast = F.get("e8m0").exponent_of(fmt.encode(blocks[:-1]).scales[:, 0])
-    assert fast.tolist() == (ks + offset).tolist()
+    blocks = np.zeros((ks.size, 32))
+    blocks[:, 0] = 7.5 * 2.0**ks
+    blocks[:, 1] = -1.5 * 2.0**ks
+    for fmt in (fast, generic):
+        x_exp = F.get("e8m0").exponent_of(fmt.encode(blocks).scales[:, 0])
+        assert x_exp.tolist() == (ks + offset).tolist(), fmt
