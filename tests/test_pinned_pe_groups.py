@@ -124,3 +124,23 @@ def test_mixpe_w4a8_against_fraction_oracle(k):
             out = rne(Fraction(float(s[g])) * p + out, *FP32)
         assert unit.dot(x, w, scales=s, zeros=z).value == float(out)
         assert unit.step_dot(x, w, scales=s, zeros=z).value == float(out)
+
+
+def test_mixpe_first_group_rounding_tie_by_hand():
+    """Group 0: P0 = 8 * 127 * 15 + 127 * 9 + 2 * 1 = 16385, scale 1 + 2^-10 (FP16):
+    s0 * P0 = 16385 * 1025 / 1024 = 16401.0009765625, exactly half an FP32 ulp (2^-9) above
+    16401, so RNE gives 16401.0 (even). Group 1 adds 2^-14 * 1, under half an ulp:
+    round(16401.0 + 2^-14) = 16401.0; skipping the first rounding would give
+    round(16401.0009765625 + 2^-14) = 16401.001953125."""
+    unit = pe.get("mixpe", w_fmt="uint4", group_size=32)
+    x = np.zeros(64, dtype=np.int64)
+    w = np.zeros(64, dtype=np.int64)
+    x[:10], w[:10] = [127] * 9 + [2], [15] * 8 + [9, 1]
+    x[32], w[32] = 1, 1
+    s = np.array([1 + 2**-10, 2**-14])
+    z = np.zeros(2, dtype=np.int64)
+    for k in (32, 64):
+        ng = k // 32
+        for r in (unit.dot(x[:k], w[:k], scales=s[:ng], zeros=z[:ng]),
+                  unit.step_dot(x[:k], w[:k], scales=s[:ng], zeros=z[:ng])):  # fmt: skip
+            assert r.value == 16401.0, (k, r.value)
