@@ -4,8 +4,6 @@ rarely more than one group, which let a reversed group-dequantization order thro
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from conftest import stable_seed
@@ -37,7 +35,8 @@ def _side(kind_side, unit, k, rng):
     if kind_side == "iscale":
         return {"scales": rng.integers(1, 1 << unit.cfg.scale_bits, size=ng)}
     # FP16 scales with full 10-bit mantissas (not powers of two), spread over 2^-6 .. 2^3
-    s = rng.uniform(1.0, 2.0, size=ng) * np.exp2(rng.integers(-6, 3, size=ng))
+    # significand (1024 + j) / 1024 with j in 1..1023: exact in FP16, never a power of two
+    s = (1024 + rng.integers(1, 1024, size=ng)) / 1024 * np.exp2(rng.integers(-6, 3, size=ng))
     s = F.get("fp16").quantize(s)
     assert np.all(np.frexp(s)[0] != 0.5), "a scale came out a power of two"
     out = {"scales": s}
@@ -51,8 +50,6 @@ def test_step_equals_fast_with_many_groups(kind, params, side):
     rng = np.random.default_rng(stable_seed(f"groups{kind}{params}"))
     unit = pe.get(kind, **params)
     assert unit.cfg.group_size == 32
-    unit.dot(*operands(unit, 32, rng), **_side(side, unit, 32, rng))  # compile outside the clock
-    t0 = time.perf_counter()
     for k in (128, 160, 256, 200):  # 4..8 groups, the last one partial for 160 and 200
         x, w = operands(unit, k, rng)
         s = _side(side, unit, k, rng)
@@ -61,7 +58,6 @@ def test_step_equals_fast_with_many_groups(kind, params, side):
         assert fast.cycles == slow.cycles
         assert fast.events == slow.events
         assert fast.overflowed == slow.overflowed
-    assert time.perf_counter() - t0 < 2.0 * 3  # < 2 s alone; x3 headroom on a shared machine
 
 
 # Cycles of a length-k dot, hand-computed from the docs/pe_models.md formulas for k that is not
