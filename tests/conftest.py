@@ -1,6 +1,7 @@
 """Shared test settings."""
 
 import os
+import zlib
 
 import pytest
 from hypothesis import settings
@@ -20,3 +21,8 @@ def _rtl_builds_in_tmp(tmp_path_factory):
         os.environ.pop("HWSIM_RTL_BUILD", None)
     else:
         os.environ["HWSIM_RTL_BUILD"] = old
+
+
+def stable_seed(name: str, modulo: int = 2**32) -> int:
+    """A seed that is the same in every process (``hash(str)`` is salted per process)."""
+    return zlib.crc32(str(name).encode()) % modulo

@@ -30,13 +30,33 @@ SCALED_OPS = [
 
 
 # ------------------------------------------------------------------ published numbers
-@pytest.mark.parametrize("row", C.HOROWITZ_45NM, ids=lambda r: f"{r.op}{r.bits}")
-def test_horowitz_rows_exact(row):
-    c = C.op_cost(row.op, row.bits, 45)
-    assert c.energy_pj == row.energy_pj
-    assert c.area_um2 == row.area_um2
+# Horowitz ISSCC 2014, 45 nm, 0.9 V, typed from the paper's table (energy pJ, area um2); these
+# replace the former test_horowitz_rows_exact, which compared the table with itself.
+HOROWITZ_PAPER = [
+    ("add", 8, 0.03, 36),
+    ("add", 16, 0.05, 67),
+    ("add", 32, 0.1, 137),
+    ("fadd", 16, 0.4, 1360),
+    ("fadd", 32, 0.9, 4184),
+    ("mul", 8, 0.2, 282),
+    ("mul", 32, 3.1, 3495),
+    ("fmul", 16, 1.1, 1640),
+    ("fmul", 32, 3.7, 7700),
+]
+
+
+@pytest.mark.parametrize(("op", "bits", "energy", "area"), HOROWITZ_PAPER)
+def test_horowitz_rows_match_the_paper(op, bits, energy, area):
+    c = C.op_cost(op, bits, 45)
+    assert c.energy_pj == energy
+    assert c.area_um2 == area
     assert not c.approximate
     assert "Horowitz" in c.source and c.source.startswith("table")
+
+
+def test_horowitz_table_has_exactly_the_paper_rows():
+    got = sorted((r.op, r.bits, r.energy_pj, r.area_um2) for r in C.HOROWITZ_45NM)
+    assert got == sorted(HOROWITZ_PAPER)
 
 
 def test_contract_examples():
@@ -55,11 +75,28 @@ def test_int8_mac_by_construction():
     assert C.mac_energy_pj(8, 8, 32, node_nm=7) == pytest.approx(0.07 + 0.03, abs=1e-15)
 
 
-@pytest.mark.parametrize("row", C.TPUV4I_7NM, ids=lambda r: f"{r.op}{r.bits}")
-def test_7nm_rows_exact(row):
-    c = C.op_cost(row.op, row.bits, 7)
-    assert c.energy_pj == row.energy_pj
-    assert c.approximate == row.approximate
+# 7 nm energies (pJ) of TPUv4i (ISCA 2021) as BitNet arXiv 2310.11453 Table 2 reproduces
+# them; the bf16 pair is "about 0.11 / 0.21 pJ" (unverified, so approximate). These replace the
+# former test_7nm_rows_exact, which compared the table with itself.
+TPUV4I_PAPER = [
+    ("add", 8, 0.007, False),
+    ("mul", 8, 0.07, False),
+    ("add", 32, 0.03, False),
+    ("mul", 32, 1.48, False),
+    ("fadd", 16, 0.16, False),
+    ("fmul", 16, 0.34, False),
+    ("fadd", 32, 0.38, False),
+    ("fmul", 32, 1.31, False),
+    ("fadd", "bf16", 0.11, True),
+    ("fmul", "bf16", 0.21, True),
+]
+
+
+@pytest.mark.parametrize(("op", "bits", "energy", "approximate"), TPUV4I_PAPER)
+def test_7nm_rows_match_the_paper(op, bits, energy, approximate):
+    c = C.op_cost(op, bits, 7)
+    assert c.energy_pj == energy
+    assert c.approximate == approximate
 
 
 def test_shiftaddnet_shift_and_aladdin_table():

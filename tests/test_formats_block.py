@@ -4,6 +4,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from conftest import stable_seed
 
 import hwsim.formats as F
 
@@ -49,7 +50,7 @@ def mx_reference_block(block: np.ndarray, name: str) -> np.ndarray:
 
 @pytest.mark.parametrize("name", MX)
 def test_mx_matches_rule_derived_reference(name):
-    rng = np.random.default_rng(hash(name) % 100)
+    rng = np.random.default_rng(stable_seed(name, 100))
     blocks = [
         rng.standard_normal(32) * 10.0 ** rng.integers(-3, 4),
         np.r_[rng.standard_normal(31), 15.999999],

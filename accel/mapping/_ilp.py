@@ -16,6 +16,8 @@ _STATUS = {
     pulp.LpStatusUndefined: "undefined",
 }
 
+_NO_PREPROCESS = ["preprocess off"]
+
 
 def solve(prob: pulp.LpProblem, time_limit_s: float | None = None) -> tuple[str, float]:
     """Solve with the bundled CBC; returns (status, seconds). A time-limited incumbent that is
@@ -26,8 +28,15 @@ def solve(prob: pulp.LpProblem, time_limit_s: float | None = None) -> tuple[str,
     with warnings.catch_warnings():
         # PuLP 3.x flags PULP_CBC_CMD for removal in 4.0; it is still the bundled CBC here.
         warnings.simplefilter("ignore", DeprecationWarning)
-        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s)
-        prob.solve(solver)
+        # CBC 2.10's preprocessing (Cgl substitutions) can return a worse solution labelled
+        # optimal: tests/test_pinned_mapping.py has a 2 x 3 allocation where it reports error 12
+        # under an energy budget of 6 pJ although 10 is feasible (and found under 5 pJ). With
+        # preprocessing off the bundled CBC exits abnormally on some infeasible models; those
+        # are re-solved with the default options (which prove infeasibility).
+        try:
+            prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, options=_NO_PREPROCESS))
+        except pulp.PulpSolverError:
+            prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s))
     dt = time.perf_counter() - t0
     status = _STATUS.get(prob.status, "undefined")
     if status == "optimal" and prob.sol_status == pulp.LpSolutionIntegerFeasible:
