@@ -486,6 +486,68 @@ MUTANTS += [
     ),
 ]
 
+T_NEST = ("tests/test_loopnest_oracle.py", "tests/test_sim_mapping.py")
+T_LLM = ("tests/test_sim_llm.py", "tests/test_sim_mapping.py")
+MUTANTS += [
+    # ---- loop-nest access counts, mapper, nest engine, array timing, KV cache -------------
+    (
+        "access_reuse_ignores_trip_count",
+        "accel/mapping/access.py",
+        "inner = [i for i in temporal if loops[i].dim in relevant and loops[i].trips > 1]",
+        "inner = [i for i in temporal if loops[i].dim in relevant]",
+        T_NEST,
+    ),
+    (
+        "access_multicast_counts_every_instance",
+        "accel/mapping/access.py",
+        "owner = depth if per_instance else parent",
+        "owner = depth",
+        T_NEST,
+    ),
+    (
+        "access_psum_first_update_reads",
+        "accel/mapping/access.py",
+        'rec[parent]["reads"] += to_parent - first',
+        'rec[parent]["reads"] += to_parent',
+        T_NEST,
+    ),
+    (
+        "halo_overlap_not_removed",
+        "accel/mapping/problem.py",
+        "return a * b - max(0, a - dp) * max(0, b - sp)",
+        "return a * b",
+        T_NEST,
+    ),
+    (
+        "mapper_refetch_ignores_order",
+        "accel/mapping/gemm_mapper.py",
+        "mult *= np.where((pos[d] < istar) & (n[d] > 1), n[d], 1)",
+        "mult *= np.where(n[d] > 1, n[d], 1)",
+        T_NEST,
+    ),
+    (
+        "nest_engine_final_write_at_acc_width",
+        "accel/nest_engine.py",
+        'write[op.name][ends] = np.where(last, e * bits["out"] / 8, e * acc_bits / 8)',
+        "write[op.name][ends] = e * acc_bits / 8",
+        T_NEST,
+    ),
+    (
+        "preload_overlap_hides_nothing",
+        "accel/systolic.py",
+        "out = folds * np.maximum(t, p)",
+        "out = folds * (t + p)",
+        T_LLM,
+    ),
+    (
+        "kv_cache_read_in_weight_format",
+        "hwsim/simulate.py",
+        'return acc.with_kv_in("weight"), "weight"',
+        'return acc, "weight"',
+        T_LLM,
+    ),
+]
+
 # Mutants shown equivalent (no observable behaviour changes); see docs/testing.md.
 EQUIVALENT: dict[str, str] = {
     "ilp_psum_off_by_one": (
@@ -508,7 +570,7 @@ def test_mutant_list_is_well_formed():
         for t in tests:
             assert (REPO / t).is_file(), f"mutant {name}: no test file {t}"
     areas = {rel.split("/")[0] for _, rel, *_ in MUTANTS}
-    assert areas == {"formats", "pe", "accel"}
+    assert areas == {"formats", "pe", "accel", "hwsim"}
     assert set(EQUIVALENT) <= set(IDS)
 
 
