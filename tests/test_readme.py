@@ -40,6 +40,8 @@ def test_readme_pe_simulator_and_cost_claims():
     rep = hwsim.simulate(hwsim.accel.systolic(32, 32, pe="int_mac", dataflow="os"),
                          hwsim.workloads.gemm(1024, 1024, 1024))  # fmt: skip
     assert rep.cycles == 1_112_064 and round(rep.utilization, 3) == 0.943
+    assert rep.layers["mapping"].iloc[0] == "sram B1 M128 N32 K1024; dram M>N"
+    assert "sram B1 M128 N32 K1024; dram M>N" in README
     assert (op_energy_pj("mul", 8), op_energy_pj("add", 32)) == (0.2, 0.1)
     for cmd in ("hwsim run studies/configs/int_mac.toml --layer L0.q_proj",
                 "hwsim study studies/formats_sqnr.toml"):  # fmt: skip
