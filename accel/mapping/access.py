@@ -96,7 +96,7 @@ def transfer(
     temporal = [i for i in above if loops[i].kind == TEMPORAL]
     relevant = operand.dims
     if reuse:
-        inner = [i for i in temporal if loops[i].dim in relevant and loops[i].trips > 1]
+        inner = [i for i in temporal if loops[i].dim in relevant]  # (temporal: trips >= 2)
         prefix = [i for i in temporal if inner and i <= inner[-1]]
     else:
         prefix = temporal
