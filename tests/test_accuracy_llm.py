@@ -97,14 +97,14 @@ def test_tokenizer_round_trip_and_digit_splitting():
 @pytest.mark.parametrize("kv_fmt", [None, "int8"])
 def test_kv_cache_decode_matches_full_forward(kv_fmt):
     net = M.Llama(loader.load_model(), M.QuantSpec(kv_fmt=kv_fmt))
-    ids = encode(text.eval_text())[:24][None]
+    ids = encode(text.eval_text())[:20][None]
     full, _ = net.logits(ids)
     got, cache = net.logits(ids[:, :16])
     steps = [got]
-    for t in range(16, 24):
+    for t in range(16, 20):  # each decode step reads all weights (memory bound): keep few
         step, cache = net.logits(ids[:, t : t + 1], cache)
         steps.append(step)
-    assert cache.length == 24
+    assert cache.length == 20
     inc = np.concatenate(steps, axis=1)
     scale = np.abs(full).max()
     assert np.array_equal(inc[:, :16], full[:, :16])  # the prefill is the same computation
@@ -118,8 +118,8 @@ def test_kv_cache_decode_matches_full_forward(kv_fmt):
         # float32 differences of the other shapes can flip a code: a few 1e-3 of the range
         assert np.abs(inc - full).max() < 2e-2 * scale
     # without the cache the last token's logits are different (the test can fail)
-    alone, _ = net.logits(ids[:, 23:24])
-    assert np.abs(alone[0, 0] - full[0, 23]).max() > 1e-2 * scale
+    alone, _ = net.logits(ids[:, 19:20])
+    assert np.abs(alone[0, 0] - full[0, 19]).max() > 1e-2 * scale
 
 
 @needs_model
@@ -214,8 +214,10 @@ needs_oracle = pytest.mark.skipif(
     reason=MISSING or 'oracle: pip install "llama-cpp-python==0.3.36" (compiles llama.cpp)',
 )
 ORACLE_TOKENS = 128
-LOGIT_RMS_TOL = 0.25  # RMS logit difference over all positions and the vocabulary
-NLL_TOL = 0.03  # |mean NLL difference| in nats (3 % in perplexity)
+# measured on 128 tokens: RMS 0.227, |dNLL| 0.017 nats (max |dlogit| 1.68); with the wrong
+# RoPE pairing: RMS 5.47, |dNLL| 2.14 (docs/accuracy.md)
+LOGIT_RMS_TOL = 0.5  # RMS logit difference over all positions and the vocabulary
+NLL_TOL = 0.05  # |mean NLL difference| in nats (5 % in perplexity)
 
 
 @pytest.fixture(scope="module")

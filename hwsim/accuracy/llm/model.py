@@ -156,17 +156,13 @@ class Llama:
             layer_names(self.cfg.layers), _f32_gemm,
         )  # fmt: skip
         self._wq: dict = {}
-        self._wt: dict = {}
 
     # ------------------------------------------------------------------ pieces
     def linear(self, x: np.ndarray, i: int, short: str) -> np.ndarray:
         """x (..., in) @ W^T of layer ``short`` of block i, float32 result."""
         w = self.w.blocks[i][short]
         if self.fast:
-            key = (i, short)
-            if key not in self._wt:
-                self._wt[key] = np.ascontiguousarray(w.T)
-            return x @ self._wt[key]
+            return x @ w.T  # BLAS takes the transposed view as is (no copy)
         key = (i, short)
         if key not in self._wq:
             self._wq[key] = quantize_rows(self.wfmt, w)
