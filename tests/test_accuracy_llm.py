@@ -132,9 +132,10 @@ def test_shipped_model_perplexity_512_tokens():
 
 @needs_model
 def test_activation_quantization_short_window():
-    base = llm_perplexity(tokens=128, window=128)
-    a8 = llm_perplexity(tokens=128, window=128, act_fmt="int8")
-    a4 = llm_perplexity(tokens=128, window=128, act_fmt="int4")
+    # 64 tokens (measured: 65.6, 70.5, 8574; a short context makes every perplexity higher)
+    base = llm_perplexity(tokens=64, window=64)
+    a8 = llm_perplexity(tokens=64, window=64, act_fmt="int8")
+    a4 = llm_perplexity(tokens=64, window=64, act_fmt="int4")
     assert base < a8 < 1.15 * base  # INT8 per token costs little
     assert a4 > 20 * base  # per-token INT4 without smoothing collapses
 
