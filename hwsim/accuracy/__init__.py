@@ -2,7 +2,9 @@
 
 ``digits`` (scikit-learn digits MLP) and ``minilm`` (all-MiniLM-L6-v2, optional extra) run
 every GEMM on quantized operands, either with the exact reference GEMM or executed by a PE
-model (``pe=``); ``qgemm`` holds the shared machinery (see its docstring)."""
+model (``pe=``); ``qgemm`` holds the shared machinery (see its docstring). ``llm``:
+perplexity of a causal LM (SmolLM2-135M, optional extra ``llm``) with quantized weights,
+activations and KV cache (``llm_perplexity``)."""
 
 from .digits import (
     DigitsMLP,
@@ -12,6 +14,7 @@ from .digits import (
     evaluate_digits,
     train_digits_mlp,
 )
+from .llm import llm_perplexity
 from .qgemm import QGemmError, compatible_pes, exact_gemm, pe_spec
 
 __all__ = [
@@ -23,6 +26,7 @@ __all__ = [
     "digits_logits",
     "evaluate_digits",
     "exact_gemm",
+    "llm_perplexity",
     "pe_spec",
     "train_digits_mlp",
 ]

@@ -262,9 +262,10 @@ def _scale_format_name(sf) -> str:
     return getattr(sf, "name", "fp32")
 
 
-def quantize_rows(fmt_name: str | None, x: np.ndarray) -> QOperand:
-    """Quantize a rows x K array along K with format ``fmt_name`` (None: not quantized) and
-    split it into PE element values and K-block scales (see ``QOperand``).
+def quantize_rows(fmt_name, x: np.ndarray) -> QOperand:
+    """Quantize a rows x K array along K with format ``fmt_name`` (a ``hwsim.formats`` name, a
+    format object built with ``hwsim.formats.get(name, **overrides)``, or None: not quantized)
+    and split it into PE element values and K-block scales (see ``QOperand``).
 
     The split is checked: (elements - zeros) * scales equals the dequantized values exactly,
     else AssertionError (it would mean the format's decode changed)."""
@@ -274,7 +275,10 @@ def quantize_rows(fmt_name: str | None, x: np.ndarray) -> QOperand:
     rows, k = x.shape
     if fmt_name is None:
         return QOperand(None, x, block=k)
-    fmt = F.get(fmt_name)
+    if isinstance(fmt_name, str):
+        fmt = F.get(fmt_name)
+    else:
+        fmt, fmt_name = fmt_name, getattr(fmt_name, "name", repr(fmt_name))
     if not getattr(fmt, "is_block", False):
         v = fmt.quantize(x)
         return QOperand(

@@ -1,0 +1,144 @@
+"""Perplexity of the causal LM on the fixed offline text (``text.eval_text``).
+
+Windows: the first ``tokens`` tokens of the text are cut into consecutive non-overlapping
+windows of ``window`` tokens (the last may be shorter); each window is evaluated from an
+empty context, and every token but its first is predicted. Perplexity = exp(mean negative
+log-likelihood) over those ``tokens - number of windows`` predictions. No BOS token.
+Deterministic: no sampling, fixed text, fixed windows.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .loader import check_model, gguf_path, load_model
+from .model import Llama, QuantSpec, resolve_format, token_nll
+from .text import eval_text, sha256
+from .tokenizer import encode
+
+METHODS = (None,)  # implemented; "smoothquant", "hadamard", "gptq", "awq" are planned
+PLANNED = ("smoothquant", "hadamard", "gptq", "awq")
+DEFAULT_WINDOW = 512  # tokens per window (the reference notes' measured setup)
+BATCH_WINDOWS = 4  # windows run through the model together (bounds memory, ~40 MB scores)
+
+
+@dataclass(frozen=True)
+class PerplexityResult:
+    """Perplexity and what it was computed on (python: the version whose pydoc text was
+    used; seconds: wall time of the forward passes, without loading)."""
+
+    model: str
+    perplexity: float
+    nll: float
+    predictions: int
+    tokens: int
+    window: int
+    weight_fmt: str | None
+    act_fmt: str | None
+    kv_fmt: str | None
+    method: str | None
+    pe: str | None
+    python: str
+    text_sha256: str
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_method(method) -> None:
+    if method not in METHODS:
+        raise ValueError(
+            f"method {method!r} is not implemented; implemented: None (round to nearest). "
+            f"Planned: {', '.join(PLANNED)}"
+        )
+
+
+@dataclass(frozen=True)
+class _Args:
+    tokens: int
+    window: int
+
+
+def _check_sizes(tokens, window, available: int) -> _Args:
+    for name, v in (("tokens", tokens), ("window", window)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 2:
+            raise ValueError(f"{name} must be an integer >= 2, got {v!r}")
+    if tokens > available:
+        raise ValueError(f"tokens={tokens} exceeds the {available} tokens of the evaluation text")
+    return _Args(int(tokens), int(window))
+
+
+def evaluate(
+    model: str = "smollm2-135m",
+    *,
+    tokens: int = 2048,
+    weight_fmt=None,
+    act_fmt=None,
+    kv_fmt=None,
+    method=None,
+    window: int = DEFAULT_WINDOW,
+    pe=None,
+    pe_params=None,
+    check_text: bool = True,
+    rope=None,
+) -> PerplexityResult:
+    """Perplexity with everything it depends on (see the module docstring; formats and
+    ``pe`` as in ``model.QuantSpec``; ``rope``: override the RoPE function, for tests)."""
+    check_model(model)
+    check_method(method)
+    _check_sizes(tokens, window, available=tokens)
+    quant = QuantSpec(weight_fmt, act_fmt, kv_fmt, pe, pe_params)
+    for f in (weight_fmt, act_fmt, kv_fmt):
+        resolve_format(f)  # bad names fail before the model is loaded
+    gguf_path()  # LLMUnavailable naming the install command when the extra is missing
+    text = eval_text(check=check_text)
+    ids = encode(text, model)
+    a = _check_sizes(tokens, window, len(ids))
+    kwargs = {} if rope is None else {"rope": rope}
+    net = Llama(load_model(model), quant, **kwargs)
+    t0 = time.perf_counter()
+    ids = ids[: a.tokens]
+    starts = list(range(0, a.tokens, a.window))
+    nll = []
+    for s in range(0, len(starts), BATCH_WINDOWS):
+        group = starts[s : s + BATCH_WINDOWS]
+        full = [st for st in group if st + a.window <= a.tokens]
+        parts = [(np.stack([ids[st : st + a.window] for st in full]), full)] if full else []
+        parts += [(ids[st:][None], [st]) for st in group if st + a.window > a.tokens]
+        for batch, _ in parts:
+            h, _ = net.hidden(batch)
+            for row, seq in zip(h, batch, strict=True):
+                nll.append(token_nll(net, row[:-1], seq[1:]))
+    nll = np.concatenate(nll)
+    mean = float(nll.mean())
+    pe_label = None if net.runner.spec is None else net.runner.spec.label()
+    return PerplexityResult(
+        model, math.exp(mean), mean, int(nll.size), a.tokens, a.window,
+        weight_fmt, act_fmt, kv_fmt, method, pe_label,
+        platform.python_version(), sha256(text), time.perf_counter() - t0,
+    )  # fmt: skip
+
+
+def llm_perplexity(
+    model: str = "smollm2-135m",
+    *,
+    tokens: int = 2048,
+    weight_fmt=None,
+    act_fmt=None,
+    kv_fmt=None,
+    method=None,
+    **options,
+) -> float:
+    """Perplexity of ``model`` on the first ``tokens`` tokens of the default offline text
+    (``hwsim.formats`` names; None = the shipped model unquantized). ``options``: ``window``,
+    ``pe``, ``pe_params``, ``check_text`` of ``evaluate``."""
+    return evaluate(
+        model, tokens=tokens, weight_fmt=weight_fmt, act_fmt=act_fmt, kv_fmt=kv_fmt,
+        method=method, **options,
+    ).perplexity  # fmt: skip
