@@ -28,7 +28,13 @@ import math
 import numpy as np
 
 from hwsim.accel.arch import Accelerator
-from hwsim.accel.mapping.gemm_mapper import OBJECTIVES, ROWS_COLS, STREAM, NestChoice
+from hwsim.accel.mapping.gemm_mapper import (
+    OBJECTIVES,
+    ROWS_COLS,
+    STREAM,
+    NestChoice,
+    fitting_tiles,
+)
 from hwsim.accel.mapping.loopnest import Level, LoopNest
 from hwsim.accel.mapping.problem import Problem
 
@@ -152,17 +158,7 @@ def map_conv(
         "weight": T["K"] * T["C"] * T["R"] * T["S"] * bits["weight"] / 8,
         "out": T["N"] * T["K"] * T["P"] * T["Q"] * out_bits / 8,
     }
-    fits = np.ones(ncand, dtype=bool)
-    for o, b in need.items():
-        fits &= b <= acc.buffer(o).tile_bytes
-    if not fits.any():
-        worst = {o: float(need[o].min()) - acc.buffer(o).tile_bytes for o in need}
-        o = max(worst, key=worst.get)
-        raise ValueError(
-            f"no mapping of {problem.name!r} fits buffer {o!r}: the smallest tile needs "
-            f"{math.ceil(need[o].min())} bytes, {acc.buffer(o).tile_bytes} usable "
-            f"({math.ceil(worst[o])} bytes missing)"
-        )
+    fits = fitting_tiles(acc, need, problem.name)
     # only fitting candidates are scored further
     T, n, last = ({d: v[fits] for d, v in x.items()} for x in (T, n, last))
     need = {o: v[fits] for o, v in need.items()}

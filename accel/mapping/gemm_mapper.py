@@ -86,6 +86,23 @@ def _candidates(size: int, unit: int) -> np.ndarray:
     return np.array(sorted(vals), dtype=np.int64)
 
 
+def fitting_tiles(acc: Accelerator, need: dict, name: str) -> np.ndarray:
+    """Mask of the candidates whose tile fits every operand's buffer (``need``: operand ->
+    bytes per candidate); ValueError naming the buffer and the bytes missing if none fits."""
+    fits = np.ones(len(next(iter(need.values()))), dtype=bool)
+    for o, b in need.items():
+        fits &= b <= acc.buffer(o).tile_bytes
+    if not fits.any():
+        worst = {o: float(need[o].min()) - acc.buffer(o).tile_bytes for o in need}
+        o = max(worst, key=worst.get)
+        raise ValueError(
+            f"no mapping of {name!r} fits buffer {o!r}: the smallest tile needs "
+            f"{math.ceil(need[o].min())} bytes, {acc.buffer(o).tile_bytes} usable "
+            f"({math.ceil(worst[o])} bytes missing)"
+        )
+    return fits
+
+
 @dataclass(frozen=True)
 class NestChoice:
     """The mapper's result: the nest and the closed-form scores it was chosen by."""
@@ -137,17 +154,7 @@ def map_gemm(
         "weight": tile_el["weight"] * bits["weight"] / 8,
         "out": tile_el["out"] * out_bits / 8,
     }
-    fits = np.ones(len(T["B"]), dtype=bool)
-    for o, b in need.items():
-        fits &= b <= acc.buffer(o).tile_bytes
-    if not fits.any():
-        worst = {o: float(need[o].min()) - acc.buffer(o).tile_bytes for o in need}
-        o = max(worst, key=worst.get)
-        raise ValueError(
-            f"no mapping of {problem.name!r} fits buffer {o!r}: the smallest tile needs "
-            f"{math.ceil(need[o].min())} bytes, {acc.buffer(o).tile_bytes} usable "
-            f"({math.ceil(worst[o])} bytes missing)"
-        )
+    fits = fitting_tiles(acc, need, problem.name)
     keep = np.flatnonzero(fits)  # score only the tiles that fit
     T = {d: v[keep] for d, v in T.items()}
     n = {d: v[keep] for d, v in n.items()}
