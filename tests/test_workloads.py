@@ -168,7 +168,7 @@ def test_numpy_integer_sizes_are_accepted_and_stored_as_int():
 
 
 def test_onnx_conv_nodes_carry_geometry(tmp_path):
-    onnx = pytest.importorskip("onnx")
+    onnx = pytest.importorskip("onnx", reason="ONNX missing: pip install 'hwsim[onnx]'")
     from onnx import TensorProto, helper
 
     def model(**conv_attrs):
