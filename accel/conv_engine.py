@@ -18,13 +18,13 @@ from __future__ import annotations
 import numpy as np
 
 from .arch import Accelerator
-from .engine import _groups, run_steps
+from .engine import timing_row
 from .mapping.access import count_accesses
 from .mapping.conv_mapper import IM2COL, conv_out_bits, im2col_steps
 from .mapping.gemm_mapper import DIMS, gemm_nest
 from .mapping.loopnest import LoopNest
 from .mapping.problem import gemm_problem
-from .nest_engine import OPERANDS, dram_traffic
+from .nest_engine import OPERANDS, dram_traffic, run_dram_steps
 from .pe_adapter import PETiming
 
 
@@ -73,29 +73,15 @@ def simulate_conv_nest(
     ext = tr["extents"]
     folds, dots, useful = im2col_steps(acc, ext, timing.dot_cycles)
     compute_steps = acc.compute_cycles(folds, dots)
-    reads = sum(tr["read"].values())
-    writes = sum(tr["write"].values())
-    groups = _groups(len(compute_steps), acc.max_tiles)
-    starts = np.concatenate([[0], np.cumsum(groups).astype(np.int64)])[:-1]
-    compute = np.add.reduceat(compute_steps, starts)
-    rd, wr = np.add.reduceat(reads, starts), np.add.reduceat(writes, starts)
-    traffic = float(reads.sum() + writes.sum())
-    compulsory = sum(nest.problem.elements(o) * bits[o] / 8 for o in ("act", "weight", "out"))
-    share = max(0.0, traffic - compulsory) / traffic if traffic else 0.0
-    res = run_steps(acc, compute, rd, wr, share, name, timeline)
+    res, tiles = run_dram_steps(acc, nest, compute_steps, tr, bits, name, timeline)
     m = size["N"] * size["P"] * size["Q"]
     n, k = size["K"], size["C"] * size["R"] * size["S"]
     total_compute = int(compute_steps.sum())
     row = {
-        "cycles": res["cycles"],
-        "compute_cycles": total_compute,
-        "stall_cycles": res["cycles"] - total_compute,
-        "stall_dram_bw": res["stall_dram_bw"],
-        "stall_capacity": res["stall_capacity"],
-        "stall_dependency": res["stall_dependency"],
+        **timing_row(res, total_compute),
         "macs": m * n * k,
         "folds": int(folds.sum()),
-        "tiles": len(groups),
+        "tiles": tiles,
         "utilization": float((useful * dots).sum()) / (acc.num_pes * res["cycles"])
         if res["cycles"]
         else 0.0,

@@ -102,6 +102,25 @@ def out_sram_bits(rows: list, bits: dict, acc_bits: float) -> float:
     return acc_bits if sram and sram[0].updates > sram[0].first else bits["out"]
 
 
+def run_dram_steps(
+    acc: Accelerator, nest: LoopNest, compute_steps: np.ndarray, traffic: dict, bits: dict,
+    name: str = "", timeline: list | None = None,
+) -> tuple[dict, int]:  # fmt: skip
+    """Run a nest's DRAM steps (``compute_steps`` cycles, ``traffic`` from
+    :func:`dram_traffic`) through the SimPy engine, merged in order into at most
+    ``acc.max_tiles`` groups: (cycle totals of ``run_steps``, groups simulated)."""
+    reads = sum(traffic["read"].values())
+    writes = sum(traffic["write"].values())
+    groups = _groups(len(compute_steps), acc.max_tiles)
+    starts = np.concatenate([[0], np.cumsum(groups).astype(np.int64)])[:-1]
+    compute = np.add.reduceat(compute_steps, starts)
+    rd, wr = np.add.reduceat(reads, starts), np.add.reduceat(writes, starts)
+    total = float(reads.sum() + writes.sum())
+    compulsory = sum(nest.problem.elements(o) * bits[o] / 8 for o in OPERANDS)
+    share = max(0.0, total - compulsory) / total if total else 0.0
+    return run_steps(acc, compute, rd, wr, share, name, timeline), len(groups)
+
+
 def simulate_nest(
     acc: Accelerator,
     timing: PETiming,
@@ -123,18 +142,7 @@ def simulate_nest(
     stream = {int(t): timing.dot_cycles(int(t)) for t in np.unique(ext[s])}
     dots = np.array([stream[int(t)] for t in ext[s]], dtype=np.float64)
     compute_steps = acc.compute_cycles(folds, dots)
-    reads = sum(tr["read"].values())
-    writes = sum(tr["write"].values())
-    groups = _groups(len(compute_steps), acc.max_tiles)
-    bounds = np.concatenate([[0], np.cumsum(groups).astype(np.int64)])
-    gsum = np.add.reduceat
-    starts = bounds[:-1]
-    compute = gsum(compute_steps, starts)
-    rd, wr = gsum(reads, starts), gsum(writes, starts)
-    traffic = float(reads.sum() + writes.sum())
-    compulsory = sum(nest.problem.elements(o) * bits[o] / 8 for o in OPERANDS)
-    share = max(0.0, traffic - compulsory) / traffic if traffic else 0.0
-    res = run_steps(acc, compute, rd, wr, share, name, timeline)
+    res, tiles = run_dram_steps(acc, nest, compute_steps, tr, bits, name, timeline)
     rows = count_accesses(nest)
     ob = out_sram_bits(rows, bits, acc_bits)
     m, n, k, batch = size["M"], size["N"], size["K"], size["B"]
@@ -144,7 +152,7 @@ def simulate_nest(
         **timing_row(res, total_compute),
         "macs": m * n * k * batch,
         "folds": int(folds.sum()),
-        "tiles": len(groups),
+        "tiles": tiles,
         "utilization": busy / (acc.num_pes * res["cycles"]) if res["cycles"] else 0.0,
     }
     for o in OPERANDS:
