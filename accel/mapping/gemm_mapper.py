@@ -154,12 +154,10 @@ def map_gemm(
         "weight": tile_el["weight"] * bits["weight"] / 8,
         "out": tile_el["out"] * out_bits / 8,
     }
-    fits = fitting_tiles(acc, need, problem.name)
-    keep = np.flatnonzero(fits)  # score only the tiles that fit
+    keep = fitting_tiles(acc, need, problem.name)  # score only the tiles that fit
     T = {d: v[keep] for d, v in T.items()}
     n = {d: v[keep] for d, v in n.items()}
     need = {o: v[keep] for o, v in need.items()}
-    fits = np.ones(len(keep), dtype=bool)
     # compute cycles: the array's timing of every stream tile's folds; exact
     folds_nonstream = size["B"] * (-(-size[r] // acc.rows)) * (-(-size[c] // acc.cols))
     uniq = np.unique(T[s])
@@ -198,8 +196,7 @@ def map_gemm(
             score = np.lexsort((lat, dram))
         else:
             score = np.argsort(lat * dram, kind="stable")
-        score = score[fits[score]]
-        scored += int(fits.sum())
+        scored += len(score)
         i = int(score[0])
         key = {"latency": (lat[i], dram[i]), "energy": (dram[i], lat[i]),
                "edp": (lat[i] * dram[i], 0.0)}[objective]  # fmt: skip
