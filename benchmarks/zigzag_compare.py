@@ -207,11 +207,7 @@ def run_zigzag(m: int, n: int, k: int, opt: str) -> Result:
             loma_show_progress_bar=False,
         )
     logging.disable(logging.NOTSET)
-    cme = cmes[0][1][0][0]
-    return Result(
-        zigzag_dram(cme), float(cme.latency_total2), str(cme.temporal_mapping),
-        time.perf_counter() - t, float(cme.energy_total),
-    )  # fmt: skip
+    return _zigzag_result(cmes, t)
 
 
 ZZ_DIM = {"M": "B", "N": "K", "K": "C"}  # hwsim GEMM dim -> ZigZag loop dim (O[b][k] += ...)
@@ -258,10 +254,15 @@ def run_zigzag_pinned(m: int, n: int, k: int, ordering: list) -> Result:
             zigzag_layer(m, n, k), acc, path, dump_folder=tmp, loma_show_progress_bar=False
         )
     logging.disable(logging.NOTSET)
+    return _zigzag_result(cmes, t)
+
+
+def _zigzag_result(cmes, t0: float) -> Result:
+    """The Result of ZigZag's first cost-model evaluation, timed from ``t0``."""
     cme = cmes[0][1][0][0]
     return Result(
         zigzag_dram(cme), float(cme.latency_total2), str(cme.temporal_mapping),
-        time.perf_counter() - t, float(cme.energy_total),
+        time.perf_counter() - t0, float(cme.energy_total),
     )  # fmt: skip
 
 
