@@ -6,6 +6,7 @@ import math
 import numbers
 from dataclasses import dataclass, field, replace
 
+from ._checks import pos_int as _pos_int
 from .cost.memory import DRAM_SPECS, DramSpec
 from .formats_bits import storage_bits
 from .pe_adapter import pe_operand_formats
@@ -36,14 +37,6 @@ DEFAULT_FREQ_HZ = 500e6
 # et al., ISCA 2017) and memories, small enough that cycle, byte and event counts stay exact.
 MAX_ARRAY_DIM = 2**20
 MAX_COUNT = 2**53  # bytes, cycles
-
-
-def _pos_int(name: str, v: object, most: int | None = None) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
-        raise ValueError(f"{name} must be a positive int, got {v!r}")
-    if most is not None and v > most:
-        raise ValueError(f"{name} = {v} exceeds the simulator's limit of {most:,}")
-    return int(v)  # numpy integers are accepted and stored as int
 
 
 @dataclass(frozen=True)

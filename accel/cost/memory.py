@@ -11,9 +11,9 @@ Area = capacity x bitcell area / array efficiency x port factor, node-scaled ide
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
+from hwsim.accel._checks import pos_int as _pos_int
 from hwsim.accel.cost import scaling
 from hwsim.accel.cost import sources as S
 from hwsim.accel.cost.costtable import CostTable
@@ -81,12 +81,6 @@ def sram_pj_per_bit(capacity_bytes: float) -> float:
     if not capacity_bytes > 0:
         raise ValueError(f"capacity_bytes must be > 0, got {capacity_bytes}")
     return scaling.interpolate(float(capacity_bytes), _SRAM_ANCHORS, _SQRT_RULE)
-
-
-def _pos_int(name: str, v: object) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
-        raise ValueError(f"{name} must be a positive int, got {v!r}")
-    return int(v)  # numpy integers are accepted and stored as int
 
 
 def _nonneg(name: str, v: float) -> None:
