@@ -158,17 +158,24 @@ def _workload(section: dict, base: Path | None, where: str) -> Workload:
     return get(section["model"], **kw)
 
 
-def load_config(path: str | Path) -> tuple[Accelerator, Workload | None]:
-    """(accelerator, workload or None) from a TOML file."""
-    path = Path(path)
+def _read_toml(path: Path) -> dict:
     with path.open("rb") as f:
         try:
-            data = tomllib.load(f)
+            return tomllib.load(f)
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _from_data(data: dict, path: Path) -> tuple[Accelerator, Workload | None]:
     acc = accelerator_from_dict(data, str(path))
     wl = data.get("workload")
     return acc, (workload_from_dict(wl, path.parent, str(path)) if wl else None)
+
+
+def load_config(path: str | Path) -> tuple[Accelerator, Workload | None]:
+    """(accelerator, workload or None) from a TOML file."""
+    path = Path(path)
+    return _from_data(_read_toml(path), path)
 
 
 def simulate_options(data: dict, where: str = "config") -> dict:
@@ -198,10 +205,8 @@ def simulate_options(data: dict, where: str = "config") -> dict:
 def load_simulation(path: str | Path) -> tuple[Accelerator, Workload | None, dict]:
     """(accelerator, workload or None, ``hwsim.simulate`` keyword options) from a TOML file."""
     path = Path(path)
-    acc, wl = load_config(path)
-    with path.open("rb") as f:
-        data = tomllib.load(f)
-    return acc, wl, simulate_options(data, str(path))
+    data = _read_toml(path)
+    return (*_from_data(data, path), simulate_options(data, str(path)))
 
 
 def load_accelerator(path: str | Path) -> Accelerator:

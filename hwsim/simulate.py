@@ -245,12 +245,11 @@ def simulate(
                          f"mappings, got {mapping!r}")  # fmt: skip
     if not isinstance(mapping, str | dict):
         raise ValueError(f"mapping must be one of {MAPPINGS} or a dict, got {type(mapping)}")
+    wl = _as_workload(workload)
     if isinstance(mapping, dict):
-        names = {ly.name for ly in _as_workload(workload).layers}
-        unknown = sorted(set(mapping) - names)
+        unknown = sorted(set(mapping) - {ly.name for ly in wl.layers})
         if unknown:
             raise ValueError(f"mapping pins unknown layer(s) {unknown}")
-    wl = _as_workload(workload)
     clusters = acc.clusters if isinstance(acc, Heterogeneous) else (acc,)
     if not all(isinstance(a, Accelerator) for a in clusters):
         raise ValueError(f"acc must be an Accelerator or Heterogeneous, got {type(acc)}")
