@@ -28,7 +28,7 @@ from hwsim.accel.costing import (
     total_energy_pj,
 )
 from hwsim.accel.mapping.conv_mapper import map_conv, pinned_conv_nest
-from hwsim.accel.mapping.gemm_mapper import map_gemm, nest_summary, pinned_nest
+from hwsim.accel.mapping.gemm_mapper import OBJECTIVES, map_gemm, nest_summary, pinned_nest
 from hwsim.accel.mapping.problem import Problem, conv_problem, gemm_problem
 from hwsim.accel.nest_engine import simulate_nest
 from hwsim.workloads import Layer, Workload
@@ -245,6 +245,8 @@ def simulate(
                          f"mappings, got {mapping!r}")  # fmt: skip
     if not isinstance(mapping, str | dict):
         raise ValueError(f"mapping must be one of {MAPPINGS} or a dict, got {type(mapping)}")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     wl = _as_workload(workload)
     if isinstance(mapping, dict):
         unknown = sorted(set(mapping) - {ly.name for ly in wl.layers})

@@ -163,6 +163,10 @@ def test_pinned_mapping_errors_and_use():
         hwsim.simulate(acc, wl, mapping={"nope": {"tiles": {}}})
     with pytest.raises(ValueError, match="mapping must be one of"):
         hwsim.simulate(acc, wl, mapping="best")
+    # checked up front, also when every layer is pinned and the mapper never runs
+    pin = {"g": {"tiles": {"M": 4, "N": 4, "K": 16}}}
+    with pytest.raises(ValueError, match="objective must be one of"):
+        hwsim.simulate(acc, wl, mapping=pin, objective="fastest")
     with pytest.raises(ValueError, match="scalesim' models SCALE-Sim's plain systolic"):
         hwsim.simulate(accel.tensor_core(4, 4), wl, mapping="scalesim")
 
