@@ -337,7 +337,7 @@ def _stop_pool(pool: ProcessPoolExecutor, inflight: dict, sink) -> None:
         proc.join(2)
         if proc.is_alive():
             proc.kill()
-            proc.join(1)
+            proc.join()  # SIGKILL cannot be ignored: wait until it is reaped, however loaded
 
 
 def _worker_init(parent_pid: int) -> None:
