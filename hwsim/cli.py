@@ -119,6 +119,39 @@ def _cmd_study(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_claims(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from hwsim import claims as C
+
+    for path in args.markdown or ():  # bad targets fail before the (long) run
+        if Path(path).exists():
+            C.replace_marked(Path(path).read_text(), [], path)
+    table = C.run_claims(
+        args.dir, args.out, only=args.only, workers=args.workers, progress=not args.quiet
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "claims.csv", index=False)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    lines = C.claims_table_lines(table)
+    for path in args.markdown or ():
+        C.write_markdown(path, lines)
+    with pd.option_context("display.width", 200, "display.max_colwidth", 40):
+        cols = ["system", "claim", "role", "context", "claimed", "ours", "ours_over_claimed"]
+        print(table[cols].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    missing = C.gaps_without_ablation(table)
+    if missing:
+        print(f"hwsim: headline gaps over {C.GAP_NEEDING_ABLATION}x without an ablation row: "
+              f"{missing}", file=sys.stderr)  # fmt: skip
+        return 1
+    print(f"claims: {len(table)} rows -> {out / 'claims.csv'}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -273,6 +306,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_cmd_study)
+    c = sub.add_parser(
+        "claims", help="run every paper-claims file and print our numbers next to the papers'"
+    )
+    c.add_argument(
+        "--dir",
+        help="folder of claims TOML files (default: studies/claims of the source tree hwsim "
+        "was imported from)",
+    )
+    c.add_argument("--only", metavar="SYSTEM", help="run only SYSTEM.toml of the folder")
+    c.add_argument(
+        "--out", default="results/claims", help="results folder, one sub-folder per file "
+        "with its point cache (default results/claims)",
+    )  # fmt: skip
+    c.add_argument(
+        "--markdown", action="append", metavar="PATH",
+        help="write the claims table between the claims-table markers of PATH (repeatable)",
+    )  # fmt: skip
+    c.add_argument("--csv", metavar="PATH", help="also write the claims table CSV here")
+    c.add_argument(
+        "--workers", type=_int_at_least(1), help="local worker processes (default: all cores)"
+    )
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+    c.set_defaults(func=_cmd_claims)
     rt = sub.add_parser("rtl", help="generated RTL: cocotb verification and Yosys synthesis")
     rsub = rt.add_subparsers(dest="rtl_command", required=True, metavar="{verify,synth}")
     build_help = (
