@@ -91,22 +91,38 @@ class PETiming:
         return self._events[key]
 
     def unit_inventory(self, k: int = INVENTORY_K) -> dict[str, float]:
-        """Hardware units of one PE for the area model (approximate), from the PE's event
-        rate on a 1 x k by k x INVENTORY_N GEMM: a unit kind with rate r events per cycle
-        counts ceil(r) units (a 16-lane PE has 16 term muxes), except that a unit busy less
-        than SHARED_BELOW of the cycles counts r: it is time-shared by 1/r PEs, as MixPE's
-        per-group dequantizer and LUT-TC's table precompute are (Mo et al., ISCA 2025; Zhang et al.,
-        arXiv 2411.16158); the sharing
-        muxes are not counted. Wiring, control and registers that emit no event are missing;
-        prefer RTL synthesis figures (`hwsim.rtl.synth`) where a generator exists."""
+        """Hardware units of one PE for the area model (approximate), following the PE's RTL
+        structure (``hwsim.rtl.emit*``), from its events on a 1 x k by k x INVENTORY_N GEMM:
+
+        * per-PE units (events that grow with the number of outputs n): a kind with rate r
+          events per cycle counts ceil(r) units (a 16-lane PE has 16 term muxes), except that
+          a unit busy less than SHARED_BELOW of the cycles counts r: it is time-shared by 1/r
+          PEs, as MixPE's per-group dequantizer is (Zhang et al., arXiv 2411.16158); the
+          sharing muxes are not counted.
+        * per-row units (events that do not grow with n: LUT-TC's table precompute and fill,
+          one table per activation row shared by the row's N_DIM = INVENTORY_N lanes): one
+          unit of each kind per row, 1 / INVENTORY_N per PE, whatever the weight bits. The
+          generated LUT lane takes its table as an input port and LUT-TC runs the precompute
+          as a separate operator outside the tile (Mo et al., ISCA 2025), and the PE model
+          charges it events but no tile cycles, so its throughput never sizes these units;
+          rounding a busy precompute adder up per PE made a 1-bit LUT PE 3x dearer than the
+          4-bit one.
+
+        Wiring, control and registers that emit no event are missing; prefer RTL synthesis
+        figures (`hwsim.rtl.synth`) where a generator exists."""
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
             raise ValueError(f"inventory dot-product length k must be an int >= 1, got {k!r}")
         cycles = INVENTORY_N * self.dot_cycles(k)
+        twice = self.gemm_events(1, 2 * INVENTORY_N, k)
         out: dict[str, float] = {}
         for name, n in self.gemm_events(1, INVENTORY_N, k).items():
+            if n <= 0:
+                continue
+            if twice.get(name, 0) < 2 * n:  # shared by the row's outputs
+                out[name] = 1 / INVENTORY_N
+                continue
             rate = n / cycles
-            if rate > 0:
-                out[name] = rate if rate < SHARED_BELOW else float(math.ceil(rate - 1e-9))
+            out[name] = rate if rate < SHARED_BELOW else float(math.ceil(rate - 1e-9))
         return out
 
 
