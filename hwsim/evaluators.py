@@ -173,21 +173,33 @@ def format_codesign(point: dict) -> dict:
     return out
 
 
-# Low-bit LLM PE designs for study 2 (kind, PE parameters); formats follow each paper's
-# headline configuration (docs/pe_models.md): W4A8 / W4A16 integer and bipolar weights, FP16
-# baseline.
+# Low-bit LLM PE designs for study 2 and the claims files (kind, PE parameters); formats
+# follow each paper's headline configuration (docs/pe_models.md): W4A8 / W4A16 integer and
+# bipolar weights, FP16 baseline. BitMoD's design is bitmod_w4a16 (FP16 activations, as the
+# BitMoD PE: Chen et al., HPCA 2025); bitmod_w4a8 is the same weights with INT8 activations.
 LLM_DESIGNS: dict[str, tuple[str, dict]] = {
     "fp16_fma": ("fp_fma", {}),
     "mac_w8a8": ("int_mac", {"a_fmt": "int8", "w_fmt": "int8"}),
     "mac_w4a8": ("int_mac", {"a_fmt": "int8", "w_fmt": "int4"}),
     "dequant_w4a16": ("dequant_mac", {"w_fmt": "int4"}),
     "bitserial_w4a8": ("bitserial", {"scheme": "booth", "a_fmt": "int8", "w_fmt": "int4"}),
+    # Bit Fusion: fusible 2-bit BitBricks, an 8b x 4b FU is 2 fused PEs (Sharma et al., ISCA 2018)
+    "bitfusion_w4a8": ("bitserial", {"scheme": "fusion", "a_fmt": "int8", "w_fmt": "int4"}),
+    "bitmod_w4a16": (
+        "bitserial", {"scheme": "bitmod", "a_fmt": "fp16", "w_fmt": "bitmod_fp4_er_pos"}
+    ),
     "bitmod_w4a8": (
         "bitserial", {"scheme": "bitmod", "a_fmt": "int8", "w_fmt": "bitmod_fp4_er_pos"}
     ),
     "lut_w4a16": ("lut", {"a_fmt": "fp16", "w_fmt": "bipolar4"}),
+    # LUT Tensor Core's own point is 1-bit weights x FP16 (Mo et al., ISCA 2025); 2 bits between
+    "lut_w2a16": ("lut", {"a_fmt": "fp16", "w_fmt": "bipolar2"}),
+    "lut_w1a16": ("lut", {"a_fmt": "fp16", "w_fmt": "bipolar1"}),
     "lut_w4a8": ("lut", {"a_fmt": "int8", "w_fmt": "bipolar4"}),
     "mixpe_w4a8": ("mixpe", {"w_fmt": "int4"}),
+    # precision scaling as MixPE's simulator models it: two 4-bit MACs per PE per cycle
+    # (pf = 8 / 4, Zhang et al., arXiv 2411.16158)
+    "mixpe_w4a8_x2": ("mixpe", {"w_fmt": "int4", "lanes": 2}),
     "mixpe_w4a16": ("mixpe", {"w_fmt": "int4", "a_fmt": "fp16"}),
     "bipolar_w4a8": ("bipolar", {"a_fmt": "int8", "w_fmt": "bipolar4"}),
     "shiftadd_w4a8": ("shiftadd", {"w_fmt": "pot4"}),
@@ -433,7 +445,7 @@ SPECS: dict[str, Evaluator] = {
                   choices=("systolic", "tensor_core")),
             Param("preload_overlap", "bool", False, "ws/is: preload the next stationary tile "
                   "while computing"),
-        ), version="2"),
+        ), version="3"),
         Evaluator("mixed_precision", mixed_precision, (
             Param("strategy", "str", "ilp", "ILP allocation or one uniform format",
                   choices=("ilp", "uniform")),
