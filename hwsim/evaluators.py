@@ -185,6 +185,14 @@ LLM_DESIGNS: dict[str, tuple[str, dict]] = {
     "bitserial_w4a8": ("bitserial", {"scheme": "booth", "a_fmt": "int8", "w_fmt": "int4"}),
     # Bit Fusion: fusible 2-bit BitBricks, an 8b x 4b FU is 2 fused PEs (Sharma et al., ISCA 2018)
     "bitfusion_w4a8": ("bitserial", {"scheme": "fusion", "a_fmt": "int8", "w_fmt": "int4"}),
+    "bitfusion_w4a4": ("bitserial", {"scheme": "fusion", "a_fmt": "int4", "w_fmt": "int4"}),
+    "bitfusion_w2a2": ("bitserial", {"scheme": "fusion", "a_fmt": "int2", "w_fmt": "int2"}),
+    # Bit Fusion's baselines: Eyeriss (16-bit fixed-point MACs) and Stripes (activations
+    # bit-serial, 16-bit weights) (Sharma et al., ISCA 2018)
+    "mac_w16a16": ("int_mac", {"a_fmt": "int16", "w_fmt": "int16"}),
+    "stripes_w16a4": ("bitserial", {"scheme": "stripes", "a_fmt": "int4", "w_fmt": "int16"}),
+    # ANT-like stand-in: BitMoD's ANT baseline PE is FP16 + FP16 x INT8 (Chen et al., HPCA 2025)
+    "dequant_w8a16": ("dequant_mac", {"w_fmt": "int8"}),
     "bitmod_w4a16": (
         "bitserial", {"scheme": "bitmod", "a_fmt": "fp16", "w_fmt": "bitmod_fp4_er_pos"}
     ),
