@@ -153,9 +153,15 @@ def printed(x: float) -> str:
     return f"{x:g}"
 
 
+#: numbers papers print as words (checked like digits by ``quotes_number``)
+NUMBER_WORDS = {10.0: ("a magnitude", "an order of magnitude")}
+
+
 def quotes_number(quote: str, x: float) -> bool:
     """True when ``quote`` contains ``x`` as a whole number token (2.6 in "2.6x", not the 2
-    of "2.5x"; "2.60" counts as 2.6)."""
+    of "2.5x"; "2.60" counts as 2.6), or as one of its NUMBER_WORDS ("a magnitude" = 10)."""
+    if any(w in quote.lower() for w in NUMBER_WORDS.get(float(x), ())):
+        return True
     pattern = r"(?<![\d.])" + re.escape(printed(x)) + r"(?:\.?0*)(?!\.?\d)"
     if "." not in printed(x):
         pattern = r"(?<![\d.])" + re.escape(printed(x)) + r"(?:\.0+)?(?!\.?\d)"

@@ -301,7 +301,8 @@ def llm_pe(point: dict) -> dict:
     units) and preload_overlap.
     Returns the array shape, cycles, stall cycles, utilization (= array_busy_fraction:
     PE-cycles computing / PE-cycles; see ``hwsim.simulate.Report``), peak MACs/cycle and the
-    achieved fraction of it, energy (pJ: total, PE, SRAM, DRAM, static), DRAM bytes, area
+    achieved fraction of it, energy (pJ: total, PE, SRAM, DRAM, static), DRAM bytes (total and
+    per operand: dram_bytes_act / _weight / _out, read + written), area
     (um2, total and PE logic / SRAM), MACs, MACs/cycle, MACs/pJ and MACs/cycle per mm2 of PE
     logic. PE areas come from the cost model's unit inventory (approximate: see
     ``hwsim.accel.pe_adapter.PETiming.unit_inventory``) or synthesis; ``area_pe_method`` names
@@ -358,6 +359,12 @@ def llm_pe(point: dict) -> dict:
         },
         "energy_static_pj": float(rep.energy_static_pj),
         "dram_bytes": float(rep.layers.filter(regex="^dram_").to_numpy().sum()),
+        **{
+            f"dram_bytes_{o}": float(
+                rep.layers[f"dram_read_bytes_{o}"].sum() + rep.layers[f"dram_write_bytes_{o}"].sum()
+            )
+            for o in ("act", "weight", "out")
+        },
         "area_um2": float(area_pe + rep.area_sram_um2),
         "area_pe_um2": float(area_pe),
         "area_sram_um2": float(rep.area_sram_um2),
@@ -453,7 +460,7 @@ SPECS: dict[str, Evaluator] = {
                   choices=("systolic", "tensor_core")),
             Param("preload_overlap", "bool", False, "ws/is: preload the next stationary tile "
                   "while computing"),
-        ), version="3"),
+        ), version="4"),
         Evaluator("mixed_precision", mixed_precision, (
             Param("strategy", "str", "ilp", "ILP allocation or one uniform format",
                   choices=("ilp", "uniform")),

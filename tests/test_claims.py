@@ -124,6 +124,18 @@ def test_claims_file_rules(claims, message):
         C.check_claims_file([C.Claim.from_dict(c) for c in claims], "f.toml")
 
 
+@pytest.mark.parametrize(
+    "quote,x,ok",
+    [
+        ("it is 2.5x faster", 2, False), ("2x faster", 2, True), ("by 2.6x speedup", 2.6, True),
+        ("12.6x", 2.6, False), ("2.60x", 2.6, True), ("1,000 tokens", 1000, True),
+        ("more than a magnitude of improvements", 10, True), ("a magnitude", 2, False),
+    ],
+)  # fmt: skip
+def test_quoted_number_is_a_whole_token(quote, x, ok):
+    assert C.quotes_number(quote, x) is ok
+
+
 def test_gap_over_limit_needs_an_ablation():
     far = {**_HEAD, "claimed": 10.0, "quote": "10x"}  # ours 1.5-3 vs 10: off by > 1.5x
     t = C.evaluate_claims(_df(), [far])
