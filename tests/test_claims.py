@@ -204,3 +204,8 @@ def test_cli_claims_bad_input_is_one_line(tmp_path, capsys):
     )
     assert main(["claims", "--dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 0
     assert C.read_claims_table(tmp_path / "o" / "claims.csv").needs.tolist() == ["a GPU"]
+    doc = tmp_path / "doc.md"
+    doc.write_text("no markers here\n")  # refused before anything runs, file untouched
+    assert main(["claims", "--dir", str(tmp_path), "--markdown", str(doc)]) == 2
+    assert "claims-table markers" in capsys.readouterr().err
+    assert doc.read_text() == "no markers here\n"
