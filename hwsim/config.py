@@ -16,6 +16,7 @@ Example (see studies/configs/*.toml)::
     act_bytes = 262144
     weight_bytes = 131072
     out_bytes = 131072
+    accumulator_bytes = 65536    # optional accumulator buffer (partial sums, accumulator width)
     [dram]
     bandwidth_bytes_per_cycle = 64   # omit for unlimited
     latency_cycles = 100
@@ -64,6 +65,7 @@ _SECTIONS = {
         "weight_bytes",
         "out_bytes",
         "kv_bytes",
+        "accumulator_bytes",
         "banks",
         "ports",
         "width_bits",
@@ -79,6 +81,7 @@ _SRAM_ARGS = {
     "weight_bytes": "weight_sram_bytes",
     "out_bytes": "out_sram_bytes",
     "kv_bytes": "kv_sram_bytes",
+    "accumulator_bytes": "accumulator_bytes",
     "banks": "sram_banks",
     "ports": "sram_ports",
     "width_bits": "sram_width_bits",

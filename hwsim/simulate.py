@@ -27,6 +27,7 @@ from hwsim.accel.costing import (
     layer_static_energy_pj,
     total_energy_pj,
 )
+from hwsim.accel.level_energy import level_energy_pj, with_level_energy
 from hwsim.accel.mapping.conv_mapper import map_conv, pinned_conv_nest
 from hwsim.accel.mapping.gemm_mapper import OBJECTIVES, map_gemm, nest_summary, pinned_nest
 from hwsim.accel.mapping.problem import Problem, conv_problem, gemm_problem
@@ -90,7 +91,7 @@ class Report:
     @property
     def bytes_moved(self) -> pd.Series:
         """Bytes moved per level and operand (summed over layers)."""
-        cols = [c for c in self.layers.columns if c.startswith(("dram_", "sram_"))]
+        cols = [c for c in self.layers.columns if c.startswith(("dram_", "sram_", "reg_"))]
         return self.layers[cols].sum()
 
     @property
@@ -291,6 +292,7 @@ def simulate(
             if key not in cache:
                 res = _run_layer(eff, timings[ci], layer, None, mapping, objective)
                 energy, note = layer_energy_pj(eff, res, node_nm)
+                energy = with_level_energy(energy, level_energy_pj(eff, res, node_nm))
                 res = _kv_columns(res, slot)
                 if note and note not in notes:
                     notes.append(note)
@@ -323,11 +325,8 @@ def simulate(
         rows.append(row)
     df = pd.DataFrame(rows)
     cnt = df["count"]
-    scale = [
-        c
-        for c in df.columns
-        if c.startswith(("cycles", "compute_", "stall_", "dram_", "sram_", "energy", "macs"))
-    ]
+    prefixes = ("cycles", "compute_", "stall_", "dram_", "sram_", "reg_", "energy", "macs")
+    scale = [c for c in df.columns if c.startswith(prefixes)]
     df[scale] = df[scale].mul(cnt, axis=0)
     if (cnt != 1).any():
         df["events"] = [
