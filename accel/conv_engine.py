@@ -24,7 +24,13 @@ from .mapping.conv_mapper import IM2COL, conv_out_bits, im2col_steps
 from .mapping.gemm_mapper import DIMS, gemm_nest
 from .mapping.loopnest import LoopNest
 from .mapping.problem import gemm_problem
-from .nest_engine import OPERANDS, dram_traffic, level_columns, run_dram_steps
+from .nest_engine import (
+    OPERANDS,
+    dram_traffic,
+    level_columns,
+    prefetch_columns,
+    run_dram_steps,
+)
 from .pe_adapter import PETiming
 
 
@@ -84,6 +90,7 @@ def simulate_conv_nest(
     acc_bits: float,
     name: str = "",
     timeline: list | None = None,
+    prefetch: tuple[bool, float] = (False, 0.0),
 ) -> dict:
     """One conv layer executed as ``nest``: cycles, stalls, traffic per operand (bytes), PE
     events (the same row as :func:`~hwsim.accel.nest_engine.simulate_nest`)."""
@@ -93,7 +100,7 @@ def simulate_conv_nest(
     ext = tr["extents"]
     folds, dots, useful = im2col_steps(acc, ext, timing.dot_cycles)
     compute_steps = acc.compute_cycles(folds, dots)
-    res, tiles = run_dram_steps(acc, nest, compute_steps, tr, bits, name, timeline)
+    res, tiles = run_dram_steps(acc, nest, compute_steps, tr, bits, name, timeline, prefetch)
     m = size["N"] * size["P"] * size["Q"]
     n, k = size["K"], size["C"] * size["R"] * size["S"]
     total_compute = int(compute_steps.sum())
@@ -127,5 +134,6 @@ def simulate_conv_nest(
         row[f"sram_read_bytes_{o}"] = r * b / 8
         row[f"sram_write_bytes_{o}"] = w * b / 8
     row.update(sram["levels"])
+    row.update(prefetch_columns(nest, tr, bits))
     row["events"] = dict(timing.gemm_events(m, n, k))
     return row

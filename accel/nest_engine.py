@@ -157,12 +157,17 @@ def level_columns(rows: list, bits: dict, acc_bits: float) -> dict:
 
 def run_dram_steps(
     acc: Accelerator, nest: LoopNest, compute_steps: np.ndarray, traffic: dict, bits: dict,
-    name: str = "", timeline: list | None = None,
+    name: str = "", timeline: list | None = None, prefetch: tuple[bool, float] = (False, 0.0),
 ) -> tuple[dict, int]:  # fmt: skip
     """Run a nest's DRAM steps (``compute_steps`` cycles, ``traffic`` from
     :func:`dram_traffic`) through the SimPy engine, merged in order into at most
-    ``acc.max_tiles`` groups: (cycle totals of ``run_steps``, groups simulated)."""
+    ``acc.max_tiles`` groups: (cycle totals of ``run_steps``, groups simulated).
+    ``prefetch`` = (the first weight tile is already on chip, fetched by the layer before;
+    bytes of the next layer's first weight tile to fetch during the last step)."""
     reads = sum(traffic["read"].values())
+    if prefetch[0]:
+        reads = reads.copy()
+        reads[0] -= traffic["read"]["weight"][0]
     writes = sum(traffic["write"].values())
     groups = _groups(len(compute_steps), acc.max_tiles)
     starts = np.concatenate([[0], np.cumsum(groups).astype(np.int64)])[:-1]
@@ -171,7 +176,21 @@ def run_dram_steps(
     total = float(reads.sum() + writes.sum())
     compulsory = sum(nest.problem.elements(o) * bits[o] / 8 for o in OPERANDS)
     share = max(0.0, total - compulsory) / total if total else 0.0
-    return run_steps(acc, compute, rd, wr, share, name, timeline), len(groups)
+    res = run_steps(acc, compute, rd, wr, share, name, timeline, prefetch[1])
+    return res, len(groups)
+
+
+def prefetch_columns(nest: LoopNest, traffic: dict, bits: dict) -> dict:
+    """``prefetch_weight_bytes``: the first DRAM step's weight read (what the layer before
+    may prefetch); ``weight_tile_bytes``: the weight tile the layer keeps in its buffer."""
+    from .mapping.access import tile_elements
+
+    w = nest.problem.operand("weight")
+    tile = tile_elements(nest, w, _sram(nest)) if len(nest.levels) > 1 else 0
+    return {
+        "prefetch_weight_bytes": float(traffic["read"]["weight"][0]),
+        "weight_tile_bytes": tile * bits["weight"] / 8,
+    }
 
 
 def simulate_nest(
@@ -181,9 +200,11 @@ def simulate_nest(
     acc_bits: float,
     name: str = "",
     timeline: list | None = None,
+    prefetch: tuple[bool, float] = (False, 0.0),
 ) -> dict:
     """One GEMM layer executed as ``nest`` (from :func:`~hwsim.accel.mapping.gemm_mapper.
-    map_gemm`): cycles, stalls, traffic per operand (bytes) and PE events."""
+    map_gemm`): cycles, stalls, traffic per operand (bytes) and PE events; ``prefetch`` as in
+    :func:`run_dram_steps`."""
     df = acc.dataflow
     r, c = ROWS_COLS[df]
     s = STREAM[df]
@@ -195,7 +216,7 @@ def simulate_nest(
     stream = {int(t): timing.dot_cycles(int(t)) for t in np.unique(ext[s])}
     dots = np.array([stream[int(t)] for t in ext[s]], dtype=np.float64)
     compute_steps = acc.compute_cycles(folds, dots)
-    res, tiles = run_dram_steps(acc, nest, compute_steps, tr, bits, name, timeline)
+    res, tiles = run_dram_steps(acc, nest, compute_steps, tr, bits, name, timeline, prefetch)
     rows = count_accesses(nest)
     ob = out_sram_bits(rows, bits, acc_bits)
     m, n, k, batch = size["M"], size["N"], size["K"], size["B"]
@@ -216,5 +237,6 @@ def simulate_nest(
         row[f"sram_read_bytes_{o}"] = sram.reads * b / 8
         row[f"sram_write_bytes_{o}"] = sram.writes * b / 8
     row.update(level_columns(rows, bits, acc_bits))
+    row.update(prefetch_columns(nest, tr, bits))
     row["events"] = {e: cnt * batch for e, cnt in timing.gemm_events(m, n, k).items()}
     return row
