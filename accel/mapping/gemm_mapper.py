@@ -207,23 +207,8 @@ def map_gemm(
     scored = 0
     for order in itertools.permutations(DIMS):
         pos = {d: i for i, d in enumerate(order)}
-        dram = np.zeros(len(T["B"]))
-        for o in ("act", "weight", "out"):
-            istar = np.full(len(T["B"]), -1)
-            for d in rel[o]:
-                istar = np.maximum(istar, np.where(n[d] > 1, pos[d], -1))
-            mult = np.ones(len(T["B"]), dtype=np.float64)
-            for d in DIMS:
-                if d not in rel[o]:
-                    mult *= np.where((pos[d] < istar) & (n[d] > 1), n[d], 1)
-            visits = elems[o] * mult
-            if o == "out":
-                partial = visits - elems[o]
-                if acc.accumulator_bytes:  # partial sums held in the accumulator buffer
-                    partial = np.where(_in_accum(acc, problem, T, n, pos, acc_bits), 0, partial)
-                dram += elems[o] * bits["out"] / 8 + 2 * partial * acc_bits / 8
-            else:
-                dram += visits * bits[o] / 8
+        held = _in_accum(acc, problem, T, n, pos, acc_bits) if acc.accumulator_bytes else None
+        dram = dram_bytes_by_order(pos, DIMS, rel, n, elems, bits, acc_bits, held)
         mem = dram / bw if bw else np.zeros_like(dram)
         lat = np.maximum(compute, mem)
         if objective == "latency":
@@ -253,6 +238,35 @@ def map_gemm(
         candidates=scored,
         sram_bytes={o: float(need[o][i]) for o in need},
     )
+
+
+def dram_bytes_by_order(pos: dict, dims, rel: dict, n: dict, sweep: dict, bits: dict,
+                        acc_bits: float, held=None):  # fmt: skip
+    """DRAM bytes of every candidate under the loop positions ``pos`` {dim: position, or an
+    array [orders, 1] of positions} (shared by ``map_gemm``, one order at a time, and
+    ``map_conv``, all orders at once): an operand's one sweep (``sweep[o]``, elements) times
+    ``n[d]`` for each irrelevant split loop outside its innermost relevant split loop
+    (``access``'s reuse rule); partial sums leave and re-enter at ``acc_bits`` unless
+    ``held`` (a mask: kept in the accumulator buffer), the final copy at the output bits."""
+    split = {d: n[d] > 1 for d in dims}
+    dram = 0.0
+    for o in ("act", "weight", "out"):
+        istar = -1
+        for d in rel[o] & set(dims):
+            istar = np.maximum(istar, np.where(split[d], pos[d], -1))
+        mult = 1.0
+        for d in dims:
+            if d not in rel[o]:
+                mult = mult * np.where((pos[d] < istar) & split[d], n[d], 1)
+        visits = sweep[o] * mult
+        if o == "out":
+            partial = visits - sweep[o]
+            if held is not None:
+                partial = np.where(held, 0, partial)
+            dram = dram + sweep[o] * bits["out"] / 8 + 2 * partial * acc_bits / 8
+        else:
+            dram = dram + visits * bits[o] / 8
+    return dram
 
 
 def _in_accum(acc: Accelerator, problem: Problem, T: dict, n: dict, pos: dict, acc_bits):
