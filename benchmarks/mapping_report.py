@@ -9,7 +9,11 @@
    per operand, compute vs DRAM-bound cycles, and the reuse floor of a tiled GEMM with these
    buffers (below).
 3. Wall time of ``simulate`` including mapping (one call, warm process).
-4. ResNet-18 (batch 1, 224 x 224, int8) on a 32 x 32 OS array: DRAM activation bytes per
+4. Accumulator buffer and inter-layer prefetch (``levels_table``): Llama-2-7B prefill 2048
+   on 64 x 64 WS with 256 KiB buffers, objective energy, DRAM bytes and partial-sum traffic
+   without / with a 256 KiB accumulator buffer; Llama-2-7B prefill 2048 + 128 decode at
+   128 B/cycle, cycles without / with ``prefetch_next_layer``.
+5. ResNet-18 (batch 1, 224 x 224, int8) on a 32 x 32 OS array: DRAM activation bytes per
    conv layer with ``mapping="scalesim"`` (the im2col matrix) vs ``"optimal"`` (conv nests
    in 7 dimensions) with the default buffers and with 64 MiB buffers, next to the padded
    input positions the windows touch (counted here by enumeration); total cycles and the
@@ -119,6 +123,31 @@ def decode_table() -> None:
               f"{cyc['fp16'] / cyc['int4']:.2f}x |")  # fmt: skip
 
 
+def levels_table() -> None:
+    wl = hwsim.workloads.get("llama2-7b", phase="prefill", seq_len=2048)
+    print("\n| WS 64x64, 256 KiB buffers, objective energy | DRAM GB | partial sums to/from "
+          "DRAM GB | accumulator GB (reads + writes) | cycles |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for acc_bytes in (None, 256 * 1024):
+        acc = hwsim.accel.systolic(64, 64, dataflow="ws", dram_bw=128,
+                                   accumulator_bytes=acc_bytes, **KIB256)  # fmt: skip
+        rep = hwsim.simulate(acc, wl, objective="energy")
+        lay = rep.layers
+        spill = float(lay["dram_read_bytes_out"].sum()) * 2  # re-read = spilled (acc width)
+        accum = float(lay["sram_read_bytes_accum"].sum() + lay["sram_write_bytes_accum"].sum())
+        name = "none" if acc_bytes is None else f"{acc_bytes // 1024} KiB"
+        print(f"| accumulator {name} | {dram_bytes(rep) / 1e9:.1f} | {spill / 1e9:.1f} | "
+              f"{accum / 1e9:.1f} | {rep.cycles:.4g} |")  # fmt: skip
+    gen = hwsim.workloads.generation("llama2-7b", 2048, 128)
+    acc = hwsim.accel.systolic(64, 64, dataflow="ws", dram_bw=128)
+    off = hwsim.simulate(acc, gen).cycles
+    on = hwsim.simulate(acc, gen, prefetch_next_layer=True).cycles
+    print(
+        f"\nprefetch_next_layer, Llama-2-7B 2048 + 128 decode, 64x64 ws, 128 B/cycle: "
+        f"{off:,} -> {on:,} cycles ({(off - on) / off:.2%} fewer)"
+    )
+
+
 def _touched(out: int, r: int, stride: int, dilation: int) -> int:
     """Padded input rows (or columns) the windows of ``out`` outputs touch, by enumeration."""
     return len({o * stride + i * dilation for o in range(out) for i in range(r)})
@@ -166,5 +195,6 @@ def conv_table() -> None:
 if __name__ == "__main__":
     prefill_table()
     ws_breakdown()
+    levels_table()
     decode_table()
     conv_table()
