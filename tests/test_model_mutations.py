@@ -521,8 +521,8 @@ MUTANTS += [
     (
         "mapper_refetch_ignores_order",
         "accel/mapping/gemm_mapper.py",
-        "mult *= np.where((pos[d] < istar) & (n[d] > 1), n[d], 1)",
-        "mult *= np.where(n[d] > 1, n[d], 1)",
+        "mult = mult * np.where((pos[d] < istar) & split[d], n[d], 1)",
+        "mult = mult * np.where(split[d], n[d], 1)",
         T_NEST,
     ),
     (
