@@ -14,6 +14,8 @@ from .systolic import check_dataflow, step_compute_cycles
 
 OPERANDS = ("act", "weight", "out")
 KV = "kv"  # the KV cache: its own format (default: the activation format) and optional buffer
+#: optional accumulator buffer: partial sums at the accumulator width between SRAM and DRAM
+ACCUM = "accum"
 ARRAYS = ("systolic", "tensor_core")
 
 # Default SRAM sizes: MixPE/ANT simulator configs (Act_SRAM 256 KB, Wgt_SRAM 128 KB,
@@ -172,10 +174,18 @@ class Accelerator:
             object.__setattr__(self, f, _pos_int(f, getattr(self, f), most))
         object.__setattr__(self, "dataflow", check_dataflow(self.dataflow))
         names = [b.name for b in self.buffers]
-        if sorted(n for n in names if n != KV) != sorted(OPERANDS) or names.count(KV) > 1:
+        extra = (KV, ACCUM)
+        if sorted(n for n in names if n not in extra) != sorted(OPERANDS) or any(
+            names.count(x) > 1 for x in extra
+        ):
             raise ValueError(
                 f"buffers must be exactly one per operand {OPERANDS} (plus an optional {KV!r} "
-                f"buffer for the KV cache), got {names}"
+                f"buffer for the KV cache and an optional {ACCUM!r} accumulator buffer), "
+                f"got {names}"
+            )
+        if any(b.name == ACCUM and b.double_buffered for b in self.buffers):
+            raise ValueError(
+                f"the {ACCUM!r} buffer holds partial sums in place: not double-buffered"
             )
         fmts = dict(self.formats)
         unknown = sorted(set(fmts) - {*OPERANDS, KV})
@@ -194,6 +204,11 @@ class Accelerator:
         f = self.freq_hz
         if isinstance(f, bool) or not (isinstance(f, int | float) and 0 < f < math.inf):
             raise ValueError(f"freq_hz must be > 0, got {self.freq_hz!r}")
+
+    @property
+    def accumulator_bytes(self) -> int:
+        """Capacity of the accumulator buffer (bytes; 0 without one)."""
+        return next((b.size_bytes for b in self.buffers if b.name == ACCUM), 0)
 
     @property
     def preload_cycles(self) -> int:
@@ -302,6 +317,7 @@ def systolic(
     out_fmt: float | str | None = None,
     kv_fmt: float | str | None = None,
     kv_sram_bytes: int | None = None,
+    accumulator_bytes: int | None = None,
     pe_params: dict | None = None,
     freq_hz: float = DEFAULT_FREQ_HZ,
     max_tiles: int = DEFAULT_MAX_TILES,
@@ -336,6 +352,10 @@ def systolic(
         BufferConfig(o, s, sram_banks, sram_ports, sram_width_bits, double_buffered)
         for o, s in sizes.items()
     )
+    if accumulator_bytes is not None:
+        buffers += (
+            BufferConfig(ACCUM, accumulator_bytes, sram_banks, sram_ports, sram_width_bits, False),
+        )
     formats = [("act", act_fmt), ("weight", weight_fmt), ("out", out_fmt)]
     if kv_fmt is not None:
         formats.append((KV, kv_fmt))

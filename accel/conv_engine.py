@@ -24,17 +24,28 @@ from .mapping.conv_mapper import IM2COL, conv_out_bits, im2col_steps
 from .mapping.gemm_mapper import DIMS, gemm_nest
 from .mapping.loopnest import LoopNest
 from .mapping.problem import gemm_problem
-from .nest_engine import OPERANDS, dram_traffic, run_dram_steps
+from .nest_engine import (
+    OPERANDS,
+    dram_traffic,
+    level_columns,
+    prefetch_columns,
+    run_dram_steps,
+)
 from .pe_adapter import PETiming
 
 
-def _array_sram(acc: Accelerator, m: int, n: int, k: int) -> dict:
-    """SRAM accesses (elements) of the array computing one m x n x k tile held whole in the
-    SRAM: {operand: (reads, writes)}; outputs: (updates, updates) from the array."""
+def _array_counts(acc: Accelerator, m: int, n: int, k: int) -> list:
+    """Access counts of the array computing one m x n x k tile held whole in the SRAM (the
+    GEMM skeleton's ``sram`` and ``reg`` levels)."""
     prob = gemm_problem(m, n, k)
-    nest = gemm_nest(acc, prob, {"B": 1, "M": m, "N": n, "K": k}, DIMS)
+    return count_accesses(gemm_nest(acc, prob, {"B": 1, "M": m, "N": n, "K": k}, DIMS))
+
+
+def _array_sram(counts: list) -> dict:
+    """SRAM accesses (elements) of :func:`_array_counts`: {operand: (reads, writes)};
+    outputs: (updates, updates) from the array."""
     out = {}
-    for a in count_accesses(nest):
+    for a in counts:
         if a.level != "sram":
             continue
         if a.operand == "out":
@@ -44,17 +55,32 @@ def _array_sram(acc: Accelerator, m: int, n: int, k: int) -> dict:
     return out
 
 
-def sram_traffic(acc: Accelerator, ext: dict, tr: dict) -> dict:
-    """SRAM elements {operand: (reads, writes)} of a conv nest's steps (see module doc)."""
+def sram_traffic(acc: Accelerator, ext: dict, tr: dict, bits: dict | None = None,
+                 acc_bits: float = 32.0, outputs: int = 0) -> dict:  # fmt: skip
+    """SRAM elements {operand: (reads, writes)} of a conv nest's steps (see module doc) and,
+    under "levels", the register-file bytes of the array's im2col tiles
+    (:func:`~hwsim.accel.nest_engine.level_columns`; needs ``bits``), counted per DRAM step:
+    an output held in the PEs (OS) is re-filled in every step after its first (``outputs``:
+    the layer's output elements), while a stationary input kept in its PE from one DRAM step
+    to the next is counted as reloaded (exact on the GEMM path)."""
     view = np.stack([np.prod([ext[d] for d in ds], axis=0) for ds in IM2COL.values()], axis=1)
     shapes, counts = np.unique(view, axis=0, return_counts=True)
     reads = dict.fromkeys(OPERANDS, 0.0)
     writes = dict.fromkeys(OPERANDS, 0.0)
+    levels: dict = {}
+    visits = 0.0  # (PE, output) pairs summed over steps, when the output is held in the PEs
     for (m, n, k), cnt in zip(shapes, counts, strict=True):
-        for o, (r, w) in _array_sram(acc, int(m), int(n), int(k)).items():
+        rows = _array_counts(acc, int(m), int(n), int(k))
+        visits += sum(float(a.first) * cnt for a in rows if a.level == "reg" and a.operand == "out")
+        for o, (r, w) in _array_sram(rows).items():
             reads[o] += float(r) * cnt
             writes[o] += float(w) * cnt
-    return {"reads": reads, "writes": writes}
+        if bits is not None:
+            for c, v in level_columns(rows, bits, acc_bits).items():
+                levels[c] = levels.get(c, 0.0) + v * float(cnt)
+    if bits is not None and visits:
+        levels["reg_write_bytes_out"] += (visits - outputs) * acc_bits / 8
+    return {"reads": reads, "writes": writes, "levels": levels}
 
 
 def simulate_conv_nest(
@@ -64,6 +90,7 @@ def simulate_conv_nest(
     acc_bits: float,
     name: str = "",
     timeline: list | None = None,
+    prefetch: tuple[bool, float] = (False, 0.0),
 ) -> dict:
     """One conv layer executed as ``nest``: cycles, stalls, traffic per operand (bytes), PE
     events (the same row as :func:`~hwsim.accel.nest_engine.simulate_nest`)."""
@@ -73,7 +100,7 @@ def simulate_conv_nest(
     ext = tr["extents"]
     folds, dots, useful = im2col_steps(acc, ext, timing.dot_cycles)
     compute_steps = acc.compute_cycles(folds, dots)
-    res, tiles = run_dram_steps(acc, nest, compute_steps, tr, bits, name, timeline)
+    res, tiles = run_dram_steps(acc, nest, compute_steps, tr, bits, name, timeline, prefetch)
     m = size["N"] * size["P"] * size["Q"]
     n, k = size["K"], size["C"] * size["R"] * size["S"]
     total_compute = int(compute_steps.sum())
@@ -86,7 +113,7 @@ def simulate_conv_nest(
         if res["cycles"]
         else 0.0,
     }
-    sram = sram_traffic(acc, ext, tr)
+    sram = sram_traffic(acc, ext, tr, bits, acc_bits, nest.problem.elements("out"))
     ob = conv_out_bits(acc, nest, bits["out"], acc_bits)
     for o in OPERANDS:
         row[f"dram_read_bytes_{o}"] = float(tr["read"][o].sum())
@@ -106,5 +133,7 @@ def simulate_conv_nest(
             w += row[f"dram_read_bytes_{o}"] * 8 / bits[o]
         row[f"sram_read_bytes_{o}"] = r * b / 8
         row[f"sram_write_bytes_{o}"] = w * b / 8
+    row.update(sram["levels"])
+    row.update(prefetch_columns(nest, tr, bits))
     row["events"] = dict(timing.gemm_events(m, n, k))
     return row

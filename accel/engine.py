@@ -38,8 +38,11 @@ def run_steps(
     capacity_share: float,
     layer: str = "",
     timeline: list | None = None,
+    tail_read_bytes: float = 0.0,
 ) -> dict:
-    """Simulate steps (compute cycles, DRAM bytes in/out per step); returns cycle totals."""
+    """Simulate steps (compute cycles, DRAM bytes in/out per step); returns cycle totals.
+    ``tail_read_bytes``: bytes read after the last step's load, during its compute (the next
+    layer's first weight tile, prefetched); the layer ends when that read is done too."""
     env = simpy.Environment()
     dram = simpy.Resource(env, capacity=acc.dram.channels)
     double = all(acc.buffer(o).double_buffered for o in ("act", "weight"))
@@ -69,6 +72,8 @@ def run_steps(
             if read_bytes[s] > 0:
                 yield env.process(transfer(read_bytes[s], s, "dram_read"))
             ready.put(s)
+        if tail_read_bytes > 0:
+            yield env.process(transfer(tail_read_bytes, n, "prefetch_read"))
 
     def array():
         for s in range(n):
@@ -166,10 +171,12 @@ def simulate_gemm(
 
 
 def simulate_elementwise(
-    acc: Accelerator, elements: int, inputs: int = 2, name: str = "", timeline: list | None = None
-) -> dict:
+    acc: Accelerator, elements: int, inputs: int = 2, name: str = "", timeline: list | None = None,
+    tail_read_bytes: float = 0.0,
+) -> dict:  # fmt: skip
     """An elementwise layer on a cols-wide vector unit: ceil(elements / cols) cycles of compute,
-    ``inputs`` activation tensors read and one written (bytes of the act/out formats)."""
+    ``inputs`` activation tensors read and one written (bytes of the act/out formats);
+    ``tail_read_bytes`` as in :func:`run_steps`."""
     if isinstance(elements, bool) or not isinstance(elements, numbers.Integral) or elements <= 0:
         raise ValueError(f"elementwise size must be a positive int, got {elements!r}")
     elements = int(elements)
@@ -186,6 +193,7 @@ def simulate_elementwise(
         0.0,
         name,
         timeline,
+        tail_read_bytes,
     )
     row = {
         **timing_row(res, compute_total),
@@ -200,4 +208,5 @@ def simulate_elementwise(
         row[f"sram_read_bytes_{o}"] = rd if o == "act" else 0.0
         row[f"sram_write_bytes_{o}"] = (rd if o == "act" else 0.0) + (wr if o == "out" else 0.0)
     row["events"] = {f"add_{int(math.ceil(acc.bits('act')))}": elements}
+    row["prefetch_weight_bytes"] = row["weight_tile_bytes"] = 0.0
     return row

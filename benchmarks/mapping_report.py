@@ -5,8 +5,15 @@
    objective, for ws/os/is.
 2. Llama-2-7B decode (KV 2048) on 64 x 64 WS with preload overlap, and on a 64 x 64 tensor
    core, 32 B/cycle DRAM: cycles with int4 / int8 / fp16 weight storage and the speed-up.
+   With it, for WS, the measurement behind its smaller gain (``ws_breakdown``): DRAM bytes
+   per operand, compute vs DRAM-bound cycles, and the reuse floor of a tiled GEMM with these
+   buffers (below).
 3. Wall time of ``simulate`` including mapping (one call, warm process).
-4. ResNet-18 (batch 1, 224 x 224, int8) on a 32 x 32 OS array: DRAM activation bytes per
+4. Accumulator buffer and inter-layer prefetch (``levels_table``): Llama-2-7B prefill 2048
+   on 64 x 64 WS with 256 KiB buffers, objective energy, DRAM bytes and partial-sum traffic
+   without / with a 256 KiB accumulator buffer; Llama-2-7B prefill 2048 + 128 decode at
+   128 B/cycle, cycles without / with ``prefetch_next_layer``.
+5. ResNet-18 (batch 1, 224 x 224, int8) on a 32 x 32 OS array: DRAM activation bytes per
    conv layer with ``mapping="scalesim"`` (the im2col matrix) vs ``"optimal"`` (conv nests
    in 7 dimensions) with the default buffers and with 64 MiB buffers, next to the padded
    input positions the windows touch (counted here by enumeration); total cycles and the
@@ -45,6 +52,57 @@ def prefill_table() -> None:
               f"{en[1]:.3g} | {lat[2]:.1f} |")  # fmt: skip
 
 
+def reuse_floor_bytes(m: int, n: int, k: int, acc, acc_bytes: float = 4.0) -> float:
+    """Least DRAM bytes of an int8 GEMM tiled with one operand's tile resident at a time, in
+    the continuous relaxation (so a floor, not a mapping). With usable buffer elements A, W,
+    O (O at the accumulator width ``acc_bytes`` per partial sum):
+
+    * output resident (K split inside, partial sums stay): act MK*N/Tn + weight KN*M/Tm with
+      Tm*Tn <= O, least 2*MNK/sqrt(O), plus MN final writes;
+    * weight resident: act MNK/Tn + partial sums 2*acc_bytes*MNK/Tk with Tk*Tn <= W, least
+      2*sqrt(2*acc_bytes)*MNK/sqrt(W), plus KN; activation resident: the same with A, plus MK;
+
+    never below the compulsory MK + KN + MN."""
+    a = acc.buffer("act").tile_bytes
+    w = acc.buffer("weight").tile_bytes
+    o = acc.buffer("out").tile_bytes / acc_bytes
+    mnk = m * n * k
+    cand = (
+        2 * mnk / o**0.5 + m * n,
+        2 * (2 * acc_bytes) ** 0.5 * mnk / w**0.5 + k * n,
+        2 * (2 * acc_bytes) ** 0.5 * mnk / a**0.5 + m * k,
+    )
+    return max(m * k + k * n + m * n, min(cand))
+
+
+def ws_breakdown() -> None:
+    """Why WS gains less: per-operand DRAM GB, compute vs DRAM cycles, the reuse floor."""
+    wl = hwsim.workloads.get("llama2-7b", phase="prefill", seq_len=2048)
+    acc = hwsim.accel.systolic(64, 64, dataflow="ws", dram_bw=128, **KIB256)
+    floor = sum(
+        reuse_floor_bytes(ly.m, ly.n, ly.k, acc) * ly.count for ly in wl.layers if ly.kind == "gemm"
+    )
+    print("\n| WS, 64x64, 256 KiB buffers | act GB | weight GB | out GB | KV GB | all GB | "
+          "compute cycles | DRAM bytes / 128 | cycles | GEMM GB / GEMM floor |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for mp, obj in (("scalesim", "latency"), ("optimal", "latency"), ("optimal", "energy")):
+        rep = hwsim.simulate(acc, wl, mapping=mp, objective=obj)
+        lay = rep.layers
+        gb = {o: float((lay[f"dram_read_bytes_{o}"] + lay[f"dram_write_bytes_{o}"]).sum()) / 1e9
+              for o in ("act", "weight", "out", "kv")}  # fmt: skip
+        gemm = lay[lay["kind"] == "gemm"].filter(regex="^dram_").to_numpy().sum()
+        total = sum(gb.values())
+        print(f"| {mp} {obj} | {gb['act']:.1f} | {gb['weight']:.1f} | {gb['out']:.1f} | "
+              f"{gb['kv']:.1f} | {total:.1f} | {lay['compute_cycles'].sum():.3g} | "
+              f"{total * 1e9 / 128:.3g} | {rep.cycles:.3g} | {gemm / floor:.2f} |")  # fmt: skip
+    print(f"\nGEMM reuse floor (sum over layers, reuse_floor_bytes): {floor / 1e9:.1f} GB")
+    for df in ("os", "is"):
+        other = hwsim.accel.systolic(64, 64, dataflow=df, dram_bw=128, **KIB256)
+        lay = hwsim.simulate(other, wl, mapping="scalesim").layers
+        gemm = lay[lay["kind"] == "gemm"].filter(regex="^dram_").to_numpy().sum()
+        print(f"scalesim {df}: GEMM bytes {gemm / 1e9:.1f} GB = {gemm / floor:.2f}x the floor")
+
+
 def decode_table() -> None:
     wl = hwsim.workloads.get("llama2-7b", phase="decode", seq_len=2048)
     print("\n| array (32 B/cycle) | int4 cycles | int8 cycles | fp16 cycles | fp16 / int4 |")
@@ -63,6 +121,31 @@ def decode_table() -> None:
             cyc[wf] = hwsim.simulate(acc, wl).cycles
         print(f"| {name} | {cyc['int4']:.3g} | {cyc['int8']:.3g} | {cyc['fp16']:.3g} | "
               f"{cyc['fp16'] / cyc['int4']:.2f}x |")  # fmt: skip
+
+
+def levels_table() -> None:
+    wl = hwsim.workloads.get("llama2-7b", phase="prefill", seq_len=2048)
+    print("\n| WS 64x64, 256 KiB buffers, objective energy | DRAM GB | partial sums to/from "
+          "DRAM GB | accumulator GB (reads + writes) | cycles |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for acc_bytes in (None, 256 * 1024):
+        acc = hwsim.accel.systolic(64, 64, dataflow="ws", dram_bw=128,
+                                   accumulator_bytes=acc_bytes, **KIB256)  # fmt: skip
+        rep = hwsim.simulate(acc, wl, objective="energy")
+        lay = rep.layers
+        spill = float(lay["dram_read_bytes_out"].sum()) * 2  # re-read = spilled (acc width)
+        accum = float(lay["sram_read_bytes_accum"].sum() + lay["sram_write_bytes_accum"].sum())
+        name = "none" if acc_bytes is None else f"{acc_bytes // 1024} KiB"
+        print(f"| accumulator {name} | {dram_bytes(rep) / 1e9:.1f} | {spill / 1e9:.1f} | "
+              f"{accum / 1e9:.1f} | {rep.cycles:.4g} |")  # fmt: skip
+    gen = hwsim.workloads.generation("llama2-7b", 2048, 128)
+    acc = hwsim.accel.systolic(64, 64, dataflow="ws", dram_bw=128)
+    off = hwsim.simulate(acc, gen).cycles
+    on = hwsim.simulate(acc, gen, prefetch_next_layer=True).cycles
+    print(
+        f"\nprefetch_next_layer, Llama-2-7B 2048 + 128 decode, 64x64 ws, 128 B/cycle: "
+        f"{off:,} -> {on:,} cycles ({(off - on) / off:.2%} fewer)"
+    )
 
 
 def _touched(out: int, r: int, stride: int, dilation: int) -> int:
@@ -111,5 +194,7 @@ def conv_table() -> None:
 
 if __name__ == "__main__":
     prefill_table()
+    ws_breakdown()
+    levels_table()
     decode_table()
     conv_table()

@@ -24,11 +24,13 @@ transfers with compute at full capacity, hwsim overlaps only double-buffered til
 The second table gives hwsim's mapping to ZigZag as a pinned temporal ordering: ZigZag's own
 DRAM counts and energy of hwsim's loop nest.
 
-Convolutions are not compared yet (hwsim maps them in their 7 dimensions now; the ZigZag
-side of a conv comparison is still to be written).
+The third table puts ResNet-18's unique convolutions (batch 1) side by side, each tool in its
+own conv dimensions: ZigZag's Conv (B, K, C, OY, OX, FY, FX; ``ix = stride*ox + fx``) on the
+padded input (padding stored with the tensor, as hwsim counts it), hwsim's conv nest (N, K,
+C, P, Q, R, S); same accelerator match as above.
 
-Run: ``python benchmarks/zigzag_compare.py [--quick]`` (the full table takes about 5 min on
-the 2-core VM, almost all of it in ZigZag).
+Run: ``python benchmarks/zigzag_compare.py [--quick | --convs]`` (the GEMM tables take about
+5 min on the 2-core VM, the conv table about 8 min, almost all of it in ZigZag).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class Result:
     mapping: str
     seconds: float
     energy_pj: float = float("nan")  # ZigZag's total energy estimate (pJ)
+    compute: float = float("nan")  # hwsim: compute cycles with ideal memory
 
     @property
     def total(self) -> float:
@@ -113,26 +116,41 @@ def hwsim_dram(row) -> dict:
     }
 
 
+def resnet18_convs() -> list:
+    """(name, hwsim Layer) of ResNet-18's unique convolutions (batch 1), first occurrence."""
+    out, seen = [], set()
+    for lay in hwsim.workloads.get("resnet18").layers:
+        if lay.conv is not None and lay.conv not in seen:
+            seen.add(lay.conv)
+            out.append((lay.name, lay))
+    return out
+
+
 def run_hwsim(
     m: int, n: int, k: int, objective: str, act_share=None, double_buffered: bool = False
 ) -> Result:
     """Best hwsim result over the act/out splits (objective energy: fewest DRAM bytes, then
     cycles; latency: fewest cycles, then bytes)."""
+    wl = hwsim.workloads.gemm(m, n, k, name="g")
+    return run_hwsim_workload(wl, objective, act_share, double_buffered)
+
+
+def run_hwsim_workload(wl, objective: str, act_share=None, double_buffered: bool = False):
+    """:func:`run_hwsim` on a one-layer workload (a GEMM or a conv layer)."""
+    if not hasattr(wl, "layers"):
+        wl = hwsim.workloads.Workload(wl.name, (wl,))
     t = time.perf_counter()
     best = None
     for share in SPLITS if act_share is None else (act_share,):
-        rep = hwsim.simulate(
-            hwsim_accelerator(share, double_buffered),
-            hwsim.workloads.gemm(m, n, k, name="g"),
-            objective=objective,
-        )
+        rep = hwsim.simulate(hwsim_accelerator(share, double_buffered), wl, objective=objective)
         row = rep.layers.iloc[0]
-        cand = Result(hwsim_dram(row), float(rep.cycles), f"{row['mapping']} act {share:g}", 0.0)
+        cand = Result(hwsim_dram(row), float(rep.cycles), f"{row['mapping']} act {share:g}", 0.0,
+                      compute=float(row["compute_cycles"]))  # fmt: skip
         key = (cand.total, cand.cycles) if objective == "energy" else (cand.cycles, cand.total)
         if best is None or key < best[0]:
             best = (key, cand)
     r = best[1]
-    return Result(r.dram, r.cycles, r.mapping, time.perf_counter() - t)
+    return Result(r.dram, r.cycles, r.mapping, time.perf_counter() - t, compute=r.compute)
 
 
 def pin(summary: str) -> dict:
@@ -190,8 +208,32 @@ def zigzag_dram(cme) -> dict:
     return out
 
 
+def zigzag_conv_layer(conv: tuple) -> list:
+    """One hwsim conv geometry ``(n, k, c, p, q, r, s, stride, dilation, pad)`` in ZigZag's
+    format, on the padded input (no ZigZag padding: the halo is part of the tensor)."""
+    n, k, c, p, q, r, s, stride, dil, _ = conv
+    return [
+        dict(
+            id=0,
+            name="c",
+            operator_type="Conv",
+            equation="O[b][k][oy][ox]+=W[k][c][fy][fx]*I[b][c][iy][ix]",
+            dimension_relations=[f"ix={stride}*ox+{dil}*fx", f"iy={stride}*oy+{dil}*fy"],
+            loop_dims=["B", "K", "C", "OY", "OX", "FY", "FX"],
+            loop_sizes=[n, k, c, p, q, r, s],
+            operand_precision=dict(I=8, W=8, O=PSUM_BITS, O_final=8),
+            operand_source=dict(I=0),
+        )
+    ]
+
+
 def run_zigzag(m: int, n: int, k: int, opt: str) -> Result:
     """ZigZag (LOMA, uneven mappings, its defaults) on one GEMM of the tpu_like accelerator."""
+    return run_zigzag_layer(zigzag_layer(m, n, k), opt)
+
+
+def run_zigzag_layer(layer: list, opt: str) -> Result:
+    """ZigZag on one layer in its workload format (:func:`zigzag_layer`, ...conv_layer)."""
     from zigzag.api import get_hardware_performance_zigzag
 
     acc, mapping = zigzag_inputs()
@@ -199,7 +241,7 @@ def run_zigzag(m: int, n: int, k: int, opt: str) -> Result:
     t = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         _, _, cmes = get_hardware_performance_zigzag(
-            zigzag_layer(m, n, k),
+            layer,
             acc,
             mapping,
             opt=opt,
@@ -268,14 +310,20 @@ def _zigzag_result(cmes, t0: float) -> Result:
 
 def compare(m: int, n: int, k: int) -> dict:
     """Both tools on one GEMM: fewest-bytes and latency-optimal results of each."""
-    zz = {opt: run_zigzag(m, n, k, opt) for opt in ("latency", "energy")}
-    hw = {obj: run_hwsim(m, n, k, obj) for obj in ("latency", "energy")}
+    return compare_layer(zigzag_layer(m, n, k), hwsim.workloads.gemm(m, n, k, name="g"))
+
+
+def compare_layer(zz_layer: list, hw_workload) -> dict:
+    """Both tools on one layer (each in its own format): fewest-bytes and latency-optimal."""
+    zz = {opt: run_zigzag_layer(zz_layer, opt) for opt in ("latency", "energy")}
+    hw = {obj: run_hwsim_workload(hw_workload, obj) for obj in ("latency", "energy")}
     return {
         "zz_bytes": min(zz.values(), key=lambda r: (r.total, r.cycles)),
         "zz_lat": zz["latency"],
         "hw_bytes": min(hw.values(), key=lambda r: (r.total, r.cycles)),
         "hw_lat": hw["latency"],
-        "hw_lat_db": run_hwsim(m, n, k, "latency", double_buffered=True),
+        "hw_lat_db": run_hwsim_workload(hw_workload, "latency", double_buffered=True),
+        "hw_compute": hw["latency"].compute,
         "zz_seconds": sum(r.seconds for r in zz.values()),
         "zz_energy": zz["energy"],
     }
@@ -294,7 +342,42 @@ def mb(x: float) -> str:
     return f"{x / 1e6:.2f}"
 
 
-def main(quick: bool = False) -> None:
+def conv_table() -> None:
+    """ResNet-18's unique convolutions side by side (markdown on stdout)."""
+    print(
+        "| layer (K x C x P x Q, R x S / stride) | ZigZag DRAM MB act / weight / out | hwsim "
+        "DRAM MB act / weight / out | hwsim / ZigZag bytes | ZigZag cycles | hwsim cycles "
+        "(1x / 2x buffers) | hwsim / ZigZag cycles | ZigZag spatial bound | hwsim compute | "
+        "DRAM bound | ZigZag s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, lay in resnet18_convs():
+        n, k, c, p, q, r, s, stride, _, _ = lay.conv
+        res = compare_layer(zigzag_conv_layer(lay.conv), lay)
+        zb, hb = res["zz_bytes"], res["hw_bytes"]
+        zz_ops = " / ".join(mb(zb.dram[o]) for o in OPERANDS)
+        hw_ops = " / ".join(mb(hb.dram[o]) for o in OPERANDS)
+        zl, hl = res["zz_lat"].cycles, res["hw_lat"].cycles
+        # ZigZag's default spatial mapping unrolls K on D1 and C on D2 (32 each): its MACs per
+        # cycle are at most min(K, 32) * min(C, 32); hwsim's array sees the im2col view (C*R*S
+        # on the rows); DRAM bound: the fewer bytes over 8 B/cycle
+        macs = n * k * c * p * q * r * s
+        zz_bound = macs / (min(k, ARRAY) * min(c, ARRAY))
+        dram_bound = min(zb.total, hb.total) / DRAM_BYTES_PER_CYCLE
+        print(
+            f"| {name} ({k} x {c} x {p} x {q}, {r}x{s}/{stride}) | {zz_ops} | {hw_ops} | "
+            f"{hb.total / zb.total:.3f} | {zl:.4g} | {hl:.4g} / {res['hw_lat_db'].cycles:.4g} | "
+            f"{hl / zl:.3f} | {zz_bound:.4g} | {res['hw_compute']:.4g} | {dram_bound:.4g} | "
+            f"{res['zz_seconds']:.1f} |",
+            flush=True,
+        )
+        print(f"<!-- zigzag: {zb.mapping} | hwsim: {hb.mapping} -->", flush=True)
+
+
+def main(quick: bool = False, convs: bool = False) -> None:
+    if convs:
+        conv_table()
+        return
     print(
         "| phase | layer (M x N x K) | ZigZag DRAM MB act / weight / out | hwsim DRAM MB act / "
         "weight / out | hwsim / ZigZag bytes | ZigZag cycles | hwsim cycles (1x / 2x buffers) "
@@ -341,4 +424,5 @@ def main(quick: bool = False) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="decode layers only")
+    ap.add_argument("--convs", action="store_true", help="ResNet-18 convolutions only")
     main(**vars(ap.parse_args()))

@@ -16,6 +16,7 @@ Example (see studies/configs/*.toml)::
     act_bytes = 262144
     weight_bytes = 131072
     out_bytes = 131072
+    accumulator_bytes = 65536    # optional accumulator buffer (partial sums, accumulator width)
     [dram]
     bandwidth_bytes_per_cycle = 64   # omit for unlimited
     latency_cycles = 100
@@ -26,6 +27,7 @@ Example (see studies/configs/*.toml)::
     [mapping]                    # optional (hwsim.simulate's mapping and objective)
     mode = "optimal"             # or "scalesim"
     objective = "latency"        # latency | energy | edp
+    prefetch_next_layer = false  # fetch the next layer's first weight tile during this one
     [mapping.layers."L0.q_proj"] # optional pinned loop nests: SRAM tile and DRAM order
     tiles = { M = 256, N = 128, K = 4096 }
     order = ["M", "N", "K", "B"]
@@ -64,6 +66,7 @@ _SECTIONS = {
         "weight_bytes",
         "out_bytes",
         "kv_bytes",
+        "accumulator_bytes",
         "banks",
         "ports",
         "width_bits",
@@ -71,7 +74,7 @@ _SECTIONS = {
     },
     "dram": {"bandwidth_bytes_per_cycle", "latency_cycles", "channels", "dma_engines", "spec"},
     "workload": {"model", "phase", "seq_len", "batch", "gemm", "layers", "name"},
-    "mapping": {"mode", "objective", "layers"},
+    "mapping": {"mode", "objective", "layers", "prefetch_next_layer"},
 }
 _FREE_SECTIONS = {"layer_formats"}  # keys are layer names
 _SRAM_ARGS = {
@@ -79,6 +82,7 @@ _SRAM_ARGS = {
     "weight_bytes": "weight_sram_bytes",
     "out_bytes": "out_sram_bytes",
     "kv_bytes": "kv_sram_bytes",
+    "accumulator_bytes": "accumulator_bytes",
     "banks": "sram_banks",
     "ports": "sram_ports",
     "width_bits": "sram_width_bits",
@@ -180,7 +184,8 @@ def load_config(path: str | Path) -> tuple[Accelerator, Workload | None]:
 
 def simulate_options(data: dict, where: str = "config") -> dict:
     """Keyword arguments of ``hwsim.simulate`` from the [mapping] and [layer_formats] sections:
-    ``mapping`` ("optimal", "scalesim" or {layer: pinned}), ``objective``, ``layer_formats``."""
+    ``mapping`` ("optimal", "scalesim" or {layer: pinned}), ``objective``,
+    ``prefetch_next_layer``, ``layer_formats``."""
     m = data.get("mapping", {})
     out: dict = {}
     mode = m.get("mode", "optimal")
@@ -194,6 +199,8 @@ def simulate_options(data: dict, where: str = "config") -> dict:
     out["mapping"] = dict(pinned) if pinned else mode
     if "objective" in m:
         out["objective"] = m["objective"]
+    if "prefetch_next_layer" in m:
+        out["prefetch_next_layer"] = m["prefetch_next_layer"]
     fmts = data.get("layer_formats")
     if fmts is not None:
         if not isinstance(fmts, dict):

@@ -1,12 +1,14 @@
 """simulate(acc, workload): run every layer through the SimPy accelerator model.
 
 Identical layers (same shape on the same accelerator) are simulated once and reused; layers
-run one after another (no inter-layer overlap).
+run one after another (``prefetch_next_layer=True``: the next layer's first weight tile is
+fetched during the current layer).
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,15 +24,18 @@ from hwsim.accel import (
 )
 from hwsim.accel.conv_engine import simulate_conv_nest
 from hwsim.accel.costing import (
+    STATIC_COLUMNS,
     array_area_um2,
     layer_energy_pj,
     layer_static_energy_pj,
     total_energy_pj,
 )
+from hwsim.accel.level_energy import level_energy_pj, with_level_energy
 from hwsim.accel.mapping.conv_mapper import map_conv, pinned_conv_nest
 from hwsim.accel.mapping.gemm_mapper import OBJECTIVES, map_gemm, nest_summary, pinned_nest
 from hwsim.accel.mapping.problem import Problem, conv_problem, gemm_problem
 from hwsim.accel.nest_engine import simulate_nest
+from hwsim.accel.prefetch import PrefetchItem, prefetch_plan
 from hwsim.workloads import Layer, Workload
 
 STALL_CAUSES = ("dram_bw", "capacity", "dependency")
@@ -90,7 +95,7 @@ class Report:
     @property
     def bytes_moved(self) -> pd.Series:
         """Bytes moved per level and operand (summed over layers)."""
-        cols = [c for c in self.layers.columns if c.startswith(("dram_", "sram_"))]
+        cols = [c for c in self.layers.columns if c.startswith(("dram_", "sram_", "reg_"))]
         return self.layers[cols].sum()
 
     @property
@@ -138,10 +143,11 @@ def _nest_for(acc: Accelerator, timing: PETiming, layer: Layer, mapping, objecti
 
 def _run_layer(
     acc: Accelerator, timing: PETiming, layer: Layer, timeline: list | None,
-    mapping="optimal", objective: str = "latency",
+    mapping="optimal", objective: str = "latency", prefetch: tuple[bool, float] = (False, 0.0),
 ) -> dict:  # fmt: skip
     if layer.kind == "elementwise":
-        return simulate_elementwise(acc, layer.m, layer.inputs, layer.name, timeline)
+        return simulate_elementwise(acc, layer.m, layer.inputs, layer.name, timeline,
+                                    prefetch[1])  # fmt: skip
     if mapping == "scalesim":
         if acc.array != "systolic" or acc.preload_overlap:
             raise ValueError(
@@ -155,7 +161,7 @@ def _run_layer(
         return row
     nest = _nest_for(acc, timing, layer, mapping, objective)
     run = simulate_conv_nest if layer.conv is not None else simulate_nest
-    row = run(acc, timing, nest, timing.acc_bits, layer.name, timeline)
+    row = run(acc, timing, nest, timing.acc_bits, layer.name, timeline, prefetch)
     row["mapping"] = nest_summary(nest)
     return row
 
@@ -210,6 +216,50 @@ def _layer_formats(wl: Workload, layer_formats) -> dict:
     return out
 
 
+PREFETCH_STALLS = ("stall_dram_bw", "stall_capacity", "stall_dependency")
+
+
+def _apply_prefetch(rows: list, picked: list, cache: dict, clusters, view, variant) -> int:
+    """Replace each layer row's timing by its instances' runs with inter-layer prefetch
+    (:func:`~hwsim.accel.prefetch.prefetch_plan` over every instance in order; a row keeps
+    per-instance means, as it is scaled by its count later). Returns instances prefetched."""
+    items = []
+    for layer, key in picked:
+        base = cache[key]
+        ci = base["cluster"]
+        eff, slot = view(ci, layer)
+        own_kv = slot == "weight" and any(b.name == "kv" for b in clusters[ci].buffers)
+        item = PrefetchItem(
+            base.get("prefetch_weight_bytes", 0.0),
+            base.get("weight_tile_bytes", 0.0),
+            eff.buffer("weight").size_bytes,
+            (ci, "kv" if own_kv else "weight"),
+        )
+        items += [item] * layer.count
+    plan = prefetch_plan(items)
+    pos = 0
+    for row, (layer, key) in zip(rows, picked, strict=True):
+        runs = Counter(plan[pos : pos + layer.count])
+        pos += layer.count
+        if set(runs) == {(False, 0.0)}:
+            continue
+        total: dict = {}
+        for (recv, tail), n in runs.items():
+            res = cache[key] if (recv, tail) == (False, 0.0) else variant(layer, key, recv, tail)
+            for c in ("cycles", "stall_cycles", *PREFETCH_STALLS, "utilization", *STATIC_COLUMNS,
+                      "energy_static_pj", "energy_pj"):  # fmt: skip
+                w = res["cycles"] if c == "utilization" else 1
+                total[c] = total.get(c, 0.0) + n * res[c] * w
+        cyc = total["cycles"]
+        total["utilization"] = total["utilization"] / cyc if cyc else 0.0
+        for c, v in total.items():
+            row[c] = v if c == "utilization" else v / layer.count
+        if layer.count == 1:
+            row["cycles"] = int(row["cycles"])
+            row["stall_cycles"] = int(row["stall_cycles"])
+    return sum(r for r, _ in plan)
+
+
 def _as_workload(workload) -> Workload:
     if isinstance(workload, Workload):
         return workload
@@ -227,6 +277,7 @@ def simulate(
     layer_formats: dict | None = None,
     timeline: bool = False,
     node_nm: float = 45,
+    prefetch_next_layer: bool = False,
 ) -> Report:
     """Simulate ``workload`` on ``acc``.
 
@@ -239,7 +290,11 @@ def simulate(
     products read K/V in ``kv`` format from the ``kv`` buffer (or the weight buffer), the k/v
     projections write it; its traffic is in the ``*_kv`` columns. ``timeline=True`` records
     every tile and transfer (use for small runs; start/end cycles are offset by the
-    preceding layers)."""
+    preceding layers; recorded without inter-layer prefetch). ``prefetch_next_layer=True``:
+    each layer instance fetches the next one's first weight tile during its own last step
+    when the weight buffer has room beside its own tile (always when double-buffered); the
+    next instance then starts without waiting for it (cycles only: bytes and energy stay
+    with the layer that uses the weights; needs ``mapping`` other than "scalesim")."""
     if isinstance(mapping, str) and mapping not in MAPPINGS:
         raise ValueError(f"mapping must be one of {MAPPINGS} or a dict of pinned layer "
                          f"mappings, got {mapping!r}")  # fmt: skip
@@ -247,6 +302,10 @@ def simulate(
         raise ValueError(f"mapping must be one of {MAPPINGS} or a dict, got {type(mapping)}")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    if not isinstance(prefetch_next_layer, bool):
+        raise ValueError(f"prefetch_next_layer must be True or False, got {prefetch_next_layer!r}")
+    if prefetch_next_layer and mapping == "scalesim":
+        raise ValueError("prefetch_next_layer needs loop-nest mappings, not mapping='scalesim'")
     wl = _as_workload(workload)
     if isinstance(mapping, dict):
         unknown = sorted(set(mapping) - {ly.name for ly in wl.layers})
@@ -261,6 +320,7 @@ def simulate(
     notes: list[str] = []
     rows = []
     tl_rows: list[tuple] = []
+    picked: list[tuple] = []  # (layer, cache key of its chosen run)
     offset = 0
     areas = [
         array_area_um2(a, t.unit_inventory(), node_nm)
@@ -284,13 +344,14 @@ def simulate(
         if isinstance(mapping, dict) and layer.name in mapping:
             shape = (*shape, layer.name)  # a pinned mapping is its own entry
         options = [pinned[layer.name]] if layer.name in pinned else range(len(clusters))
-        best = None
+        best = best_key = None
         for ci in options:
             eff, slot = view(ci, layer)
             key = (ci, *shape, eff.formats, eff.buffers)
             if key not in cache:
                 res = _run_layer(eff, timings[ci], layer, None, mapping, objective)
                 energy, note = layer_energy_pj(eff, res, node_nm)
+                energy = with_level_energy(energy, level_energy_pj(eff, res, node_nm))
                 res = _kv_columns(res, slot)
                 if note and note not in notes:
                     notes.append(note)
@@ -302,7 +363,7 @@ def simulate(
                 total = total_energy_pj(energy, static)
                 cache[key] = {**res, **energy, **static, **total, "cluster": ci}
             if best is None or cache[key]["cycles"] < best["cycles"]:
-                best = cache[key]
+                best, best_key = cache[key], key
         if timeline:
             local: list = []
             eff, _ = view(best["cluster"], layer)
@@ -321,13 +382,32 @@ def simulate(
             **best,
         }
         rows.append(row)
+        picked.append((layer, best_key))
+    if prefetch_next_layer:
+
+        def variant(layer: Layer, key: tuple, recv: bool, tail: float) -> dict:
+            vkey = (*key, "prefetch", recv, tail)
+            if vkey not in cache:
+                base = cache[key]
+                ci = base["cluster"]
+                eff, _ = view(ci, layer)
+                res = _run_layer(eff, timings[ci], layer, None, mapping, objective, (recv, tail))
+                static, _ = layer_static_energy_pj(clusters[ci], chip_area, res["cycles"], node_nm)
+                out = {c: res[c] for c in ("cycles", "stall_cycles", *PREFETCH_STALLS)}
+                busy = base["utilization"] * base["cycles"]
+                out["utilization"] = busy / res["cycles"] if res["cycles"] else 0.0
+                out.update(static)
+                out["energy_pj"] = base["energy_dynamic_pj"] + static["energy_static_pj"]
+                cache[vkey] = out
+            return cache[vkey]
+
+        received = _apply_prefetch(rows, picked, cache, clusters, view, variant)
+        notes.append(f"prefetch_next_layer: {received} layer instance(s) found their first "
+                     "weight tile prefetched by the one before")  # fmt: skip
     df = pd.DataFrame(rows)
     cnt = df["count"]
-    scale = [
-        c
-        for c in df.columns
-        if c.startswith(("cycles", "compute_", "stall_", "dram_", "sram_", "energy", "macs"))
-    ]
+    prefixes = ("cycles", "compute_", "stall_", "dram_", "sram_", "reg_", "energy", "macs")
+    scale = [c for c in df.columns if c.startswith(prefixes)]
     df[scale] = df[scale].mul(cnt, axis=0)
     if (cnt != 1).any():
         df["events"] = [

@@ -409,47 +409,47 @@ MUTANTS = [
         'MemoryFigure("sram_32KB", 32 * 1024, 64, 25.0,',
         T_COST,
     ),
-    # ---- accel.mapping: tiling ILP ------------------------------------------------------------
-    (
-        "tiling_psum_not_read_back",
-        "accel/mapping/tiling.py",
-        "psum = m * n * (2 * math.ceil(k / tk) - 1)",
-        "psum = m * n * math.ceil(k / tk)",
-        T_MAP,
-    ),
-    (
-        "ilp_psum_off_by_one",
-        "accel/mapping/tiling.py",
-        'psum = m * n * (2 * ceil_terms("k", k) - 1)',
-        'psum = m * n * (2 * ceil_terms("k", k))',
-        T_MAP,
-    ),
+    # ---- accel.mapping: tiling ILP (loop-nest space) -------------------------------------
     (
         "ilp_psum_not_read_back",
         "accel/mapping/tiling.py",
-        "        else:\n            psum = m * n * (2 * ceil_terms",
-        "        else:\n            psum = m * n * (1 * ceil_terms",
+        "            read_b[o] = elems[o] * acc_bits / 8 * extra",
+        "            read_b[o] = 0 * extra",
         T_MAP,
     ),
     (
-        "tiling_candidates_skip_powers",
+        "ilp_psum_in_output_format",
         "accel/mapping/tiling.py",
-        "        p *= 2\n",
-        "        p *= 4\n",
+        'write_b[o] = elems[o] * bits["out"] / 8 + elems[o] * acc_bits / 8 * extra',
+        'write_b[o] = elems[o] * bits["out"] / 8 + elems[o] * bits["out"] / 8 * extra',
+        T_MAP,
+    ),
+    (
+        "ilp_out_tile_in_output_format",
+        "accel/mapping/tiling.py",
+        'logs = logs + math.log(acc_bits / bits["out"]) * meet',
+        "logs = logs + 0 * meet",
         T_MAP,
     ),
     (
         "ilp_capacity_ignores_double_buffering",
         "accel/mapping/tiling.py",
-        "cap = {o: acc.buffer(o).tile_bytes * 8 / bits[o] for o in bits}",
-        "cap = {o: acc.buffer(o).size_bytes * 8 / bits[o] for o in bits}",
+        "cap = math.log(acc.buffer(o).tile_bytes * 8 / bits[o])",
+        "cap = math.log(acc.buffer(o).size_bytes * 8 / bits[o])",
         T_MAP,
     ),
     (
-        "tiling_k_order_act_refetch_per_m_tile",
+        "ilp_reuse_ignores_loop_order",
         "accel/mapping/tiling.py",
-        'return {"act": m * k * math.ceil(n / tn), "weight": k * n * math.ceil(m / tm),',
-        'return {"act": m * k * math.ceil(m / tm), "weight": k * n * math.ceil(m / tm),',
+        "inner = [q for q in rel[o] if pos[q] > pos[d]]",
+        "inner = [q for q in rel[o] if pos[q] < pos[d]]",
+        T_MAP,
+    ),
+    (
+        "ilp_and_linearization_loose",
+        "accel/mapping/tiling.py",
+        "prob += wi >= a + xi - 1",
+        "prob += wi >= a + xi - 2",
         T_MAP,
     ),
 ]
@@ -521,8 +521,8 @@ MUTANTS += [
     (
         "mapper_refetch_ignores_order",
         "accel/mapping/gemm_mapper.py",
-        "mult *= np.where((pos[d] < istar) & (n[d] > 1), n[d], 1)",
-        "mult *= np.where(n[d] > 1, n[d], 1)",
+        "mult = mult * np.where((pos[d] < istar) & split[d], n[d], 1)",
+        "mult = mult * np.where(split[d], n[d], 1)",
         T_NEST,
     ),
     (
@@ -549,12 +549,7 @@ MUTANTS += [
 ]
 
 # Mutants shown equivalent (no observable behaviour changes); see docs/testing.md.
-EQUIVALENT: dict[str, str] = {
-    "ilp_psum_off_by_one": (
-        "adds the constant M*N*out_bytes to every tiling of the 'n' and 'm' orders; each order is "
-        "a separate ILP, so its argmin is unchanged, and orders are compared by evaluate_tiling"
-    ),
-}
+EQUIVALENT: dict[str, str] = {}
 
 IDS = [m[0] for m in MUTANTS]
 

@@ -112,3 +112,26 @@ def test_gap_against_zigzag():
     pytest.importorskip("zigzag", reason=INSTALL)
     zz = min((zc.run_zigzag(*GAP, opt) for opt in ("latency", "energy")), key=lambda r: r.total)
     assert zz.total >= zc.run_hwsim(*GAP, "energy").total
+
+
+def test_resnet18_convs_and_zigzag_conv_format():
+    """The conv side of the comparison: ResNet-18's 11 unique convolutions, each written for
+    ZigZag in its own dimensions on the padded input (ix = stride * ox + fx)."""
+    convs = zc.resnet18_convs()
+    assert len(convs) == 11
+    name, conv1 = convs[0]
+    assert name == "conv1" and conv1.conv[:8] == (1, 64, 3, 112, 112, 7, 7, 2)
+    (zz,) = zc.zigzag_conv_layer(conv1.conv)
+    assert zz["loop_sizes"] == [1, 64, 3, 112, 112, 7, 7]
+    assert zz["dimension_relations"] == ["ix=2*ox+1*fx", "iy=2*oy+1*fy"]
+    # hwsim reads the touched padded input once: 3 x 229 x 229 (hand count)
+    hw = zc.run_hwsim_workload(conv1, "energy")
+    assert hw.dram["act"] == 3 * 229 * 229
+
+
+def test_hwsim_conv_dram_bytes_not_above_zigzag():
+    pytest.importorskip("zigzag", reason=INSTALL)
+    _, lay = zc.resnet18_convs()[7]  # layer3.0.downsample: 1x1, stride 2
+    zz = zc.run_zigzag_layer(zc.zigzag_conv_layer(lay.conv), "energy")
+    hw = zc.run_hwsim_workload(lay, "energy")
+    assert hw.total <= zz.total

@@ -33,6 +33,7 @@ from hwsim.accel.mapping.gemm_mapper import (
     ROWS_COLS,
     STREAM,
     NestChoice,
+    dram_bytes_by_order,
     fitting_tiles,
 )
 from hwsim.accel.mapping.loopnest import Level, LoopNest
@@ -177,22 +178,8 @@ def map_conv(
     orders = list(itertools.permutations(SEARCH_DIMS))
     # position of each dimension in each order: [orders, 1], broadcast over candidates
     pos = {d: np.array([o.index(d) for o in orders])[:, None] for d in SEARCH_DIMS}
-    split = {d: n[d][None, :] > 1 for d in SEARCH_DIMS}
-    dram = np.zeros((len(orders), ncand))
-    for o in ("act", "weight", "out"):
-        istar = np.full((len(orders), ncand), -1)
-        for d in rel[o] & set(SEARCH_DIMS):
-            istar = np.maximum(istar, np.where(split[d], pos[d], -1))
-        mult = np.ones((len(orders), ncand))
-        for d in SEARCH_DIMS:
-            if d not in rel[o]:
-                mult *= np.where((pos[d] < istar) & split[d], n[d][None, :], 1)
-        visits = sweep[o][None, :] * mult
-        if o == "out":
-            partial = visits - sweep[o][None, :]
-            dram += sweep[o][None, :] * bits["out"] / 8 + 2 * partial * acc_bits / 8
-        else:
-            dram += visits * bits[o] / 8
+    dram = dram_bytes_by_order(pos, SEARCH_DIMS, rel, n, sweep, bits, acc_bits)
+    dram = np.broadcast_to(dram, (len(orders), ncand))
     mem = dram / bw if bw else np.zeros_like(dram)
     lat = np.maximum(compute[None, :], mem)
     # the first (order, candidate) with the least key; ties keep the earlier order, then index

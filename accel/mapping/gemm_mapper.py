@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwsim.accel.arch import Accelerator
+from hwsim.accel.arch import ACCUM, Accelerator
 from hwsim.accel.mapping.loopnest import Level, LoopNest
 from hwsim.accel.mapping.problem import Problem
 
@@ -43,17 +43,51 @@ def fold_order(dataflow: str) -> tuple[str, ...]:
     return ("B", r, c) if dataflow == "os" else ("B", c, r)
 
 
-def gemm_nest(acc: Accelerator, problem: Problem, tiles: dict, order: tuple[str, ...]) -> LoopNest:
-    """The systolic skeleton with SRAM ``tiles`` {dim: extent} and DRAM loop ``order``."""
+def accum_tile(acc: Accelerator, problem: Problem, tiles: dict, order: tuple[str, ...],
+               acc_bits: float | None) -> dict | None:  # fmt: skip
+    """The accumulator buffer's tile {dim: extent} for SRAM ``tiles`` and DRAM ``order``: the
+    output block the DRAM loops inside the reduction loop K sweep (whole along those
+    dimensions), held at ``acc_bits`` so partial sums never leave the chip. None when
+    there is no accumulator buffer (or ``acc_bits`` is None), when K is not split at DRAM or
+    no output loop runs inside it (nothing would spill), or when the block does not fit."""
+    cap = acc.accumulator_bytes
+    if not cap or acc_bits is None:
+        return None
+    size = problem.size
+    t = {d: min(int(tiles.get(d, size[d])), size[d]) for d in DIMS}
+    split = {d for d in DIMS if t[d] < size[d]}
+    if "K" not in split:
+        return None
+    outd = problem.output.dims
+    inner = [d for d in order[list(order).index("K") + 1 :] if d in split and d in outd]
+    if not inner:
+        return None
+    block = {d: size[d] if d in inner else t[d] for d in DIMS}
+    if math.prod(block[d] for d in outd) * acc_bits / 8 > cap:
+        return None
+    return block
+
+
+def gemm_nest(
+    acc: Accelerator, problem: Problem, tiles: dict, order: tuple[str, ...],
+    acc_bits: float | None = None,
+) -> LoopNest:  # fmt: skip
+    """The systolic skeleton with SRAM ``tiles`` {dim: extent} and DRAM loop ``order``; with
+    ``acc_bits`` and an accumulator buffer that fits (:func:`accum_tile`), an ``accum`` level
+    keeping the output sits between DRAM and SRAM, taking the DRAM loops inside K."""
     df = acc.dataflow
     r, c = ROWS_COLS[df]
     s = STREAM[df]
     size = problem.size
     sram_tile = {d: min(int(tiles.get(d, size[d])), size[d]) for d in DIMS}
+    top = (Level("dram", (), tuple(order), (), ("act", "weight", "out")),)
+    block = accum_tile(acc, problem, sram_tile, order, acc_bits)
+    if block is not None:
+        top += (Level(ACCUM, tuple(block.items()), tuple(order), (), ("out",)),)
     return LoopNest(
         problem,
         (
-            Level("dram", (), tuple(order), (), ("act", "weight", "out")),
+            *top,
             Level(
                 "sram",
                 tuple(sram_tile.items()),
@@ -173,21 +207,8 @@ def map_gemm(
     scored = 0
     for order in itertools.permutations(DIMS):
         pos = {d: i for i, d in enumerate(order)}
-        dram = np.zeros(len(T["B"]))
-        for o in ("act", "weight", "out"):
-            istar = np.full(len(T["B"]), -1)
-            for d in rel[o]:
-                istar = np.maximum(istar, np.where(n[d] > 1, pos[d], -1))
-            mult = np.ones(len(T["B"]), dtype=np.float64)
-            for d in DIMS:
-                if d not in rel[o]:
-                    mult *= np.where((pos[d] < istar) & (n[d] > 1), n[d], 1)
-            visits = elems[o] * mult
-            if o == "out":
-                partial = visits - elems[o]
-                dram += elems[o] * bits["out"] / 8 + 2 * partial * acc_bits / 8
-            else:
-                dram += visits * bits[o] / 8
+        held = _in_accum(acc, problem, T, n, pos, acc_bits) if acc.accumulator_bytes else None
+        dram = dram_bytes_by_order(pos, DIMS, rel, n, elems, bits, acc_bits, held)
         mem = dram / bw if bw else np.zeros_like(dram)
         lat = np.maximum(compute, mem)
         if objective == "latency":
@@ -205,7 +226,7 @@ def map_gemm(
     _, order, i, dram_b, lat = best
     tiles = {d: int(T[d][i]) for d in DIMS}
     used = tuple(d for d in order if n[d][i] > 1) + tuple(d for d in order if n[d][i] <= 1)
-    nest = gemm_nest(acc, problem, tiles, used)
+    nest = gemm_nest(acc, problem, tiles, used, acc_bits)
     return NestChoice(
         nest=nest,
         tiles=tiles,
@@ -219,11 +240,55 @@ def map_gemm(
     )
 
 
+def dram_bytes_by_order(pos: dict, dims, rel: dict, n: dict, sweep: dict, bits: dict,
+                        acc_bits: float, held=None):  # fmt: skip
+    """DRAM bytes of every candidate under the loop positions ``pos`` {dim: position, or an
+    array [orders, 1] of positions} (shared by ``map_gemm``, one order at a time, and
+    ``map_conv``, all orders at once): an operand's one sweep (``sweep[o]``, elements) times
+    ``n[d]`` for each irrelevant split loop outside its innermost relevant split loop
+    (``access``'s reuse rule); partial sums leave and re-enter at ``acc_bits`` unless
+    ``held`` (a mask: kept in the accumulator buffer), the final copy at the output bits."""
+    split = {d: n[d] > 1 for d in dims}
+    dram = 0.0
+    for o in ("act", "weight", "out"):
+        istar = -1
+        for d in rel[o] & set(dims):
+            istar = np.maximum(istar, np.where(split[d], pos[d], -1))
+        mult = 1.0
+        for d in dims:
+            if d not in rel[o]:
+                mult = mult * np.where((pos[d] < istar) & split[d], n[d], 1)
+        visits = sweep[o] * mult
+        if o == "out":
+            partial = visits - sweep[o]
+            if held is not None:
+                partial = np.where(held, 0, partial)
+            dram = dram + sweep[o] * bits["out"] / 8 + 2 * partial * acc_bits / 8
+        else:
+            dram = dram + visits * bits[o] / 8
+    return dram
+
+
+def _in_accum(acc: Accelerator, problem: Problem, T: dict, n: dict, pos: dict, acc_bits):
+    """Vectorized :func:`accum_tile` is not None: per candidate, the output block swept
+    inside the DRAM reduction loop exists and fits the accumulator buffer."""
+    outd = problem.output.dims
+    inside = {d: (n[d] > 1) & (pos[d] > pos["K"]) & (n["K"] > 1) for d in outd}
+    block = np.prod([np.where(inside[d], problem.size[d], T[d]) for d in outd], axis=0)
+    some = np.any([inside[d] for d in outd], axis=0)
+    return some & (block * acc_bits / 8 <= acc.accumulator_bytes)
+
+
 def nest_summary(nest: LoopNest) -> str:
-    """One line: SRAM tile and DRAM loop order, e.g. ``sram B1 M256 N512 K4096; dram N>M``."""
-    tile = " ".join(f"{d}{v}" for d, v in nest.tile(1).items())
-    loops = [lp.dim for lp in nest.loops() if lp.level == 0]
-    return f"sram {tile}; dram {'>'.join(loops) or '-'}"
+    """One line: SRAM tile and the loop order above it, e.g. ``sram B1 M256 N512 K4096; dram
+    N>M`` (``; accum M`` when an accumulator level takes the loops inside K)."""
+    sram = nest.index("sram")
+    tile = " ".join(f"{d}{v}" for d, v in nest.tile(sram).items())
+    parts = [f"sram {tile}"]
+    for li in range(sram):
+        loops = [lp.dim for lp in nest.loops() if lp.level == li]
+        parts.append(f"{nest.levels[li].name} {'>'.join(loops) or '-'}")
+    return "; ".join(parts)
 
 
 def pinned_nest(acc: Accelerator, problem: Problem, spec, acc_bits: float) -> LoopNest:
@@ -236,9 +301,10 @@ def pinned_nest(acc: Accelerator, problem: Problem, spec, acc_bits: float) -> Lo
             raise ValueError(f"pinned mapping is for {nest.problem.size}, the layer is "
                              f"{problem.size}")  # fmt: skip
         names = tuple(lv.name for lv in nest.levels)
-        if names != ("dram", "sram", "reg"):
-            raise ValueError(f"a systolic mapping has levels ('dram', 'sram', 'reg'), got {names}")
-        tiles, order = nest.tile(1), nest.levels[0].order
+        if names not in (("dram", "sram", "reg"), ("dram", ACCUM, "sram", "reg")):
+            raise ValueError(f"a systolic mapping has levels ('dram', ['{ACCUM}',] 'sram', "
+                             f"'reg'), got {names}")  # fmt: skip
+        tiles, order = nest.tile(nest.index("sram")), nest.levels[0].order
     elif isinstance(spec, dict):
         extra = set(spec) - {"tiles", "order"}
         if extra or "tiles" not in spec:
@@ -252,7 +318,7 @@ def pinned_nest(acc: Accelerator, problem: Problem, spec, acc_bits: float) -> Lo
     else:
         raise ValueError(f"a pinned mapping is a dict or a LoopNest, got {type(spec).__name__}")
     order = tuple(order) + tuple(d for d in DIMS if d not in order)
-    want = gemm_nest(acc, problem, tiles, order)
+    want = gemm_nest(acc, problem, tiles, order, acc_bits)
     if isinstance(spec, LoopNest) and spec != want:
         raise ValueError(
             "pinned LoopNest does not follow the accelerator's skeleton "
@@ -268,7 +334,7 @@ def check_nest_fits(acc: Accelerator, nest: LoopNest, acc_bits: float) -> None:
     from hwsim.accel.mapping.access import tile_elements
 
     p = nest.problem
-    sram = 1
+    sram = nest.index("sram")
     reduce = any(lp.dim not in p.output.dims and lp.trips > 1 for lp in nest.loops()
                  if lp.level <= sram and lp.kind == "temporal")  # fmt: skip
     for op in p.operands:
@@ -282,4 +348,12 @@ def check_nest_fits(acc: Accelerator, nest: LoopNest, acc_bits: float) -> None:
                 f"mapping of {p.name!r}: the {op.name!r} tile {nest.tile(sram)} needs "
                 f"{math.ceil(need)} bytes, buffer {op.name!r} has {cap} usable "
                 f"({math.ceil(need - cap)} bytes missing)"
+            )
+    if ACCUM in (lv.name for lv in nest.levels):
+        need = tile_elements(nest, p.output, nest.index(ACCUM)) * acc_bits / 8
+        if need > acc.accumulator_bytes:
+            raise ValueError(
+                f"mapping of {p.name!r}: the {ACCUM!r} tile {nest.tile(nest.index(ACCUM))} "
+                f"needs {math.ceil(need)} bytes, buffer {ACCUM!r} has {acc.accumulator_bytes} "
+                f"({math.ceil(need - acc.accumulator_bytes)} bytes missing)"
             )

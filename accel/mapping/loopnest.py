@@ -105,6 +105,14 @@ class LoopNest:
         """Parallel instances of ``level`` (product of the fan-outs above it)."""
         return math.prod(f for li in range(level) for _, f in self.levels[li].spatial)
 
+    def index(self, name: str) -> int:
+        """Index of the level called ``name`` (ValueError naming the levels if absent)."""
+        for i, lv in enumerate(self.levels):
+            if lv.name == name:
+                return i
+        names = [lv.name for lv in self.levels]
+        raise ValueError(f"mapping has no level {name!r}; levels: {names}")
+
     def keeps(self, operand: str) -> tuple[int, ...]:
         """Indices of the levels storing ``operand``, outermost first."""
         return tuple(i for i, lv in enumerate(self.levels) if operand in lv.keep)
