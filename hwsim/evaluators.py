@@ -193,6 +193,13 @@ LLM_DESIGNS: dict[str, tuple[str, dict]] = {
     "shiftadd_w4a8": ("shiftadd", {"w_fmt": "pot4"}),
 }  # fmt: skip
 
+# BitMoD's baselines as PE models (docs/pe_models.md): ANT's flint weights and OliVe's
+# outlier-victim pairs, each decoded to exponent-integer pairs for an INT8-activation MAC.
+LLM_DESIGNS["ant_w4a8"] = ("ant", {"a_fmt": "int8", "w_fmt": "ant_flint4"})
+LLM_DESIGNS["olive_w4a8"] = ("olive", {"a_fmt": "int8", "w_fmt": "olive4_values"})
+#: designs without an RTL generator (no area_source = "rtl" row in rtl/data/llm_pe_area.csv)
+NO_RTL_DESIGNS = ("ant_w4a8", "olive_w4a8")
+
 
 AREA_SOURCES = ("model", "rtl")
 
