@@ -287,6 +287,11 @@ def _presets() -> dict[str, Preset]:
     for t in ANT_TYPES:
         p[f"ant_{t}4"] = Preset(ant_type, {"kind": t}, "ANT 4-bit element type (MICRO 2022)")
     p["ant4"] = Preset(AntFormat, {}, "ANT per-tensor adaptive int/flint/PoT, fp16 scale per 128")
+    p["nvint4"] = Preset(
+        scaled_format,
+        {"element": "int4_sym", "block": 16, "scale_format": "fp8_e4m3", "name": "nvint4"},
+        "INT4 in NVFP4's layout: E4M3 absmax scale per 16 (INT vs FP, arXiv 2510.25602)",
+    )
     p["olive4"] = Preset(
         OliveFormat, {}, "OliVe outlier-victim pairs (ISCA 2023), fp16 scale per 128"
     )
