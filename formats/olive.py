@@ -16,7 +16,8 @@ outlier and its victim: the victim is zeroed and its slot holds the identifier, 
 decoder knows which slot is the outlier. Quantization: x / scale rounded to the nearest value
 of normal U outliers (ties toward zero); then in each pair with an outlier the other element is
 the victim; with two outliers the first (even) one is kept and the second becomes its victim
-(the reference's rule). Scale per group of ``group_size`` along the axis: the clip value
+(the reference's rule). Scale per group of ``group_size`` along the axis (a last partial
+group on its own statistics; the axis length must be even): the clip value
 max(|mean + 3 std|, |mean - 3 std|) of the group maps to the largest normal value 7 (the
 reference's initial clip for outlier mode; its MSE search over clip ratios is not reproduced),
 stored in fp16.
@@ -31,6 +32,7 @@ import numpy as np
 from .base import FormatError, as_real_array, check_int
 from .blocks import (
     QuantizedTensor,
+    block_counts,
     from_blocks,
     plan_blocks,
     scales_from_layout,
@@ -129,7 +131,13 @@ class OliveFormat:
         return n * self.bits + groups * self.scale_format.bits
 
     def _plan(self, shape, axis):
-        return plan_blocks(tuple(shape), axis, self.group_size, "error", self.name)
+        plan = plan_blocks(tuple(shape), axis, self.group_size, "allow", self.name)
+        if shape[plan.axis] % 2:
+            raise FormatError(
+                f"{self.name}: pairs need an even length along axis {plan.axis}, got "
+                f"{shape[plan.axis]}"
+            )
+        return plan
 
     def round_values(self, y: np.ndarray) -> np.ndarray:
         """Nearest value of ``grid()`` (ties toward zero), before the victim rule."""
@@ -140,8 +148,11 @@ class OliveFormat:
         if not np.all(np.isfinite(arr)):
             raise FormatError(f"{self.name}: non-finite input")
         plan = self._plan(arr.shape, axis)
-        xb = to_blocks(arr, plan)  # (..., n_blocks, size)
-        mean, std = xb.mean(axis=-1), xb.std(axis=-1)
+        xb = to_blocks(arr, plan)  # (..., n_blocks, size), a partial last block zero padded
+        n = block_counts(plan)  # real elements per block: statistics ignore the padding
+        mean = xb.sum(axis=-1) / n
+        real = np.arange(plan.size) < n[:, None]
+        std = np.sqrt((((xb - mean[..., None]) ** 2) * real).sum(axis=-1) / n)
         clip = np.maximum(np.abs(mean + CLIP_SIGMAS * std), np.abs(mean - CLIP_SIGMAS * std))
         s = np.where(clip > 0, clip / NORMAL_MAX, 1.0)
         scodes = self.scale_format.encode(s)

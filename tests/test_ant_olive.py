@@ -99,6 +99,16 @@ def test_olive_victim_rule_and_nearest_value():
     assert qt.storage_bits() == x.size * 4 + 16 * 16 * 2
 
 
+def test_olive_partial_group_uses_its_own_statistics():
+    x = np.random.default_rng(5).standard_normal((3, 192))  # 128 + a partial group of 64
+    fmt = F.get("olive4")
+    whole = fmt.quantize(x)
+    part = F.get("olive4", group_size=64).quantize(x[:, 128:])
+    assert np.array_equal(whole[:, 128:], part)  # padding does not enter mean / std
+    with pytest.raises(F.FormatError, match="even length"):
+        fmt.encode(x[:, :191])
+
+
 def test_olive_beats_int4_on_heavy_tails():
     x = np.random.default_rng(3).standard_t(2, (32, 512))
     err = {n: np.mean((F.get(n).quantize(x) - x) ** 2) for n in ("olive4", "int4_g128")}
