@@ -116,15 +116,14 @@ def test_lmul_claims_computed(tmp_path):
     assert ok["unit"].any()
 
 
-def test_needs_only_files_have_nan_ours(tmp_path):
-    for system in ("t_mac", "bipolar_int"):
-        table, ok = evaluate(system, tmp_path)
-        assert ok is None and table.empty
-        assert all(c.get("needs") and math.isfinite(c["claimed"]) for c in claims_of(system))
+def test_needs_claims_say_what_they_need():
+    for system in ("t_mac", "bipolar_int", "fp6_llm", "shiftaddvit"):
+        needs = [c for c in claims_of(system) if c.get("needs")]
+        assert needs and all(math.isfinite(c["claimed"]) and len(c["needs"]) > 40 for c in needs)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("system", ["hawq_v3", "shiftaddvit", "fp6_llm"])
+@pytest.mark.parametrize("system", ["hawq_v3", "shiftaddvit", "fp6_llm", "t_mac", "bipolar_int"])
 def test_simulated_claims_run(system, tmp_path):
     table, _ = evaluate(system, tmp_path)
     assert len(table) and table["ours"].notna().all() and (table["ours"] != 0).all()
