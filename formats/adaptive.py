@@ -73,8 +73,17 @@ class AntFormat:
 
         return [get(f"ant_{c}4_g{self.group_size}") for c in self.candidates]
 
+    @property
+    def type_bits(self) -> int:
+        """Bits of the per-tensor type id."""
+        return max(int(len(self.candidates) - 1).bit_length(), 0)
+
     def bits_per_element(self, block_len: int | None = None) -> float:
         return 4 + 16 / self.group_size  # 4-bit codes + an fp16 scale per group
+
+    def storage_bits(self, shape, axis: int = -1) -> int:
+        """Codes and per-group scales (as the chosen type's scaled format) + the type id."""
+        return self.type_formats()[0].storage_bits(shape, axis) + self.type_bits
 
     def encode(self, x, axis: int = -1):
         arr = as_real_array(x, self.name).astype(np.float64)

@@ -130,6 +130,10 @@ class OliveFormat:
         groups = n // max(plan.shape[plan.axis], 1) * plan.n_blocks
         return n * self.bits + groups * self.scale_format.bits
 
+    def storage_bits(self, shape, axis: int = -1) -> int:
+        """4 bits per element + one fp16 scale per group (partial groups included)."""
+        return self._plan_bits(self._plan(tuple(shape), axis))
+
     def _plan(self, shape, axis):
         plan = plan_blocks(tuple(shape), axis, self.group_size, "allow", self.name)
         if shape[plan.axis] % 2:

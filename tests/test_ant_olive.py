@@ -109,6 +109,16 @@ def test_olive_partial_group_uses_its_own_statistics():
         fmt.encode(x[:, :191])
 
 
+def test_storage_bits_and_format_error_evaluator():
+    from hwsim.evaluators import format_error
+
+    assert F.get("olive4").storage_bits((4, 192)) == 4 * 192 * 4 + 4 * 2 * 16
+    assert F.get("ant4").storage_bits((4, 256)) == 4 * 256 * 4 + 4 * 2 * 16 + 2
+    for name in ("ant4", "olive4"):
+        r = format_error({"format": name, "distribution": "laplace", "rows": 4, "cols": 256})
+        assert r["bits_per_element"] == pytest.approx(4 + 16 / 128, abs=0.01) and r["sqnr_db"] > 10
+
+
 def test_olive_beats_int4_on_heavy_tails():
     x = np.random.default_rng(3).standard_t(2, (32, 512))
     err = {n: np.mean((F.get(n).quantize(x) - x) ** 2) for n in ("olive4", "int4_g128")}
