@@ -7,6 +7,7 @@ array([56, 126], dtype=uint8)
 [[6.0, 2.0, 0.0, -4.0]]
 """
 
+from .adaptive import AntFormat, ant_type
 from .base import ElementFormat, FormatError
 from .bitmod import BitModFormat, bitmod_type
 from .blocks import QuantizedTensor
@@ -15,11 +16,15 @@ from .exponent import ExponentFormat
 from .integer import BipolarFormat, IntFormat, bipolar_affine, bipolar_to_int, int_to_bipolar
 from .minifloat import MinifloatFormat
 from .nvfp4 import NVFP4Format
+from .olive import OliveFormat
 from .packing import pack, packed_bytes, unpack
 from .presets import apot_format, bfp_format, get, mx_format, names, nf4_format, pot_format
 from .scaled import ScaledFormat
 
 __all__ = [
+    "AntFormat",
+    "OliveFormat",
+    "ant_type",
     "BipolarFormat",
     "BitModFormat",
     "CodebookFormat",

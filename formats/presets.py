@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from .adaptive import ANT_TYPES, AntFormat, ant_type
 from .base import FormatError
 from .bitmod import BitModFormat, bitmod_type
 from .codebook import CodebookFormat, log_domain_thresholds, pot_table, sign_magnitude_table
@@ -20,6 +21,8 @@ from .exponent import ExponentFormat
 from .integer import BipolarFormat, IntFormat
 from .minifloat import MinifloatFormat
 from .nvfp4 import NVFP4Format
+from .olive import OliveFormat
+from .olive import value_table as olive_value_table
 from .scaled import ScaledFormat
 
 # NF4 values (bitsandbytes get_4bit_type("nf4"), QLoRA, arXiv 2305.14314), code 0..15.
@@ -281,6 +284,18 @@ def _presets() -> dict[str, Preset]:
         for v in ("er_pos", "er_neg", "ea_pos", "ea_neg"):
             p[f"bitmod_fp{b}_{v}"] = Preset(bitmod_type, {"bits": b, "variant": v})
         p[f"bitmod_fp{b}"] = Preset(BitModFormat, {"bits": b}, "BitMoD per-group mixed types")
+    for t in ANT_TYPES:
+        p[f"ant_{t}4"] = Preset(ant_type, {"kind": t}, "ANT 4-bit element type (MICRO 2022)")
+    p["ant4"] = Preset(AntFormat, {}, "ANT per-tensor adaptive int/flint/PoT, fp16 scale per 128")
+    p["nvint4"] = Preset(
+        scaled_format,
+        {"element": "int4_sym", "block": 16, "scale_format": "fp8_e4m3", "name": "nvint4"},
+        "INT4 in NVFP4's layout: E4M3 absmax scale per 16 (INT vs FP, arXiv 2510.25602)",
+    )
+    p["olive4"] = Preset(
+        OliveFormat, {}, "OliVe outlier-victim pairs (ISCA 2023), fp16 scale per 128"
+    )
+    p["olive4_values"] = Preset(olive_value_table, {}, "decoded OliVe values (PE operand view)")
     p["codebook"] = Preset(CodebookFormat, {}, "any value table: get('codebook', table=..)")
     p["scaled"] = Preset(scaled_format, {}, "any element with block scales")
     # Common scaled quantizers.

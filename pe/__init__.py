@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (registration side effect)
     bipolar,
     bitserial,
     dequant_mac,
+    expint,
     fp_fma,
     int_mac,
     lut,

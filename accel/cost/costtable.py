@@ -263,6 +263,16 @@ _COMPOSITES = {
     "ffma": lambda t, q, k, n: _sum_parts(
         t, q, n, [("fmul", k, 1.0), ("fadd", k, 1.0)], "ffma = fmul + fadd (unfused upper bound)"
     ),
+    # L-Mul (Luo & Sun, arXiv 2410.00907): an approximate FP multiply of (e, m) operands is
+    # one integer add of the two (exponent | mantissa) fields, e + m bits (the constant
+    # offset folded into that adder as a third, constant input), plus the sign XOR
+    "lmul": lambda t, q, k, n: _sum_parts(
+        t,
+        q,
+        n,
+        [("add", (k[0] + k[1],), 1.0), ("xor", (1,), 1.0)],
+        "lmul(e, m) = add of e + m bits + 1-bit sign xor (L-Mul, arXiv 2410.00907)",
+    ),
     "cmp": lambda t, q, k, n: _sum_parts(t, q, n, [("add", k, 1.0)], "cmp = add (subtractor)"),
     "popcount": lambda t, q, k, n: _sum_parts(
         t, q, n, [("add", k, 1.0)], "popcount_w ~ add_w (about w full adders in the tree)"

@@ -25,7 +25,7 @@ INT_OPS = (
     "reg_write",
     "cmp",
 )
-FLOAT_OPS = ("fadd", "fmul", "ffma")
+FLOAT_OPS = ("fadd", "fmul", "ffma", "lmul")
 OPS = INT_OPS + FLOAT_OPS
 
 #: Default (exponent, mantissa) layout per floating-point storage width, in bits.
