@@ -51,6 +51,7 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numba
 import numpy as np
 
 import hwsim.formats as F
@@ -148,12 +149,13 @@ def _exact_gemm_kernel(A, BT, out):
             out[m, n] = _finish(parts, cnt) if math.isfinite(naive) else naive
 
 
-@njit_cached
+@njit_cached(parallel=True)
 def _exact_epilogue_kernel(P, SX, SW, out):
-    """out[m, n] = sum_g SX[g, m] * SW[g, n] * P[g, m, n], exact, one rounding."""
+    """out[m, n] = sum_g SX[g, m] * SW[g, n] * P[g, m, n], exact, one rounding. Rows in
+    parallel (every output is computed alone, so the result does not depend on threads)."""
     g_, m_, n_ = P.shape
-    parts = np.empty(_BUF)
-    for m in range(m_):
+    for m in numba.prange(m_):
+        parts = np.empty(_BUF)
         for n in range(n_):
             cnt = 0
             naive = 0.0
