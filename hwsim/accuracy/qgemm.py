@@ -663,10 +663,11 @@ class GemmRunner:
     """Runs a model's named GEMMs with its formats and optional PE.
 
     ``formats(layer)`` gives (weight_format, act_format): the ``layer_formats`` entry, else
-    the defaults. A layer with both formats None runs unquantized in float64 (no PE) even
-    when ``pe`` is set. ``reference`` is the GEMM used on the reference path (``exact_gemm``
-    or plain float64 ``np.matmul``, see the model modules). Stats of the PE path in
-    ``stats``.
+    the defaults. ``pe``: one PE for every layer or a per-layer {glob: pe} plan
+    (``pe_plan``; ``spec_for(layer)`` gives a layer's PE). A layer with both formats None,
+    or no PE, runs on the reference path: ``reference`` is that GEMM (``exact_gemm``, then
+    computed by ``exact_qgemm``, or plain float64 / float32 BLAS, see the model modules).
+    Stats of the PE path in ``stats``.
     """
 
     def __init__(self, weight_format=None, act_format=None, pe=None, pe_params=None,
