@@ -384,30 +384,64 @@ def pipeline_end(stage_a_ends: np.ndarray, b_cycles: int) -> int:
 
 # ------------------------------------------------------------- kernels of specific PEs
 # (kept in this module: numba's on-disk cache only tracks the defining file)
+VELTKAMP_F32 = np.float32(2.0**13 + 1.0)  # splits a float32 into its nearest 11-bit part
+INF32, ZERO32 = np.float32(np.inf), np.float32(0.0)
+LUT_TM, LUT_TN = 256, 8  # output tile of the LUT FP16 kernel: 256 rows x 8 columns
+
+
+@njit_cached(inline="always")
+def fp16_add_f32(a, e, max_finite, tiny):
+    """FP16 a + e with RNE (overflow to +-inf, results below `tiny` flushed: FTZ when tiny
+    = 2^-14, none when tiny = 0), for FP16 values a, e held in float32.
+
+    s = RN32(a + e) then RN11(s): rounding twice is innocuous, RN11(RN24(a + e)) =
+    RN11(a + e), because 24 >= 2 * 11 + 1 (Figueroa, "When is double rounding innocuous?",
+    SIGNUM Newsletter 1995); sums below 2^-14 are multiples of 2^-24 with at most 10
+    significant bits, exact in both. RN11 of a float32 s: Veltkamp's split c = s (2^13 +
+    1), hi = c - (c - s) rounds to nearest on 24 - 13 = 11 bits (Dekker, Numer. Math.
+    1971), ties to even (the test compares this function with numpy's float16 rounding of
+    the exact sum on every FP16 value a). Non-finite sums are returned as they are.
+    Branch-free, so numba vectorizes loops of it."""
+    x = a + e
+    c = x * VELTKAMP_F32
+    r = c - (c - x)
+    ar = abs(r)
+    r = math.copysign(INF32, r) if ar > max_finite else r
+    r = math.copysign(ZERO32, r) if ar < tiny else r
+    return r if math.isfinite(x) else x
+
+
 @njit_cached
-def _lut_fp_gemm_tiles(T, idx, nbits, mbits, emin, max_finite, ftz, t_lo, t_hi, out):
-    """T: (M, G, 2^K) full tables (FP16 values); idx: (B, G, N) indices.
-    Each output accumulates over g, then b, in order (tiled as in fp_gemm)."""
-    M, G, _ = T.shape
+def _lut_fp16_tiles(TT, idx, nbits, max_finite, tiny, t_lo, t_hi, out):
+    """TT: (G, 2^K, M) tables transposed (FP16 values in float32); idx: (B, G, N) indices.
+    Each output accumulates over g, then b, in order, in FP16 (``fp16_add_f32``). Tiles of
+    LUT_TM rows x LUT_TN columns: for one (g, b, n) the index is shared by the tile's rows,
+    whose entries TT[g, i, m0:m1] are contiguous, so the inner loop over rows runs in SIMD
+    without gathers; every output sees the same operations in the same order."""
+    G, _, M = TT.shape
     N = idx.shape[2]
-    tiny = math.ldexp(1.0, emin)
-    n_nt = (N + TILE_N - 1) // TILE_N
+    mf, ti = np.float32(max_finite), np.float32(tiny)
+    n_mt = (M + LUT_TM - 1) // LUT_TM
+    acc = np.zeros((LUT_TN, LUT_TM), dtype=np.float32)
     for t in range(t_lo, t_hi):
-        m = t // n_nt
-        n0 = (t % n_nt) * TILE_N
-        nn = min(N - n0, TILE_N)
-        acc = np.zeros(TILE_N)
+        n0 = (t // n_mt) * LUT_TN
+        m0 = (t % n_mt) * LUT_TM
+        nn = min(N - n0, LUT_TN)
+        mm = min(M - m0, LUT_TM)
+        acc[:] = 0.0
         for g in range(G):
-            tab = T[m, g]
             for b in range(nbits):
-                scale = float(1 << b)
-                irow = idx[b, g, n0 : n0 + nn]
-                for j in range(nn):
-                    e = tab[irow[j]] * scale
-                    e = math.copysign(math.inf, e) if abs(e) > max_finite else e
-                    s = sum_to_odd(flush(acc[j], tiny, ftz), e)
-                    acc[j] = round_fast(s, mbits, emin, max_finite, ftz, tiny)
-        out[m, n0 : n0 + nn] = acc[:nn]
+                scale = np.float32(1 << b)
+                for r in range(nn):
+                    tab = TT[g, idx[b, g, n0 + r], m0 : m0 + mm]
+                    a = acc[r]
+                    for j in range(mm):
+                        e = tab[j] * scale  # exact (exponent + b)
+                        e = math.copysign(INF32, e) if abs(e) > mf else e
+                        a[j] = fp16_add_f32(a[j], e, mf, ti)
+        for r in range(nn):
+            for j in range(mm):
+                out[m0 + j, n0 + r] = acc[r, j]
     return out
 
 
@@ -615,6 +649,99 @@ def _bitmod_fp_gemm_tiles(
     return out
 
 
+BM_TM, BM_TN = 8, 256  # output tile of the 4-lane BitMoD FP16 kernel
+
+
+@njit_cached
+def _bitmod_fp4_tiles(SA, EA, MA, TS, TE, TM, BS, Kd, group, scales, has_scales, unit,
+                      t_lo, t_hi, out):  # fmt: skip
+    """`_bitmod_fp_gemm_tiles` for BitMoD's 4 lanes, vectorized over n: the same steps on
+    every output in the same order, written without data-dependent branches. Operands are
+    padded along K to a multiple of 4 with zero activations (ea = 0, ma = 0) and zero
+    terms: a padded lane adds 0 and leaves max_exp alone (every ea + ew >= 0). The
+    normalising shift is computed, not searched: with u = total for total >= 0 and
+    -total - 1 otherwise, total >> s fits 15 signed bits iff bitlen(u) <= 14 + s, so
+    s = max(0, bitlen(u) - 14) (bitlen from the float64 exponent of u < 2^53). Right
+    shifts are clamped to 63, where floor(x / 2^s) is already 0 or -1."""
+    M = SA.shape[0]
+    T = TS.shape[0]
+    N = TS.shape[2]
+    f32_tiny = math.ldexp(1.0, -126)
+    n_nt = (N + BM_TN - 1) // BM_TN
+    man = np.zeros((BM_TM, BM_TN), dtype=np.int64)
+    exp = np.zeros((BM_TM, BM_TN), dtype=np.int64)
+    res = np.zeros((BM_TM, BM_TN))
+    for t in range(t_lo, t_hi):
+        m0 = (t // n_nt) * BM_TM
+        n0 = (t % n_nt) * BM_TN
+        mm = min(M - m0, BM_TM)
+        nn = min(N - n0, BM_TN)
+        res[:] = 0.0
+        for g0 in range(0, Kd, group):
+            g1 = min(g0 + group, Kd)
+            man[:] = 0
+            exp[:] = 0
+            for c0 in range(g0, g1, 4):
+                for j in range(T):
+                    bs = BS[j]
+                    te0, te1 = TE[j, c0, n0 : n0 + nn], TE[j, c0 + 1, n0 : n0 + nn]
+                    te2, te3 = TE[j, c0 + 2, n0 : n0 + nn], TE[j, c0 + 3, n0 : n0 + nn]
+                    tm0, tm1 = TM[j, c0, n0 : n0 + nn], TM[j, c0 + 1, n0 : n0 + nn]
+                    tm2, tm3 = TM[j, c0 + 2, n0 : n0 + nn], TM[j, c0 + 3, n0 : n0 + nn]
+                    ts0, ts1 = TS[j, c0, n0 : n0 + nn], TS[j, c0 + 1, n0 : n0 + nn]
+                    ts2, ts3 = TS[j, c0 + 2, n0 : n0 + nn], TS[j, c0 + 3, n0 : n0 + nn]
+                    for r in range(mm):
+                        m = m0 + r
+                        ea0, ea1, ea2, ea3 = EA[m, c0], EA[m, c0 + 1], EA[m, c0 + 2], EA[m, c0 + 3]
+                        ma0, ma1, ma2, ma3 = MA[m, c0], MA[m, c0 + 1], MA[m, c0 + 2], MA[m, c0 + 3]
+                        sa0, sa1, sa2, sa3 = SA[m, c0], SA[m, c0 + 1], SA[m, c0 + 2], SA[m, c0 + 3]
+                        mrow = man[r]
+                        erow = exp[r]
+                        for jn in range(nn):
+                            v0 = ea0 + np.int64(te0[jn])
+                            v1 = ea1 + np.int64(te1[jn])
+                            v2 = ea2 + np.int64(te2[jn])
+                            v3 = ea3 + np.int64(te3[jn])
+                            mx = max(max(v0, v1), max(v2, v3))
+                            a0 = ((ma0 * np.int64(tm0[jn])) << 3) >> (mx - v0)
+                            a1 = ((ma1 * np.int64(tm1[jn])) << 3) >> (mx - v1)
+                            a2 = ((ma2 * np.int64(tm2[jn])) << 3) >> (mx - v2)
+                            a3 = ((ma3 * np.int64(tm3[jn])) << 3) >> (mx - v3)
+                            a0 = -a0 if (sa0 ^ np.int64(ts0[jn])) != 0 else a0
+                            a1 = -a1 if (sa1 ^ np.int64(ts1[jn])) != 0 else a1
+                            a2 = -a2 if (sa2 ^ np.int64(ts2[jn])) != 0 else a2
+                            a3 = -a3 if (sa3 ^ np.int64(ts3[jn])) != 0 else a3
+                            tot = (a0 + a1) + (a2 + a3)
+                            e_acc = erow[jn]
+                            E = max(mx, e_acc)
+                            total = ((tot << bs) >> min(E - mx, 63)) + (mrow[jn] >> (E - e_acc))
+                            u = total ^ (total >> 63)
+                            bl = ((np.float64(u).view(np.int64) >> 52) & 0x7FF) - 1022
+                            sh = max(bl - 14, 0)
+                            mrow[jn] = total >> sh
+                            erow[jn] = E + sh
+            for r in range(mm):
+                for jn in range(nn):
+                    gv = float(man[r, jn]) * math.ldexp(unit, int(exp[r, jn]) - 28)
+                    if has_scales:
+                        gv *= scales[g0 // group, n0 + jn]
+                        s = sum_to_odd(gv, res[r, jn])
+                        res[r, jn] = round_fast(s, 23, -126, F32_MAX, False, f32_tiny)
+                    else:
+                        res[r, jn] = gv
+        out[m0 : m0 + mm, n0 : n0 + nn] = res[:mm, :nn]
+    return out
+
+
+@njit_cached(parallel=True)
+def _bitmod_fp4_par(SA, EA, MA, TS, TE, TM, BS, Kd, group, scales, has, unit, n, out):
+    nch = min(n, PAR_CHUNKS)
+    for c in numba.prange(nch):
+        lo, hi = c * n // nch, (c + 1) * n // nch
+        _bitmod_fp4_tiles(SA, EA, MA, TS, TE, TM, BS, Kd, group, scales, has, unit, lo, hi, out)
+    return out
+
+
 # ------------------------------------------------------------------ operand validation
 _HASH_MULTS = (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93)
 
@@ -742,23 +869,26 @@ def group_fp_gemm(X, Q, S, group, aspec):
 
 
 @njit_cached(parallel=True)
-def _lut_fp_gemm_par(T, idx, nbits, mbits, emin, max_finite, ftz, n, out):
+def _lut_fp16_par(TT, idx, nbits, max_finite, tiny, n, out):
     nch = min(n, PAR_CHUNKS)
     for c in numba.prange(nch):
-        lo, hi = c * n // nch, (c + 1) * n // nch
-        _lut_fp_gemm_tiles(T, idx, nbits, mbits, emin, max_finite, ftz, lo, hi, out)
+        _lut_fp16_tiles(TT, idx, nbits, max_finite, tiny, c * n // nch, (c + 1) * n // nch, out)
     return out
 
 
 def lut_fp_gemm(T, idx, nbits, mbits, emin, max_finite, ftz):
-    """T: (M, G, 2^K) full tables (FP16 values); idx: (B, G, N) indices."""
+    """T: (M, G, 2^K) full tables (FP16 values); idx: (B, G, N) indices. FP16 only."""
+    if (mbits, emin) != (10, -14):
+        raise ValueError("lut_fp_gemm: FP16 tables and accumulator only")
     M, G, _ = T.shape
     N = idx.shape[2]
+    TT = np.ascontiguousarray(T.transpose(1, 2, 0), dtype=np.float32)  # exact: FP16 values
     out = np.zeros((M, N))
-    n = _n_tiles(M, N, 1)
+    n = -(-M // LUT_TM) * -(-N // LUT_TN)
+    tiny = math.ldexp(1.0, emin) if ftz else 0.0
     if M * N * G * nbits >= PAR_MIN_WORK:
-        return _lut_fp_gemm_par(T, idx, nbits, mbits, emin, max_finite, ftz, n, out)
-    return _lut_fp_gemm_tiles(T, idx, nbits, mbits, emin, max_finite, ftz, 0, n, out)
+        return _lut_fp16_par(TT, idx, nbits, max_finite, tiny, n, out)
+    return _lut_fp16_tiles(TT, idx, nbits, max_finite, tiny, 0, n, out)
 
 
 @njit_cached(parallel=True)
@@ -773,10 +903,22 @@ def _bitmod_fp_gemm_par(SA, EA, MA, TS, TE, TM, BS, lanes, group, scales, has, u
 
 
 def bitmod_fp_gemm(SA, EA, MA, TS, TE, TM, BS, lanes, group, scales, has_scales, unit):
-    """BitMoD FP16-activation datapath (see `_bitmod_fp_gemm_tiles`)."""
+    """BitMoD FP16-activation datapath (see `_bitmod_fp_gemm_tiles`; 4 lanes, the BitMoD
+    default, run the vectorized `_bitmod_fp4_tiles`)."""
     M, K = SA.shape
     N = TS.shape[2]
     out = np.zeros((M, N))
+    if lanes == 4 and group % 4 == 0:
+        pad = -K % 4
+        SA, EA, MA = (np.pad(np.asarray(a, np.int64), ((0, 0), (0, pad))) for a in (SA, EA, MA))
+        TS, TE, TM = (
+            np.pad(np.asarray(a, np.int8), ((0, 0), (0, pad), (0, 0))) for a in (TS, TE, TM)
+        )
+        n = -(-M // BM_TM) * -(-N // BM_TN)
+        args = (SA, EA, MA, TS, TE, TM, BS, K, group, scales, has_scales, unit)
+        if M * N * K * TS.shape[0] >= PAR_MIN_WORK:
+            return _bitmod_fp4_par(*args, n, out)
+        return _bitmod_fp4_tiles(*args, 0, n, out)
     n = _n_tiles(M, N, 1)
     args = (SA, EA, MA, TS, TE, TM, BS, lanes, group, scales, has_scales, unit, n, out)
     if M * N * K * TS.shape[0] >= PAR_MIN_WORK:

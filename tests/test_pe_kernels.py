@@ -250,3 +250,88 @@ def test_integer_paths_accept_any_integer_dtype():
             assert _bits_equal(got, out) and got.dtype == out.dtype
         if kind == "int_mac":
             assert np.array_equal(out, ref)
+
+
+def _fp16_add_all(a, b, max_finite, tiny):
+    import numba
+
+    @numba.njit
+    def run(a, b, mf, ti):
+        out = np.empty((a.size, b.size), dtype=np.float32)
+        for i in range(a.size):
+            for j in range(b.size):
+                out[i, j] = K.fp16_add_f32(a[i], b[j], mf, ti)
+        return out
+
+    return run(a, b, np.float32(max_finite), np.float32(tiny))
+
+
+@pytest.mark.parametrize("ftz", [True, False])
+def test_fp16_add_in_float32_is_the_correctly_rounded_fp16_sum(ftz):
+    """The LUT FP16 kernel's adder (float32 sum, Veltkamp split to 11 bits) against numpy's
+    float16 rounding of the exact float64 sum: every finite FP16 value a (subnormals too)
+    with b from every exponent, both signs, near-ties and the overflow boundary."""
+    allh = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    a = allh[np.isfinite(allh)].astype(np.float32)
+    rng = np.random.default_rng(16)
+    b = np.concatenate([
+        rng.choice(a, 200), np.ldexp(np.float32(1.0), np.arange(-24, 16)).astype(np.float32),
+        np.float32([65504.0, -65504.0, 2.0**-14, 3 * 2.0**-24, 0.0, -0.0, 1.0 + 2.0**-10]),
+    ])  # fmt: skip
+    tiny = 2.0**-14 if ftz else 0.0
+    if ftz:  # the kernel's accumulator and entries are never subnormal with FTZ
+        a = a[(np.abs(a) >= tiny) | (a == 0)]
+        b = b[(np.abs(b) >= tiny) | (b == 0)]
+    got = _fp16_add_all(a, b, 65504.0, tiny).astype(np.float64)
+    exact = a.astype(np.float64)[:, None] + b.astype(np.float64)[None, :]  # exact
+    with np.errstate(over="ignore"):  # sums beyond FP16's range round to +-inf
+        ref = exact.astype(np.float16).astype(np.float64)
+    if ftz:
+        ref = np.where(np.abs(ref) < tiny, np.copysign(0.0, ref), ref)
+    assert _bits_equal(got, ref)
+    assert np.isinf(_fp16_add_all(np.float32([65504.0]), np.float32([16.0]), 65504.0, tiny))
+
+
+def test_lut_fp16_tiles_cross_row_and_column_tiles():
+    """The LUT FP16 kernel's output tiles (256 rows x 8 columns): outputs on both sides of
+    each boundary equal the dot product computed alone, which equals the step model."""
+    from test_pe_equivalence import operands, same
+
+    rng = np.random.default_rng(18)
+    unit = pe.get("lut", w_fmt="bipolar3")
+    m, n, k = 260, 10, 13
+    X, W = operands(unit, k, rng, (m, k), (k, n))
+    res = unit.matmul(X, W).value
+    for i in (0, 255, 256, 259):
+        for j in (0, 7, 8, 9):
+            assert same(res[i, j], unit.dot(X[i], W[:, j]).value), (i, j)
+    assert same(res[256, 8], unit.step_dot(X[256], W[:, 8]).value)
+
+
+@pytest.mark.parametrize(
+    ("w_fmt", "m", "k", "n", "scaled"),
+    [("int4", 37, 130, 300, False), ("int4", 20, 259, 70, True),
+     ("bitmod_fp4_er_pos", 9, 64, 260, True), ("int8", 11, 67, 33, False)],
+)  # fmt: skip
+def test_bitmod_fp16_vectorized_kernel_equals_the_sequential_one(w_fmt, m, k, n, scaled):
+    """The 4-lane kernel (computed normalising shift, K padded to 4, SIMD over n) against
+    the lane-generic kernel (search loop, no padding), with FP16 activations over the whole
+    exponent range, +-65504 runs and integer scales, K not a multiple of 4."""
+    from hwsim.pe import bitmod_fp as BF
+
+    rng = np.random.default_rng(k)
+    unit = pe.get("bitserial", scheme="bitmod", a_fmt="fp16", w_fmt=w_fmt, group_size=32)
+    X = F.get("fp16").quantize(rng.normal(size=(m, k)) * np.exp2(rng.integers(-24, 14, (m, k))))
+    X[0, :5], X[1, :7] = 65504.0, -65504.0
+    W = rng.choice(F.get(w_fmt).grid(), size=(k, n))
+    side = {"scales": rng.integers(0, 256, size=(-(-k // 32), n))} if scaled else {}
+    got = unit.matmul(X, W, **side).value
+    Xp, Wp, s = unit._prepare(X, W, side)
+    SA, EA, MA = BF.act_fields(Xp)
+    TS, TE, TM, BS = BF.term_arrays(Wp, not unit.w_terms, unit._booth_arrays, unit.cpc)
+    sc = s["scales"].astype(np.float64) if scaled else np.ones((1, n))
+    args = (SA, EA, MA, TS, TE, TM, BS, 4, 32 if scaled else k, sc, scaled, float(unit.w_unit))
+    ref = K._bitmod_fp_gemm_tiles(*args, 0, m * -(-n // K.TILE_N), np.zeros((m, n)))
+    assert _bits_equal(got, ref)
+    assert _bits_equal(got[3, :5], [unit.step_dot(X[3], W[:, j], **{
+        key: v[:, j] for key, v in side.items()}).value for j in range(5)])  # fmt: skip

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..qgemm import QGemmError, exact_gemm, pe_plan, select_layers
 from .loader import check_model, gguf_path, load_model
 from .model import Llama, QuantSpec, resolve_format, token_nll
 from .text import eval_text, sha256
@@ -24,6 +25,7 @@ from .tokenizer import encode
 METHODS = (None,)  # implemented; "smoothquant", "hadamard", "gptq", "awq" are planned
 PLANNED = ("smoothquant", "hadamard", "gptq", "awq")
 DEFAULT_WINDOW = 512  # tokens per window (the reference notes' measured setup)
+REFERENCES = ("float32", "exact")  # GEMM of quantized layers off the PE (evaluate)
 BATCH_WINDOWS = 4  # windows run through the model together (bounds memory, ~40 MB scores)
 
 
@@ -85,23 +87,38 @@ def evaluate(
     window: int = DEFAULT_WINDOW,
     pe=None,
     pe_params=None,
+    pe_layers=None,
+    reference: str = "float32",
     check_text: bool = True,
     rope=None,
 ) -> PerplexityResult:
     """Perplexity with everything it depends on (see the module docstring; formats and
-    ``pe`` as in ``model.QuantSpec``; ``rope``: override the RoPE function, for tests)."""
+    ``pe`` as in ``model.QuantSpec``; ``rope``: override the RoPE function, for tests).
+
+    PE datapaths: ``pe`` (a PE kind, (kind, params), or a per-layer {glob: pe} mapping,
+    ``hwsim.accuracy.qgemm.pe_plan``) runs the quantized linear GEMMs on that PE's fast
+    path; ``pe_layers`` (a glob such as "L0.*" or "*.down_proj", a comma-separated list or
+    a list of globs) limits ``pe`` to the matching layers. ``reference``: the GEMM of
+    quantized layers that are not on a PE: "float32" (BLAS on the dequantized operands, the
+    default) or "exact" (every output the exact sum rounded once, as the PE path's
+    epilogue; docs/accuracy.md)."""
     check_model(model)
     check_method(method)
     _check_sizes(tokens, window, available=tokens)
-    quant = QuantSpec(weight_fmt, act_fmt, kv_fmt, pe, pe_params)
+    if reference not in REFERENCES:
+        raise QGemmError(f"reference must be one of {list(REFERENCES)}, got {reference!r}")
+    quant = QuantSpec(weight_fmt, act_fmt, kv_fmt, select_layers(pe, pe_layers), pe_params)
     for f in (weight_fmt, act_fmt, kv_fmt):
         resolve_format(f)  # bad names fail before the model is loaded
+    pe_plan(quant.pe, pe_params)  # so do bad PE kinds and parameters
     gguf_path()  # LLMUnavailable naming the install command when the extra is missing
     text = eval_text(check=check_text)
     ids = encode(text, model)
     a = _check_sizes(tokens, window, len(ids))
     kwargs = {} if rope is None else {"rope": rope}
     net = Llama(load_model(model), quant, **kwargs)
+    if reference == "exact":
+        net.runner.reference = exact_gemm  # the runner's exact path (qgemm.exact_qgemm)
     t0 = time.perf_counter()
     ids = ids[: a.tokens]
     starts = list(range(0, a.tokens, a.window))
@@ -117,7 +134,7 @@ def evaluate(
                 nll.append(token_nll(net, row[:-1], seq[1:]))
     nll = np.concatenate(nll)
     mean = float(nll.mean())
-    pe_label = None if net.runner.spec is None else net.runner.spec.label()
+    pe_label = net.runner.pe_label()
     return PerplexityResult(
         model, math.exp(mean), mean, int(nll.size), a.tokens, a.window,
         weight_fmt, act_fmt, kv_fmt, method, pe_label,
@@ -137,7 +154,7 @@ def llm_perplexity(
 ) -> float:
     """Perplexity of ``model`` on the first ``tokens`` tokens of the default offline text
     (``hwsim.formats`` names; None = the shipped model unquantized). ``options``: ``window``,
-    ``pe``, ``pe_params``, ``check_text`` of ``evaluate``."""
+    ``pe``, ``pe_params``, ``pe_layers``, ``reference``, ``check_text`` of ``evaluate``."""
     return evaluate(
         model, tokens=tokens, weight_fmt=weight_fmt, act_fmt=act_fmt, kv_fmt=kv_fmt,
         method=method, **options,
