@@ -400,6 +400,24 @@ def llm_accuracy_formats(design: str, kv_fmt=None) -> tuple[str, str, str]:
     return wf, af, _none(kv_fmt) or af
 
 
+def llm_design_perplexity(
+    design: str, tokens: int = 2048, kv_fmt=None, method=None, pe_exact: bool = False
+) -> float:
+    """SmolLM2 perplexity on ``design``'s formats (``llm_accuracy_formats``) over ``tokens``
+    tokens; ``pe_exact``: every linear GEMM on the design's PE model (its parameters, operand
+    formats from the quantized operands), else the format-emulated float path. Cached."""
+    import json
+
+    wf, af, kv = llm_accuracy_formats(design, kv_fmt)
+    if not pe_exact:
+        return _perplexity(int(tokens), wf, af, kv, _none(method), None, "{}")
+    kind, params = LLM_DESIGNS[design]
+    pe_params = {k: v for k, v in params.items() if k not in ("a_fmt", "w_fmt")}
+    return _perplexity(
+        int(tokens), wf, af, kv, _none(method), kind, json.dumps(pe_params, sort_keys=True)
+    )
+
+
 def llm_accuracy_energy(point: dict) -> dict:
     """Study 4: SmolLM2-135M perplexity on one PE design next to the energy, latency and area
     of the same model's prefill / decode on that design's array (``llm_pe`` with
@@ -415,20 +433,16 @@ def llm_accuracy_energy(point: dict) -> dict:
     simulated step by its tokens (prefill: batch x seq_len; decode: batch): energy (uJ),
     cycles, and time (us, at the accelerator's clock ``hwsim.accel.arch.DEFAULT_FREQ_HZ``);
     ``latency_ms`` is the whole step (a decode step is every sequence's per-token latency)."""
-    import json
-
     from hwsim.accel.arch import DEFAULT_FREQ_HZ
 
     design = point["design"]
     wf, af, kv = llm_accuracy_formats(design, point.get("kv_fmt"))
     tokens = int(point.get("tokens", 2048))
     pe_exact = bool(point.get("pe_exact", False))
-    kind, params = LLM_DESIGNS[design]
-    pe_params = {k: v for k, v in params.items() if k not in ("a_fmt", "w_fmt")}
-    method = _none(point.get("method"))
-    emulated = _perplexity(tokens, wf, af, kv, method, None, "{}")
-    ppl = _perplexity(tokens, wf, af, kv, method, kind, json.dumps(pe_params, sort_keys=True)) \
-        if pe_exact else emulated  # fmt: skip
+    kind = LLM_DESIGNS[design][0]
+    method = point.get("method")
+    emulated = llm_design_perplexity(design, tokens, kv, method)
+    ppl = llm_design_perplexity(design, tokens, kv, method, True) if pe_exact else emulated
     sim = llm_pe({**point, "model": LLM_ACCURACY_MODEL, "kv_fmt": kv})
     batch, seq = int(point.get("batch", 1)), int(point["seq_len"])
     step_tokens = batch * (seq if point["phase"] == "prefill" else 1)

@@ -107,3 +107,43 @@ def test_study_file_validates():
     points = study.sweep.points()
     assert {p["design"] for p in points} <= set(E.LLM_DESIGNS)
     assert {p["phase"] for p in points} == {"prefill", "decode"}
+
+
+def test_findings_and_generated_readme_section(calls, tmp_path):
+    import pandas as pd
+
+    from hwsim import llm_findings as LF
+
+    rows = []
+    for design in ("fp16_fma", "mac_w8a8", "mac_w4a8"):
+        for kv in ("int8", "int4"):
+            for phase, batch in (("prefill", 1), ("decode", 1), ("decode", 8)):
+                p = _point(design=design, kv_fmt=kv, phase=phase, batch=batch)
+                rows.append({**p, "status": "ok", **E.llm_accuracy_energy(p)})
+    df = pd.DataFrame(rows)
+    lines = LF.findings(df)
+    table = [ln for ln in lines if ln.startswith("| ")]
+    assert len(table) == 1 + 3  # header + one row per design
+    head = [c.strip() for c in table[0].strip("|").split("|")]
+    row = dict(zip(head, [c.strip() for c in table[3].strip("|").split("|")], strict=True))
+    ref = df[(df.design == "mac_w4a8") & (df.phase == "decode") & (df.batch == 8)]
+    ref = ref[ref.kv_fmt_used == "int8"].iloc[0]
+    assert row["design"] == "mac_w4a8" and row["ppl KV int8"] == LF._fmt(ref.perplexity)
+    assert row["uJ/token decode b8"] == LF._fmt(ref.energy_per_token_uj)
+    text = "\n".join(lines)
+    assert "KV cache int8 -> int4" in text and "Pareto front, perplexity vs area" in text
+    # the README section is replaced in place, everything around it kept
+    res = tmp_path / "run"
+    res.mkdir()
+    df.to_csv(res / "results.csv", index=False)
+    (res / "summary.md").write_text("# run\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# S\n\nbefore\n{LF.BEGIN}\nold numbers\n{LF.END}\nafter\n")
+    LF.write(res, readme)
+    LF.write(res, readme)  # idempotent
+    out = readme.read_text()
+    assert "old numbers" not in out and out.count(LF.BEGIN) == 1
+    assert out.startswith("# S\n\nbefore\n") and out.endswith("after\n") and table[3] in out
+    assert (res / "summary.md").read_text().count(LF.FINDINGS) == 1
+    with pytest.raises(ValueError, match="results.csv"):
+        LF.write(tmp_path)
