@@ -9,6 +9,7 @@
    PE model in the design's formats. The model is SmolLM2-135M (perplexity over 256 tokens)
    when the ``llm`` extra is installed, else all-MiniLM-L6 (embedding cosine to FP32) when
    the ``minilm`` extra is, else the PE part is skipped with a message naming the install.
+   ``--quick``: four of the designs (``QUICK_DESIGNS``), 32-token prefill and perplexity.
 Writes tidy CSVs, Pareto and energy-breakdown plots (PNG and SVG) and a markdown summary.
 """
 
@@ -104,6 +105,10 @@ DEMO_DESIGNS = {
     "shiftadd_w4a8": ("pot4_g32", "int8_tensor"),
 }
 
+#: the designs of ``hwsim demo --quick`` (a smoke run: every SmolLM2 perplexity costs ~10-20 s
+#: of quantizing and running 30 blocks, measured on the 2-core VM)
+QUICK_DESIGNS = ("fp16_fma", "mac_w8a8", "mac_w4a8", "bitserial_w4a8")
+
 #: model -> (label on the plots, accuracy column, better, what that column is)
 PE_MODELS = {
     "smollm2-135m": ("SmolLM2-135M", "perplexity", "min",
@@ -140,21 +145,25 @@ def _fp16_acts(design: str) -> bool:
 
 def pe_design_table(
     seq_len: int = 128, rows: int = 32, cols: int = 32, model: str = "smollm2-135m",
-    tokens: int = 256,
+    tokens: int = 256, designs=tuple(DEMO_DESIGNS),
 ) -> pd.DataFrame:  # fmt: skip
-    """One row per DEMO_DESIGNS entry: simulated cycles, energy (pJ, by PE / SRAM / DRAM),
-    area (um2, approximate) of a rows x cols array on ``model``'s prefill of ``seq_len``
-    tokens, and the same model's accuracy with its linear GEMMs on that PE model: SmolLM2
-    perplexity over ``tokens`` tokens (formats ``LLM_ACCURACY_FORMATS``, KV cache in the
-    activation format as simulated) or MiniLM cosine (formats ``DEMO_DESIGNS``). The FP16
-    FMA design's accuracy is format-emulated (``accuracy_path``): its FP16 PE path is too
-    slow for a demo (issue 14)."""
+    """One row per design of ``designs`` (DEMO_DESIGNS keys): simulated cycles, energy (pJ,
+    by PE / SRAM / DRAM), area (um2, approximate) of a rows x cols array on ``model``'s
+    prefill of ``seq_len`` tokens, and the same model's accuracy with its linear GEMMs on
+    that PE model: SmolLM2 perplexity over ``tokens`` tokens (formats
+    ``LLM_ACCURACY_FORMATS``, KV cache in the activation format as simulated) or MiniLM
+    cosine (formats ``DEMO_DESIGNS``). The FP16 FMA design's accuracy is format-emulated
+    (``accuracy_path``): its FP16 PE path is too slow for a demo (issue 14)."""
     import hwsim.evaluators as E
 
     if model not in PE_MODELS:
         raise ValueError(f"model must be one of {sorted(PE_MODELS)}, got {model!r}")
+    unknown = set(designs) - set(DEMO_DESIGNS)
+    if unknown:
+        raise ValueError(f"designs {sorted(unknown)} are not in DEMO_DESIGNS {list(DEMO_DESIGNS)}")
     out = []
-    for design, (wf, af) in DEMO_DESIGNS.items():
+    for design in designs:
+        wf, af = DEMO_DESIGNS[design]
         kind, params = E.LLM_DESIGNS[design]
         on_pe = not _fp16_acts(design)
         path = {"accuracy_path": f"pe:{kind}" if on_pe else "format-emulated"}
@@ -200,10 +209,11 @@ def _pe_part(out: Path, quick: bool, quiet: bool = False) -> list[str]:
     if model is None:
         return ["", "## PE designs", "", f"- {note}"]
     label, metric, better, meaning = PE_MODELS[model]
-    seq_len, tokens = (32, 64) if quick else (128, 256)
+    seq_len, tokens = (32, 32) if quick else (128, 256)
+    designs = QUICK_DESIGNS if quick else tuple(DEMO_DESIGNS)
     what = f"perplexity over {tokens} tokens" if metric == "perplexity" else "embedding cosine"
-    with _step(f"simulating {len(DEMO_DESIGNS)} PE designs on {label} and its {what}", quiet):
-        df = pe_design_table(seq_len=seq_len, model=model, tokens=tokens)
+    with _step(f"simulating {len(designs)} PE designs on {label} and its {what}", quiet):
+        df = pe_design_table(seq_len=seq_len, model=model, tokens=tokens, designs=designs)
         df.to_csv(out / "pe_designs.csv", index=False)
     ylabel = f"{label} {what}, GEMMs on the PE"
     xlabel = f"energy of {label} prefill, {seq_len} tokens (mJ, 45 nm cost model)"

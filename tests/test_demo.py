@@ -97,7 +97,7 @@ def test_pe_table_is_one_model_on_both_axes(quick_demo):
 
 
 def _fake_table(metric):
-    def table(seq_len, model, tokens, rows=32, cols=32):
+    def table(seq_len, model, tokens, designs, rows=32, cols=32):
         designs = ["fp16_fma", "mac_w8a8", "mac_w4a8"]
         return pd.DataFrame({
             "design": designs, "model": model, "cycles": [3, 2, 1],
