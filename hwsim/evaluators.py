@@ -432,7 +432,10 @@ def llm_accuracy_energy(point: dict) -> dict:
     (``--workers 1``) to compute it once per design and KV format. Per-token metrics divide the
     simulated step by its tokens (prefill: batch x seq_len; decode: batch): energy (uJ),
     cycles, and time (us, at the accelerator's clock ``hwsim.accel.arch.DEFAULT_FREQ_HZ``);
-    ``latency_ms`` is the whole step (a decode step is every sequence's per-token latency)."""
+    ``latency_ms`` is the whole step (a decode step is every sequence's per-token latency).
+    A plain INT KV format (``int8``) is per-(token, head) absmax with an fp32 scale in the
+    perplexity; the simulator stores its elements only (that fp32 scale per 64 elements,
+    +0.5 bit per element, is not counted)."""
     from hwsim.accel.arch import DEFAULT_FREQ_HZ
 
     design = point["design"]
