@@ -215,13 +215,15 @@ def _pe_part(out: Path, quick: bool, quiet: bool = False) -> list[str]:
     with _step(f"simulating {len(designs)} PE designs on {label} and its {what}", quiet):
         df = pe_design_table(seq_len=seq_len, model=model, tokens=tokens, designs=designs)
         df.to_csv(out / "pe_designs.csv", index=False)
-    ylabel = f"{label} {what}, GEMMs on the PE"
-    xlabel = f"energy of {label} prefill, {seq_len} tokens (mJ, 45 nm cost model)"
+    short = f"perplexity, {tokens} tokens" if metric == "perplexity" else "embedding cosine"
+    ylabel = f"{label} {short}"
+    xlabel = f"{label} prefill energy, {seq_len} tokens (mJ)"
     with _step("plotting PE figures", quiet):
         scatter_pareto(
             df.assign(energy_mj=df.energy_pj * 1e-9), out / "pe_energy_vs_accuracy",
             x="energy_mj", y=metric, color="design", labels="legend", better=better,
-            xlabel=xlabel, ylabel=ylabel, title=f"PE designs: {label} energy vs {metric}",
+            xlabel=xlabel, ylabel=ylabel,
+            title=f"{label} on each PE (GEMMs on the PE; FP16 FMA emulated)",
         )  # fmt: skip
         energy_breakdown(df, out / "pe_energy_breakdown", by="design",
                          title=f"{label} prefill on 32 x 32 arrays")  # fmt: skip
