@@ -4,8 +4,12 @@
    every low-bit block format, measures SQNR/MSE against storage bits per element (scales
    included), with the Lloyd-Max quantizer as reference.
 2. PEs: six PE designs (FP16 FMA, INT8 and INT4 MACs, bit-serial, MixPE, shift-add) each as a
-   32 x 32 weight-stationary array simulated on all-MiniLM-L6 prefill (128 tokens), and the
-   digits MLP's accuracy with every GEMM executed by that PE model in its formats.
+   32 x 32 weight-stationary array, with ONE model on both axes: the energy of its prefill
+   (128 tokens) simulated on the array, and its accuracy with the linear GEMMs executed by that
+   PE model in the design's formats. The model is SmolLM2-135M (perplexity over 256 tokens)
+   when the ``llm`` extra is installed, else all-MiniLM-L6 (embedding cosine to FP32) when
+   the ``minilm`` extra is, else the PE part is skipped with a message naming the install.
+   ``--quick``: four of the designs (``QUICK_DESIGNS``), 32-token prefill and perplexity.
 Writes tidy CSVs, Pareto and energy-breakdown plots (PNG and SVG) and a markdown summary.
 """
 
@@ -89,8 +93,9 @@ def plot_sqnr(df: pd.DataFrame, path: Path, reference: pd.DataFrame | None = Non
     )  # fmt: skip
 
 
-#: design (hwsim.evaluators.LLM_DESIGNS) -> (weight format, activation format) of the digits
-#: MLP run on it: per-group-32 scales for 4-bit weights, per-channel INT8, per-tensor INT8 acts
+#: design (hwsim.evaluators.LLM_DESIGNS) -> (weight format, activation format) of MiniLM's
+#: GEMMs on it (the fallback model): per-group-32 scales for 4-bit weights, per-channel INT8,
+#: per-tensor INT8 activations. SmolLM2 uses hwsim.evaluators.LLM_ACCURACY_FORMATS.
 DEMO_DESIGNS = {
     "fp16_fma": ("fp16", "fp16"),
     "mac_w8a8": ("int8_channel", "int8_tensor"),
@@ -100,27 +105,87 @@ DEMO_DESIGNS = {
     "shiftadd_w4a8": ("pot4_g32", "int8_tensor"),
 }
 
+#: the designs of ``hwsim demo --quick`` (a smoke run: every SmolLM2 perplexity costs ~10-20 s
+#: of quantizing and running 30 blocks, measured on the 2-core VM)
+QUICK_DESIGNS = ("fp16_fma", "mac_w8a8", "mac_w4a8", "bitserial_w4a8")
 
-def pe_design_table(seq_len: int = 128, rows: int = 32, cols: int = 32) -> pd.DataFrame:
-    """One row per DEMO_DESIGNS entry: simulated cycles, energy (pJ, by PE / SRAM / DRAM),
-    area (um2, approximate) of a rows x cols array on MiniLM-L6 prefill, and digits accuracy
-    with every GEMM on that PE model."""
-    from hwsim.evaluators import LLM_DESIGNS, digits_accuracy, llm_pe
+#: model -> (label on the plots, accuracy column, better, what that column is)
+PE_MODELS = {
+    "smollm2-135m": ("SmolLM2-135M", "perplexity", "min",
+                     "SmolLM2-135M perplexity on the first tokens of hwsim.accuracy.llm's "
+                     "offline text (lower is better)"),
+    "minilm-l6": ("MiniLM-L6", "cosine", "max",
+                  "all-MiniLM-L6-v2 mean embedding cosine to FP32 over its 16 fixed texts"),
+}  # fmt: skip
 
+
+def pe_accuracy_model() -> tuple[str | None, str]:
+    """The model the PE part puts on both axes and a note: "smollm2-135m" with the ``llm``
+    extra, else "minilm-l6" with the ``minilm`` extra, else None (the note names both
+    installs)."""
+    from hwsim.accuracy import minilm
+    from hwsim.accuracy.llm import loader
+
+    why = loader.missing()
+    if why is None:
+        return "smollm2-135m", ""
+    if minilm.available():
+        return "minilm-l6", f"SmolLM2 not measured ({why}); MiniLM-L6 on both axes instead"
+    return None, (
+        f"PE part skipped: it measures a model's accuracy on each PE and needs the llm extra "
+        f"({loader.INSTALL}) or the minilm extra ({minilm.INSTALL})"
+    )
+
+
+def _fp16_acts(design: str) -> bool:
+    from hwsim.evaluators import LLM_ACCURACY_FORMATS
+
+    return LLM_ACCURACY_FORMATS[design][1] == "fp16"
+
+
+def pe_design_table(
+    seq_len: int = 128, rows: int = 32, cols: int = 32, model: str = "smollm2-135m",
+    tokens: int = 256, designs=tuple(DEMO_DESIGNS),
+) -> pd.DataFrame:  # fmt: skip
+    """One row per design of ``designs`` (DEMO_DESIGNS keys): simulated cycles, energy (pJ,
+    by PE / SRAM / DRAM), area (um2, approximate) of a rows x cols array on ``model``'s
+    prefill of ``seq_len`` tokens, and the same model's accuracy with its linear GEMMs on
+    that PE model: SmolLM2 perplexity over ``tokens`` tokens (formats
+    ``LLM_ACCURACY_FORMATS``, KV cache in the activation format as simulated) or MiniLM
+    cosine (formats ``DEMO_DESIGNS``). The FP16 FMA design's accuracy is format-emulated
+    (``accuracy_path``): its FP16 PE path is too slow for a demo (issue 14)."""
+    import hwsim.evaluators as E
+
+    if model not in PE_MODELS:
+        raise ValueError(f"model must be one of {sorted(PE_MODELS)}, got {model!r}")
+    unknown = set(designs) - set(DEMO_DESIGNS)
+    if unknown:
+        raise ValueError(f"designs {sorted(unknown)} are not in DEMO_DESIGNS {list(DEMO_DESIGNS)}")
     out = []
-    for design, (wf, af) in DEMO_DESIGNS.items():
-        kind, params = LLM_DESIGNS[design]
-        sim = llm_pe(dict(design=design, model="minilm-l6", phase="prefill", seq_len=seq_len,
-                          rows=rows, cols=cols))  # fmt: skip
-        pe_params = {k: v for k, v in params.items() if k not in ("a_fmt", "w_fmt")}
-        acc = digits_accuracy(dict(weight_format=wf, act_format=af, pe=kind, pe_params=pe_params))
-        out.append({"design": design, "weight_format": wf, "act_format": af, **sim, **acc})
+    for design in designs:
+        wf, af = DEMO_DESIGNS[design]
+        kind, params = E.LLM_DESIGNS[design]
+        on_pe = not _fp16_acts(design)
+        path = {"accuracy_path": f"pe:{kind}" if on_pe else "format-emulated"}
+        if model == "smollm2-135m":
+            wf, af, kv = E.llm_accuracy_formats(design)
+            acc = {"perplexity": E.llm_design_perplexity(design, tokens, pe_exact=on_pe)}
+            path["kv_format"] = kv
+        else:
+            kv = None
+            pe_params = {k: v for k, v in params.items() if k not in ("a_fmt", "w_fmt")}
+            pe = dict(pe=kind, pe_params=pe_params) if on_pe else {}
+            acc = E.minilm_fidelity(dict(weight_format=wf, act_format=af, **pe))
+        sim = E.llm_pe(dict(design=design, model=model, phase="prefill", seq_len=seq_len,
+                          rows=rows, cols=cols, kv_fmt=kv))  # fmt: skip
+        out.append({"design": design, "model": model, "weight_format": wf, "act_format": af,
+                    **path, **sim, **acc})  # fmt: skip
     return pd.DataFrame(out).drop(columns="utilization")  # = array_busy_fraction, see GLOSSARY
 
 
 #: pe_designs.csv columns a reader cannot guess (written into summary.md)
 GLOSSARY = {
-    "cycles": "clock cycles of the whole MiniLM-L6 prefill, stalls included",
+    "cycles": "clock cycles of the model's whole prefill, stalls included",
     "array_busy_fraction": "PE-cycles spent computing / (PEs x cycles); a bit-serial PE "
     "counts as busy while it streams, whatever it completes per cycle",
     "macs_per_cycle": "multiply-accumulates completed per clock cycle (whole array)",
@@ -129,33 +194,49 @@ GLOSSARY = {
     "peak_fraction": "macs_per_cycle / peak_macs_per_cycle",
     "energy_pj": "energy in pJ (45 nm cost model): energy_pe_pj + energy_sram_pj + energy_dram_pj",
     "area_um2": "array area in um2 (PE logic + SRAM, approximate unit inventory)",
-    "accuracy": "digits MLP test accuracy with every GEMM run on the PE model",
+    "accuracy_path": "pe:<kind>: every linear GEMM ran on that PE model (exact accumulation "
+    "and scale epilogue); format-emulated: the PE's formats multiplied in float (the FP16 PE "
+    "path is too slow for a demo)",
 }
 
 
 def _pe_part(out: Path, quick: bool, quiet: bool = False) -> list[str]:
     from hwsim.plots import energy_breakdown, scatter_pareto
 
-    with _step(f"simulating {len(DEMO_DESIGNS)} PE designs and their digits accuracy", quiet):
-        df = pe_design_table(seq_len=32 if quick else 128)
+    model, note = pe_accuracy_model()
+    if note:
+        print(f"[demo] {note}", file=sys.stderr if model else sys.stdout, flush=True)
+    if model is None:
+        return ["", "## PE designs", "", f"- {note}"]
+    label, metric, better, meaning = PE_MODELS[model]
+    seq_len, tokens = (32, 32) if quick else (128, 256)
+    designs = QUICK_DESIGNS if quick else tuple(DEMO_DESIGNS)
+    what = f"perplexity over {tokens} tokens" if metric == "perplexity" else "embedding cosine"
+    with _step(f"simulating {len(designs)} PE designs on {label} and its {what}", quiet):
+        df = pe_design_table(seq_len=seq_len, model=model, tokens=tokens, designs=designs)
         df.to_csv(out / "pe_designs.csv", index=False)
+    short = f"perplexity, {tokens} tokens" if metric == "perplexity" else "embedding cosine"
+    ylabel = f"{label} {short}"
+    xlabel = f"{label} prefill energy, {seq_len} tokens (mJ)"
     with _step("plotting PE figures", quiet):
         scatter_pareto(
             df.assign(energy_mj=df.energy_pj * 1e-9), out / "pe_energy_vs_accuracy",
-            x="energy_mj", y="accuracy", color="design", labels="legend",
-            xlabel="energy of MiniLM-L6 prefill (mJ, 45 nm cost model)",
-            ylabel="digits accuracy, GEMMs on the PE", title="PE designs: energy vs accuracy",
+            x="energy_mj", y=metric, color="design", labels="legend", better=better,
+            xlabel=xlabel, ylabel=ylabel,
+            title=f"{label} on each PE (GEMMs on the PE; FP16 FMA emulated)",
         )  # fmt: skip
         energy_breakdown(df, out / "pe_energy_breakdown", by="design",
-                         title="MiniLM-L6 prefill on 32 x 32 arrays")  # fmt: skip
-    print(df[["design", "cycles", "energy_pj", "area_um2", "accuracy"]].to_string(index=False))
-    front = pareto_front(df, "energy_pj", "accuracy")
-    return ["", "## PE designs (MiniLM-L6 prefill on 32 x 32, digits accuracy on the PE)", "",
-            f"- Pareto front of accuracy vs energy: {', '.join(front.design)}",
+                         title=f"{label} prefill on 32 x 32 arrays")  # fmt: skip
+    print(df[["design", "cycles", "energy_pj", "area_um2", metric]].to_string(index=False))
+    front = pareto_front(df, "energy_pj", metric, better=better)
+    glossary = {**GLOSSARY, metric: meaning}
+    return ["", f"## PE designs ({label} prefill on 32 x 32, {label} {what} on the PE)", "",
+            *([f"- {note}"] if note else []),
+            f"- Pareto front of {metric} vs energy: {', '.join(front.design)}",
             f"- fewest cycles: {df.loc[df.cycles.idxmin(), 'design']}; "
             f"least energy: {df.loc[df.energy_pj.idxmin(), 'design']}",
             "", "### pe_designs.csv columns", "",
-            *(f"- `{k}`: {v}" for k, v in GLOSSARY.items())]  # fmt: skip
+            *(f"- `{k}`: {v}" for k, v in glossary.items())]  # fmt: skip
 
 
 @contextmanager
@@ -201,8 +282,8 @@ def run_demo(out_dir: str = "results/demo", quick: bool = False, quiet: bool = F
     print(df.pivot(index="format", columns="distribution", values="sqnr_db").round(2)
           .assign(bits=df.groupby("format")["bits_per_element"].first().round(3))
           .sort_values("bits").to_string())  # fmt: skip
+    pe_files = ("pe_designs.csv, pe_energy_vs_accuracy.png/.svg, pe_energy_breakdown.png/.svg, "
+                if (out / "pe_designs.csv").exists() else "")  # fmt: skip
     print(f"\nwrote {out}/format_error.csv, lloyd_max_reference.csv, format_sqnr.png/.svg, "
-          f"pe_designs.csv, "
-          f"pe_energy_vs_accuracy.png/.svg, pe_energy_breakdown.png/.svg, summary.md "
-          f"in {time.perf_counter() - t0:.1f} s")  # fmt: skip
+          f"{pe_files}summary.md in {time.perf_counter() - t0:.1f} s")  # fmt: skip
     return 0

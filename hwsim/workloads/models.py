@@ -39,6 +39,13 @@ TRANSFORMERS: dict[str, TransformerShape] = {
     "llama3-8b": TransformerShape(
         4096, 14336, 32, 8, 32, 128256, True, True, "HF meta-llama/Meta-Llama-3-8B config.json"
     ),
+    # Allal et al. 2025, "SmolLM2" (arXiv 2502.02737); HF HuggingFaceTB/SmolLM2-135M config.json,
+    # equal to the llama.* metadata of the GGUF file that hwsim.accuracy.llm evaluates (checked
+    # by tests/test_workloads_smollm2.py): 9 query / 3 KV heads of 64, SwiGLU, LM head tied to
+    # the embedding (the lm_head GEMM is 576 x 49,152 all the same).
+    "smollm2-135m": TransformerShape(
+        576, 1536, 9, 3, 30, 49152, True, True, "HF HuggingFaceTB/SmolLM2-135M config.json"
+    ),
     "opt-1.3b": TransformerShape(
         2048, 8192, 32, 32, 24, 50272, False, True, "HF facebook/opt-1.3b config.json"
     ),
@@ -185,6 +192,7 @@ def get(
         "resnet-18": "resnet18",
         "resnet-50": "resnet50",
         "vit-b/16": "vit-b16",
+        "smollm2": "smollm2-135m",
     }.get(key, key)
     if key in RESNETS:
         if phase != "prefill":
