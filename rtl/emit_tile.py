@@ -184,6 +184,69 @@ def tile_design(acc, layer, mapping="scalesim") -> Design:
     return Design("tile", *_emit(s, arr, outs), info=dict(spec=s, array=arr.top))
 
 
+def _buffer_sizes(s: TileSpec) -> dict:
+    """Widths and depths of the buffers (bits, words) and the address width."""
+    WD = s.k * s.fc if s.weight_whole else s.k
+    return dict(
+        WD=WD,
+        AW=cw(max(s.k, WD)),
+        FW=max(s.rows * s.a_bits, s.cols * s.w_bits),
+    )
+
+
+def buffers_design(s: TileSpec) -> Design:
+    """The tile's three SRAM buffers (behavioural RAM) as one module: act (K words of R
+    codes) and weight (K or K x ceil(N/C) words of C codes) written by the fill port and read
+    with one cycle of latency (registered outputs a_q / w_q, read enable `rd`); out (R words
+    of C accumulators) written all at once by `cap`, read combinationally by the DMA drain."""
+    R, C, K, AB, WB, A = s.rows, s.cols, s.k, s.a_bits, s.w_bits, s.acc_bits
+    z = _buffer_sizes(s)
+    WD, AW, FW = z["WD"], z["AW"], z["FW"]
+    params = dict(rows=R, cols=C, k=K, a_bits=AB, w_bits=WB, acc_bits=A, weight_words=WD)
+    top = module_name("tile_buffers", params)
+    v = V()
+    _header(
+        v,
+        top,
+        f"tile buffers {params}: act {K}x{R * AB} b, weight {WD}x{C * WB} b, out {R}x{C * A} b",
+        [
+            "input  wire clk",
+            "input  wire fill_we",
+            "input  wire fill_op",
+            f"input  wire [{AW - 1}:0] fill_addr",
+            f"input  wire [{FW - 1}:0] fill_data",
+            "input  wire rd",
+            f"input  wire [{AW - 1}:0] a_addr",
+            f"input  wire [{AW - 1}:0] w_addr",
+            f"output reg  [{R * AB - 1}:0] a_q",
+            f"output reg  [{C * WB - 1}:0] w_q",
+            "input  wire cap",
+            f"input  wire [{R * C * A - 1}:0] cap_data",
+            f"input  wire [{cw(R) - 1}:0] drain_row",
+            f"output wire [{C * A - 1}:0] drain_data",
+        ],
+    )
+    v(f"    reg [{R * AB - 1}:0] amem [0:{K - 1}];")
+    v(f"    reg [{C * WB - 1}:0] wmem [0:{WD - 1}];")
+    v(f"    reg [{C * A - 1}:0] omem [0:{R - 1}];")
+    v("    always @(posedge clk) begin")
+    v(f"        if (fill_we && !fill_op) amem[fill_addr] <= fill_data[{R * AB - 1}:0];")
+    v(f"        if (fill_we && fill_op) wmem[fill_addr] <= fill_data[{C * WB - 1}:0];")
+    v(
+        "        if (rd) begin",
+        "            a_q <= amem[a_addr];",
+        "            w_q <= wmem[w_addr];",
+    )
+    v("        end")
+    v("        if (cap) begin")
+    for r in range(R):
+        v(f"            omem[{r}] <= cap_data[{(r + 1) * C * A - 1}:{r * C * A}];")
+    v("        end", "    end")
+    v("    assign drain_data = omem[drain_row];")
+    v("endmodule", "`default_nettype wire")
+    return Design("tile_buffers", top, v.text(), params, dict(z))
+
+
 def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     R, C, K, AB, WB, A = s.rows, s.cols, s.k, s.a_bits, s.w_bits, s.acc_bits
     FR, FC, CPC = s.fr, s.fc, s.cpc
@@ -201,6 +264,8 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     v = V()
     v("/* verilator lint_off DECLFILENAME */")
     v(arr.verilog.replace("/* verilator lint_off DECLFILENAME */\n", ""))
+    bufs = buffers_design(s)
+    v(bufs.verilog)
     _header(
         v,
         top,
@@ -229,15 +294,6 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
             f"output reg  [{CNT - 1}:0] n_wr_out",
         ],
     )
-    # ---- buffers
-    v(f"    reg [{R * AB - 1}:0] amem [0:{K - 1}];")
-    v(f"    reg [{C * WB - 1}:0] wmem [0:{WD - 1}];")
-    v(f"    reg [{C * A - 1}:0] omem [0:{R - 1}];")
-    v("    always @(posedge clk) begin")
-    v(f"        if (fill_we && !fill_op) amem[fill_addr] <= fill_data[{R * AB - 1}:0];")
-    v(f"        if (fill_we && fill_op) wmem[fill_addr] <= fill_data[{C * WB - 1}:0];")
-    v("    end")
-    v("    assign drain_data = omem[drain_row];")
     # ---- controller state
     v("    localparam [2:0] S_IDLE = 3'd0, S_LDA = 3'd1, S_LDW = 3'd2, S_RUN = 3'd3,")
     v("                     S_DRAIN = 3'd4, S_CAP = 3'd5, S_ST = 3'd6;")
@@ -260,15 +316,16 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     v("    wire issue = (st == S_RUN);")
     v(f"    wire rd = issue && (cc == {CC}'d0);")
     # ---- SRAM read port (registered) + step control, one cycle later
-    v(f"    reg [{R * AB - 1}:0] a_q;", f"    reg [{C * WB - 1}:0] w_q;")
+    v(f"    wire [{R * AB - 1}:0] a_q;", f"    wire [{C * WB - 1}:0] w_q;")
+    v("    wire cap = (st == S_CAP);")
+    caps = ", ".join(f"acc_{r}_{c}" for r in reversed(range(R)) for c in reversed(range(C)))
+    v(f"    {bufs.top} buffers (")
+    v("        .clk(clk), .fill_we(fill_we), .fill_op(fill_op), .fill_addr(fill_addr),")
+    v("        .fill_data(fill_data), .rd(rd), .a_addr(a_addr), .w_addr(w_addr), .a_q(a_q),")
+    v(f"        .w_q(w_q), .cap(cap), .cap_data({{{caps}}}), .drain_row(drain_row),")
+    v("        .drain_data(drain_data)", "    );")
     v("    reg s_en, s_start, s_last;")
     v("    always @(posedge clk) begin")
-    v(
-        "        if (rd) begin",
-        "            a_q <= amem[a_addr];",
-        "            w_q <= wmem[w_addr];",
-    )
-    v("        end")
     v("        if (rst) begin", "            s_en <= 1'b0; s_start <= 1'b0; s_last <= 1'b0;")
     v("        end else begin")
     v("            s_en <= issue;")
@@ -357,10 +414,7 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     v("            end")
     v(f"            S_DRAIN: if (dr == {TW}'d{R + C - 2}) st <= S_CAP;  // MUT:drain")
     v(f"                     else dr <= dr + {TW}'d1;")
-    v("            S_CAP: begin")
-    for r in range(R):
-        accs = ", ".join(f"acc_{r}_{c}" for c in reversed(range(C)))
-        v(f"                omem[{r}] <= {{{accs}}};")
+    v("            S_CAP: begin")  # the buffers module captures every acc this cycle
     v("                n_wr_out <= n_wr_out + rv * cv;", "                st <= S_ST;")
     v("            end")
     v("            S_ST: if (dma_ack) begin")

@@ -59,6 +59,7 @@ async def tile_against_model(dut):
             raise AssertionError(f"tile did not finish within {limit} cycles (fin never rose)")
         if int(dut.dma_ack.value):
             dut.dma_ack.value = 0
+        dut.fill_we.value = 0  # a fill word is driven for one cycle
         if int(dut.fin.value):
             break
         if xfer is None and int(dut.dma_req.value) and not int(dut.dma_ack.value):
@@ -103,11 +104,8 @@ async def tile_against_model(dut):
                 base = xfer["blk"] * K if (xfer["op"] == 1 and s["weight_whole"]) else 0
                 dut.fill_we.value, dut.fill_op.value = 1, xfer["op"]
                 dut.fill_addr.value, dut.fill_data.value = base + t, words[t]
-            else:
-                dut.fill_we.value = 0
         xfer["t"] = t + 1
         if xfer["t"] >= xfer["dur"]:
-            dut.fill_we.value = 0
             dut.dma_ack.value = 1
             xfer = None
     res = {c: int(getattr(dut, c).value) for c in COUNTERS}

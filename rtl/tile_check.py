@@ -2,8 +2,9 @@
 
 `run_tile(acc, layer, sim, seed)` generates the tile (`hwsim.rtl.emit_tile`), draws a random
 GEMM (uniform codes, 20% corner values; `hwsim.rtl.stimulus`), computes every expected output
-with the PE model (`unit.dot`), runs `hwsim.rtl.tile_bench` on Icarus or Verilator and returns
-what the RTL measured. `compare(spec, measured, row)` checks it against the row of
+with the PE step model (its accumulator register after the dot product), runs
+`hwsim.rtl.tile_bench` on Icarus or Verilator and returns what the RTL measured.
+`compare(spec, measured, row)` checks it against the row of
 `hwsim.simulate(acc, layer, mapping="scalesim").layers` (the caller runs the simulator: rtl
 does not import hwsim.simulate). The timing contract (docs/rtl.md, "Accelerator tile"):
 
@@ -109,7 +110,12 @@ def make_job(s: TileSpec, seed: int) -> dict:
     for j in range(s.fc):
         cols = wc[:, j * s.cols : (j + 1) * s.cols]
         weight_words.append([word(cols[k], s.w_bits, wm) for k in range(s.k)])
-    expect = [[int(unit.dot(x[m], w[:, n]).value) for n in range(s.n)] for m in range(s.m)]
+
+    def acc_reg(xr, wc):  # the accumulator register after the dot product (step model)
+        *_, last = unit.step_trace(xr, wc)
+        return int(last["acc"])
+
+    expect = [[acc_reg(x[m], w[:, n]) for n in range(s.n)] for m in range(s.m)]
     spec = asdict(s)
     return dict(
         spec=spec,
@@ -239,3 +245,34 @@ def _spec(acc, layer) -> TileSpec:
 
 
 __all__ = ["TileResult", "check_tile", "compare", "rtl_cycles", "run_tile"]
+
+
+#: default tile checks: (name, hwsim.accel.systolic keyword arguments, (M, N, K)). Buffers are
+#: small so that the fit rules matter: `refetch` re-reads the weights every row fold (the
+#: K x N matrix is over the weight buffer's usable bytes) and is DRAM-bound (2 bytes/cycle,
+#: latency 3); `resident` keeps the whole weight matrix (bit-serial PE, 4 cycles per chunk,
+#: one array-edge vector per cycle DMA); `shiftadd` a PoT-weight PE with a DRAM latency.
+DEFAULT_TILES = (
+    (
+        "int_mac_refetch_dram_bound",
+        dict(rows=2, cols=3, pe="int_mac", pe_params=dict(a_fmt="int8", w_fmt="int8"),
+             dram_bw=2, dram_latency=3, act_sram_bytes=256, weight_sram_bytes=64,
+             out_sram_bytes=64),
+        (5, 7, 6),
+    ),
+    (
+        "bitserial_resident_weights",
+        dict(rows=3, cols=2, pe="bitserial",
+             pe_params=dict(scheme="stripes", a_fmt="int4", w_fmt="int4", lanes=1),
+             dram_bw=None, act_sram_bytes=256, weight_sram_bytes=256, out_sram_bytes=64),
+        (4, 5, 3),
+    ),
+    (
+        "shiftadd_refetch_latency",
+        dict(rows=2, cols=2, pe="shiftadd",
+             pe_params=dict(a_fmt="int4", w_fmt="pot4", lanes=1, acc_bits=16),
+             dram_bw=4, dram_latency=8, act_sram_bytes=128, weight_sram_bytes=16,
+             out_sram_bytes=64),
+        (3, 4, 5),
+    ),
+)  # fmt: skip
