@@ -230,11 +230,15 @@ def buffers_design(s: TileSpec) -> Design:
     v(f"    reg [{C * WB - 1}:0] wmem [0:{WD - 1}];")
     v(f"    reg [{C * A - 1}:0] omem [0:{R - 1}];")
     v("    always @(posedge clk) begin")
-    v(f"        if (fill_we && !fill_op) amem[fill_addr] <= fill_data[{R * AB - 1}:0];")
+    KA = cw(K)  # act words need fewer address bits than weight words when FC > 1
+    fa, ra = (
+        ("fill_addr", "a_addr") if KA == AW else (f"fill_addr[{KA - 1}:0]", f"a_addr[{KA - 1}:0]")
+    )
+    v(f"        if (fill_we && !fill_op) amem[{fa}] <= fill_data[{R * AB - 1}:0];")
     v(f"        if (fill_we && fill_op) wmem[fill_addr] <= fill_data[{C * WB - 1}:0];")
     v(
         "        if (rd) begin",
-        "            a_q <= amem[a_addr];",
+        f"            a_q <= amem[{ra}];",
         "            w_q <= wmem[w_addr];",
     )
     v("        end")
@@ -243,6 +247,8 @@ def buffers_design(s: TileSpec) -> Design:
         v(f"            omem[{r}] <= cap_data[{(r + 1) * C * A - 1}:{r * C * A}];")
     v("        end", "    end")
     v("    assign drain_data = omem[drain_row];")
+    if KA < AW:
+        v.drop(f"    wire unused_a_addr = ^a_addr[{AW - 1}:{KA}];")
     v("endmodule", "`default_nettype wire")
     return Design("tile_buffers", top, v.text(), params, dict(z))
 
@@ -308,7 +314,9 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     v(f"    wire need_w = {need_w};  // MUT:need_w")
     v(f"    wire need_a = (fj == {JW}'d0);")
     wbase = f"{{{{{AW - JW}{{1'b0}}}}, fj}} * {AW}'d{K}" if s.weight_whole else f"{AW}'d0"
-    if s.weight_whole and AW <= JW:
+    if FC == 1:  # one column fold: fj is always 0 (and K may not fit AW bits)
+        wbase = f"{AW}'d0"
+    elif s.weight_whole and AW <= JW:
         wbase = f"fj[{AW - 1}:0] * {AW}'d{K}"
     kaddr = f"kk[{AW - 1}:0]" if AW <= KW else f"{{{{{AW - KW}{{1'b0}}}}, kk}}"
     v(f"    wire [{AW - 1}:0] a_addr = {kaddr};  // MUT:a_addr")

@@ -156,3 +156,22 @@ def test_example_config_builds_a_tile():
     )
     assert opts["mapping"] == "scalesim"
     assert tile_design(acc, wl.layers[0]).info["spec"] == tile_spec(*case(*DEFAULT_TILES[0][1:]))
+
+
+@pytest.mark.parametrize("seed", [None, *range(6)])
+def test_tile_lints_clean(seed):
+    """verilator --lint-only -Wall on the default tiles and a few random shapes."""
+    from hwsim.rtl.lint import lint
+
+    tools.setup_path()
+    if tools.missing("verilator"):
+        pytest.skip(tools.missing("verilator"))
+    cases = DEFAULT_TILES if seed is None else [("r", *random_case(random.Random(100 + seed)))]
+    for _, kw, mnk in cases:
+        acc, layer = case(kw, mnk)
+        try:
+            d = tile_design(acc, layer)
+        except ValueError:
+            continue
+        ok, log = lint(d)
+        assert ok, log[-2000:]
