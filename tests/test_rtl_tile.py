@@ -175,3 +175,20 @@ def test_tile_lints_clean(seed):
             continue
         ok, log = lint(d)
         assert ok, log[-2000:]
+
+
+@pytest.mark.slow
+def test_tile_area_split_1x1():
+    """A 1x1 int_mac tile: the array part is the PE plus its two pipeline registers' worth
+    of flops, the buffers hold (K + K) words of 8 bits + one 32-bit word as flip-flops."""
+    from hwsim.rtl.tile_area import tile_area
+
+    if tools.yosys_missing():
+        pytest.skip(tools.yosys_missing())
+    acc = hwsim.accel.systolic(1, 1, pe="int_mac", dataflow="os",
+                               pe_params=dict(a_fmt="int8", w_fmt="int8"))  # fmt: skip
+    rows = {r["part"]: r for r in tile_area(acc, hwsim.workloads.gemm(2, 2, 4).layers[0])}
+    assert set(rows) == {"tile", "array", "buffers", "controller"}
+    # act 4 words x 8 b + weight (resident: 4 x 2 words) x 8 b + out 1 x 32 b + a_q/w_q 16 b
+    assert rows["buffers"]["dffs"] == 4 * 8 + 8 * 8 + 32 + 16
+    assert rows["array"]["ge"] > 0 and rows["controller"]["ge"] > 0
