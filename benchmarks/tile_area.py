@@ -3,7 +3,7 @@ generated tile (hwsim.rtl.tile_area: array / buffers-as-registers / controller, 
 equivalents with the pinned Yosys) of an 8x8x8 GEMM on n x n OS arrays and write
 rtl/data/tile_area.csv and rtl/data/tile_area_vs_array.png/.svg.
 
-Run: python benchmarks/tile_area.py [--sizes 1 2 3 4] [--out rtl/data]
+Run: python benchmarks/tile_area.py [--sizes 1 2 3] [--out rtl/data]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def plot(df: pd.DataFrame, stem: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--sizes", nargs="*", type=int, default=[1, 2, 3, 4])
+    ap.add_argument("--sizes", nargs="*", type=int, default=[1, 2, 3])
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "rtl/data"))
     args = ap.parse_args()
     rows = []
