@@ -234,7 +234,8 @@ def _cmd_rtl_verify_tile(args: argparse.Namespace) -> int:
             failed += r.passed is False
             print(f"{state} tile {layer.name} {sim} {design.top} seed {args.seed}: {r.message}")
             for name, good, got, want in r.checks:
-                print(f"  {'pass' if good else 'FAIL'}  {name:44s} rtl {got:>10g}  sim {want:>10g}")
+                mark = "pass" if good else "FAIL"
+                print(f"  {mark}  {name:44s} rtl {got:>10g}  reference {want:>10g}")
     print(f"build files in {root}")
     return 1 if failed else 0
 
