@@ -224,10 +224,61 @@ def _run_plots(acc, rep, folder, title: str) -> list:
     ]
 
 
+def _cmd_rtl_verify_tile(args: argparse.Namespace) -> int:
+    """`hwsim rtl verify --tile CONFIG.toml`: the generated tile of each GEMM layer against
+    the PE model and hwsim.simulate(mapping="scalesim") (hwsim.rtl.tile_check)."""
+    from hwsim.config import load_simulation
+    from hwsim.rtl import tools
+    from hwsim.rtl.emit_tile import tile_design
+    from hwsim.rtl.tile_check import check_tile
+
+    if args.pe:
+        raise UserError("--tile takes the PE from the config; give no PE kinds with it")
+    try:
+        acc, wl, opts = load_simulation(args.tile)
+    except FileNotFoundError:
+        raise UserError(f"--tile: no such file {args.tile!r}") from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UserError(f"--tile {args.tile}: {exc}") from None
+    if wl is None:
+        raise UserError(f"--tile {args.tile}: the config has no [workload] (use gemm = [M, N, K])")
+    if opts.get("mapping", "scalesim") != "scalesim" or opts.get("layer_formats"):
+        raise UserError(
+            f"--tile {args.tile}: the tile runs the simulator's fixed fold order; set "
+            '[mapping] mode = "scalesim" (no pinned layers, no layer_formats)'
+        )
+    designs = []
+    for layer in wl.layers:
+        try:
+            designs.append((layer, tile_design(acc, layer)))
+        except ValueError as exc:
+            raise UserError(f"--tile {args.tile}: layer {layer.name!r}: {exc}") from None
+    ok, skipped = tools.available_simulators(args.simulator)
+    if not ok:
+        why = "; ".join(f"{s}: {w}" for s, w in skipped.items())
+        raise UserError(f"no RTL simulator available ({why}); bash .ci/install_rtl.sh installs all")
+    rows = hwsim.simulate(acc, wl, mapping="scalesim").layers
+    root = tools.run_dir(args.build_dir, "tile")
+    failed = 0
+    for (layer, design), (_, row) in zip(designs, rows.iterrows(), strict=True):
+        for sim in args.simulator or tools.SIMULATORS:
+            r = check_tile(acc, layer, sim, row, args.seed, design, root)
+            state = {True: "PASS", False: "FAIL", None: "SKIP"}[r.passed]
+            failed += r.passed is False
+            print(f"{state} tile {layer.name} {sim} {design.top} seed {args.seed}: {r.message}")
+            for name, good, got, want in r.checks:
+                mark = "pass" if good else "FAIL"
+                print(f"  {mark}  {name:44s} rtl {got:>10g}  reference {want:>10g}")
+    print(f"build files in {root}")
+    return 1 if failed else 0
+
+
 def _cmd_rtl_verify(args: argparse.Namespace) -> int:
     import hwsim.rtl as rtl
     from hwsim.rtl import tools
 
+    if args.tile:
+        return _cmd_rtl_verify_tile(args)
     ok, skipped = tools.available_simulators(args.simulator)
     if not ok:  # every run would be skipped: say what to install instead of passing
         why = "; ".join(f"{s}: {w}" for s, w in skipped.items())
@@ -346,6 +397,13 @@ def build_parser() -> argparse.ArgumentParser:
     rv.add_argument("--vectors", type=_int_at_least(1), default=2000, help="cycles per run")
     rv.add_argument("--seed", type=_int_at_least(0), default=1, help="stimulus seed (default 1)")
     rv.add_argument("--build-dir", help=build_help)
+    rv.add_argument(
+        "--tile",
+        metavar="CONFIG.toml",
+        help="check the generated accelerator tile (array + SRAM + controller + DMA) of the "
+        "config's GEMM layers against the PE model and `hwsim run`'s simulator "
+        '([mapping] mode = "scalesim", OS dataflow; example: rtl/configs/tile_example.toml)',
+    )
     rv.set_defaults(func=_cmd_rtl_verify)
     rs = rsub.add_parser("synth", help="Yosys area (NAND2 gate equivalents) per PE and width")
     rs.add_argument("pe", nargs="*", help="PE kinds (default: all)")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .emit import Design, V, _header, module_name
+from .emit_base import Design, V, _header, module_name
 
 #: weight-side input ports (move down the columns); everything else but clk/rst and the
 #: control ports is activation-side (moves right along the rows)

@@ -30,9 +30,8 @@ from dataclasses import dataclass
 
 from hwsim.pe.base import clog2
 
-from .emit import (
+from .emit_base import (
     CONTROL_PORTS,
-    GENERATORS,
     Design,
     V,
     _header,
@@ -683,6 +682,3 @@ def gen_mixpe(unit) -> Design:
     v("            end", "        end", "    end", "endmodule", "`default_nettype wire")
     return Design("mixpe", top, v.text(), params,
                   dict(lanes=L, cpc=1, zero_bits=ZW, fp=fp))  # fmt: skip
-
-
-GENERATORS.update(fp_fma=gen_fp_fma, dequant_mac=gen_dequant_mac, mixpe=gen_mixpe)

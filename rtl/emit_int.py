@@ -1,6 +1,8 @@
-"""Verilog generators of the integer-accumulator serial and shift PEs (`hwsim.rtl.emit`
-registers them in `GENERATORS`):
+"""Verilog generators of the integer-accumulator PEs (the registry `hwsim.rtl.emit` lists
+them in `GENERATORS`):
 
+* int_mac: `lanes` parallel products + adder tree, one chunk per cycle;
+* bipolar: 1-bit plane pairs (XOR or AND form) with popcounts;
 * bitserial: schemes "stripes" (activation bit planes, MSB first), "booth" and "bitmod" with
   INT weights (radix-4 Booth digits, LSB first), "bitmod" with BitMoD FP3/FP4 extended-type
   weights (format decoder ROM to sign/magnitude, leading/trailing-one split into two
@@ -13,7 +15,7 @@ registers them in `GENERATORS`):
   "shift" (exponent add) and "lmul" (L-Mul) products into an IEEE accumulator;
 * lut: one LUT tensor-core lane (table as an input port), INT or FP16 activations.
 
-The common port interface and the accumulator tail are those of `hwsim.rtl.emit`; the FP
+The common port interface and the accumulator tail are those of `hwsim.rtl.emit_base`; the FP
 accumulators use the aligning RNE adder of `hwsim.rtl.emit_fp`. Units: every width is in
 bits, every count in clock cycles. Widths are derived from the operand formats' value
 ranges, so one function serves every operand width.
@@ -28,7 +30,7 @@ import numpy as np
 import hwsim.formats as F
 from hwsim.pe.base import ceil_div, clog2
 
-from .emit import (
+from .emit_base import (
     CONTROL_PORTS,
     Design,
     V,
@@ -36,6 +38,7 @@ from .emit import (
     _header,
     _lane_operand,
     _maxabs,
+    _popcount,
     _sum,
     const,
     cw,
@@ -681,3 +684,132 @@ def _gen_lut_fp(unit) -> Design:
     v("        end", "    end", "endmodule", "`default_nettype wire")
     info = dict(lanes=Kt, cpc=B, entry_bits=N, acc_code=True)
     return Design("lut", top, v.text(), params, info)
+
+
+# ----------------------------------------------------------------------------- int_mac
+
+
+def gen_int_mac(unit) -> Design:
+    c = unit.cfg
+    a, w = unit.a_op, unit.w_op
+    L, AB, WB, A = c.lanes, a.bits, w.bits, c.acc_bits
+    params = dict(a_fmt=c.a_fmt, w_fmt=c.w_fmt, lanes=L, acc_bits=A, overflow=c.overflow)
+    top = module_name("int_mac", params)
+    pw = swidth(-_maxabs(a) * _maxabs(w), _maxabs(a) * _maxabs(w))
+    tw = swidth(-L * _maxabs(a) * _maxabs(w), L * _maxabs(a) * _maxabs(w))
+    v = V()
+    _header(
+        v,
+        top,
+        f"int_mac {params}: {L} x ({a.name} x {w.name}) products + adder tree, 1 cycle/chunk",
+        [
+            "input  wire clk",
+            "input  wire rst",
+            "input  wire en",
+            "input  wire start",
+            "input  wire last",
+            f"input  wire [{L * AB - 1}:0] a",
+            f"input  wire [{L * WB - 1}:0] w",
+            f"output reg  signed [{A - 1}:0] acc",
+            "output reg  ovf",
+            "output reg  done",
+        ],
+    )
+    prods = []
+    for i in range(L):
+        _lane_operand(v, f"a{i}", "a", i, AB, a.signed)
+        _lane_operand(v, f"w{i}", "w", i, WB, w.signed)
+        pe_w = AB + WB + 2
+        v.drop(f"    wire signed [{pe_w - 1}:0] pf{i} = a{i} * w{i};")
+        v(f"    wire signed [{pw - 1}:0] p{i} = pf{i}[{pw - 1}:0];")
+        prods.append((f"p{i}", pw))
+    _sum(v, "tree", prods, tw)
+    _acc_tail(v, "tree", tw, A, c.overflow == "saturate", "1'b1")
+    return Design("int_mac", top, v.text(), params, dict(lanes=L, acc_bits=A, cpc=1))
+
+
+# ----------------------------------------------------------------------------- bipolar
+
+
+def gen_bipolar(unit) -> Design:
+    c = unit.cfg
+    a = unit.a_op
+    L, P, Q, A = c.lanes, unit.p, unit.q, c.acc_bits
+    xor_form = unit.xor_form
+    params = dict(a_fmt=c.a_fmt, w_fmt=c.w_fmt, lanes=L, acc_bits=A, overflow=c.overflow)
+    top = module_name("bipolar", params)
+    cpc = P * Q
+    CI, CJ = cw(P), cw(Q)
+    bound = L * ((1 << P) - 1) * ((1 << Q) - 1)
+    SW = swidth(-bound, bound)
+    v = V()
+    _header(
+        v,
+        top,
+        f"bipolar {params}: {P}x{Q} 1-bit plane pairs per chunk of {L} lanes "
+        f"({'XOR' if xor_form else 'AND'} form)",
+        [
+            "input  wire clk",
+            "input  wire rst",
+            "input  wire en",
+            "input  wire start",
+            "input  wire last",
+            f"input  wire [{L * P - 1}:0] a",
+            f"input  wire [{L * Q - 1}:0] w",
+            f"input  wire [{L - 1}:0] mask",
+            f"output reg  signed [{A - 1}:0] acc",
+            "output reg  ovf",
+            "output reg  done",
+            f"output reg  signed [{SW - 1}:0] sip",
+            f"output reg  [{CI - 1}:0] ci",
+            f"output reg  [{CJ - 1}:0] cj",
+        ],
+    )
+    v(f"    wire [{CI - 1}:0] si = start ? {zeros(CI)} : ci;")
+    v(f"    wire [{CJ - 1}:0] sj = start ? {zeros(CJ)} : cj;")
+    v(f"    wire first = (si == {const(CI, 0)}) && (sj == {const(CJ, 0)});")
+    v(f"    wire j_end = (sj == {const(CJ, Q - 1)});")
+    v(f"    wire chunk_end = (si == {const(CI, P - 1)}) && j_end;")
+    for nm, port, cnt, nb in (("ap", "a", "si", P), ("wp", "w", "sj", Q)):
+        Cn = CI if cnt == "si" else CJ
+        v(f"    reg [{L - 1}:0] {nm};", "    always @* begin", f"        case ({cnt})")
+        for s in range(nb):
+            bits = ", ".join(f"{port}[{i * nb + s}]" for i in range(L - 1, -1, -1))
+            v(f"            {const(Cn, s)}: {nm} = {{{bits}}};")
+        v(f"            default: {nm} = {zeros(L)};", "        endcase", "    end")
+    DW = swidth(-L, L)
+    if xor_form:
+        v(f"    wire [{L - 1}:0] xm = (ap ^ wp) & mask;")
+        pw = _popcount(v, "pc", "xm", L)
+        _popcount(v, "nv", "mask", L)
+        v(f"    wire signed [{DW - 1}:0] pc_x = {{{zeros(DW - pw)}, pc}};")
+        v(f"    wire signed [{DW - 1}:0] nv_x = {{{zeros(DW - pw)}, nv}};")
+        v(f"    wire signed [{DW - 1}:0] d = nv_x - (pc_x <<< 1);")
+    else:
+        v(f"    wire [{L - 1}:0] am = ap & wp;")
+        pw = _popcount(v, "pc", "am", L)
+        _popcount(v, "pa", "ap", L)
+        v(f"    wire signed [{DW - 1}:0] pc_x = {{{zeros(DW - pw)}, pc}};")
+        v(f"    wire signed [{DW - 1}:0] pa_x = {{{zeros(DW - pw)}, pa}};")
+        v(f"    wire signed [{DW - 1}:0] d = (pc_x <<< 1) - pa_x;")
+        v("    wire unused_mask = ^mask;  // AND form: padded lanes carry zero codes")
+    neg = f"(si == {const(CI, P - 1)})" if (not xor_form and a.signed) else "1'b0"
+    v(f"    wire signed [{DW - 1}:0] dn = {neg} ? -d : d;")
+    SHW = clog2(P + Q - 1) or 1
+    v(f"    wire [{SHW}:0] sh = {{{zeros(SHW + 1 - CI)}, si}} + {{{zeros(SHW + 1 - CJ)}, sj}};")
+    v(f"    wire signed [{SW - 1}:0] contrib = {sext('dn', DW, SW)} <<< sh;")
+    v(f"    wire signed [{SW - 1}:0] sip_nxt = (first ? {zeros(SW)} : sip) + contrib;")
+    _acc_tail(
+        v,
+        "sip_nxt",
+        SW,
+        A,
+        c.overflow == "saturate",
+        "chunk_end",
+        extra_seq=[
+            ("sip", zeros(SW), "sip_nxt"),
+            ("ci", zeros(CI), f"chunk_end ? {zeros(CI)} : (j_end ? si + {const(CI, 1)} : si)"),
+            ("cj", zeros(CJ), f"j_end ? {zeros(CJ)} : sj + {const(CJ, 1)}"),
+        ],
+    )
+    return Design("bipolar", top, v.text(), params, dict(lanes=L, acc_bits=A, cpc=cpc, sip_bits=SW))

@@ -114,3 +114,43 @@ def test_injected_bug_is_caught(name, kind, params, old, new):
     r = run_one(kind, dict(params), "icarus", nvec=800, seed=11, design=bad, tag=f"_mut_{name}")
     assert r.passed is False, f"mutation {name} was NOT caught"
     assert "mismatch at checked cycle" in r.message and "seed=11" in r.message, r.message
+
+
+# ----------------------------------------------------------------- accelerator tile (emit_tile)
+# (name, DEFAULT_TILES index, marker of the generated line, old text, new text)
+TILE_MUTATIONS = [
+    # the activation address generator reads chunk k + 1 (off by one)
+    ("tile_act_address_off_by_one", 0, "MUT:a_addr", ";  // MUT", " + 1'b1;  // MUT"),
+    # weights are preloaded only in the first row fold although they do not stay resident
+    ("tile_weight_preload_skipped", 0, "MUT:need_w", "= 1'b1;", "= ~|fi;"),
+    # results spilled to the wrong DRAM block (block index bit 0 flipped)
+    ("tile_spill_to_wrong_block", 2, "MUT:spill", "dma_blk <= ", "dma_blk <= 16'd1 ^ "),
+    # the capture happens one drain cycle early: the last PE has not finished
+    ("tile_drain_one_cycle_short", 1, "MUT:drain", ") st <= S_CAP;", " - 1'b1) st <= S_CAP;"),
+]
+
+
+@pytest.mark.parametrize(
+    "name,idx,marker,old,new", TILE_MUTATIONS, ids=[m[0] for m in TILE_MUTATIONS]
+)
+def test_injected_tile_bug_is_caught(name, idx, marker, old, new, tmp_path):
+    import hwsim
+    from hwsim.rtl.emit_tile import tile_design
+    from hwsim.rtl.tile_check import DEFAULT_TILES, check_tile
+
+    tools.setup_path()
+    if tools.missing("icarus"):
+        pytest.skip(tools.missing("icarus"))
+    _, kw, mnk = DEFAULT_TILES[idx]
+    acc = hwsim.accel.systolic(dataflow="os", **kw)
+    layer = hwsim.workloads.gemm(*mnk).layers[0]
+    d = tile_design(acc, layer)
+    lines = d.verilog.splitlines(keepends=True)
+    hits = [i for i, ln in enumerate(lines) if marker in ln and old in ln]
+    assert len(hits) == 1, f"mutation {name}: pattern not in generated RTL"
+    lines[hits[0]] = lines[hits[0]].replace(old, new, 1)
+    bad = dataclasses.replace(d, verilog="".join(lines))
+    row = hwsim.simulate(acc, layer, mapping="scalesim").layers.iloc[0]
+    res = check_tile(acc, layer, "icarus", row, seed=3, design=bad, build_dir=tmp_path)
+    assert res.passed is False, f"mutation {name} was NOT caught"
+    assert res.message, res.message

@@ -1,0 +1,278 @@
+"""Run the generated tile under cocotb and compare it with the simulator's layer row.
+
+`run_tile(acc, layer, sim, seed)` generates the tile (`hwsim.rtl.emit_tile`), draws a random
+GEMM (uniform codes, 20% corner values; `hwsim.rtl.stimulus`), computes every expected output
+with the PE step model (its accumulator register after the dot product), runs
+`hwsim.rtl.tile_bench` on Icarus or Verilator and returns what the RTL measured.
+`compare(spec, measured, row)` checks it against the row of
+`hwsim.simulate(acc, layer, mapping="scalesim").layers` (the caller runs the simulator: rtl
+does not import hwsim.simulate). The timing contract (docs/rtl.md, "Accelerator tile"):
+
+* array cycles (first operand in to last result, summed over folds) == the simulator's
+  `compute_cycles` exactly;
+* total cycles == `rtl_cycles(spec)` exactly (the tile's schedule: loads, fold, SRAM read
+  latency, capture, write-back, handshakes, serial), and the simulator's `cycles` lies in
+  [rtl - overlap_bound(spec), rtl]: the simulator double-buffers and overlaps transfers with
+  compute, the tile runs them one after another, so the difference is at most the tile's
+  transfer and per-fold overhead cycles;
+* SRAM reads (act, weight by the array), SRAM writes (fills, results) and DRAM bytes per
+  operand == the simulator's columns exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import tools
+from .emit_base import Design
+from .emit_tile import SRAM_READ_LATENCY, TileSpec, tile_design
+
+#: tile cycles beyond the array's fold time, per fold: SRAM read latency + the capture cycle
+FOLD_OVERHEAD = SRAM_READ_LATENCY + 1
+#: cycles per DMA transfer beyond the DRAM model's channel time (the request register)
+TRANSFER_OVERHEAD = 1
+
+
+@dataclass
+class TileResult:
+    simulator: str
+    passed: bool | None  # None: simulator missing
+    message: str
+    measured: dict = field(default_factory=dict)
+    checks: list = field(default_factory=list)  # (name, ok, rtl value, simulator value)
+    build_s: float = 0.0
+    test_s: float = 0.0
+
+
+def transfers(s: TileSpec) -> list[tuple[str, float, int]]:
+    """The tile's DMA transfers in order: (what, bytes, words)."""
+    out = []
+    for i in range(s.fr):
+        for j in range(s.fc):
+            rv, cv = s.rows_valid(i), s.cols_valid(j)
+            if j == 0:
+                out.append(("read_act", rv * s.k * s.act_bytes, s.k))
+            if not s.weight_whole or i == 0:
+                out.append(("read_weight", s.k * cv * s.weight_bytes, s.k))
+            out.append(("write_out", rv * cv * s.out_bytes, rv + 1))
+    return out
+
+
+def transfer_cycles(s: TileSpec) -> int:
+    """Cycles the tile spends in DMA transfers (DRAM model + handshake), all serial."""
+    return sum(s.transfer_cycles(b, w) + TRANSFER_OVERHEAD for _, b, w in transfers(s))
+
+
+def skipped_loads(s: TileSpec) -> int:
+    """Load states passed without a transfer (one cycle each): resident act/weight blocks."""
+    return 2 * s.folds - sum(1 for what, _, _ in transfers(s) if what.startswith("read"))
+
+
+def rtl_cycles(s: TileSpec) -> int:
+    """Total tile cycles, start to finish: folds x (fold + overhead) + transfers + one cycle
+    per load state whose block is resident."""
+    return s.folds * (s.fold_cycles + FOLD_OVERHEAD) + transfer_cycles(s) + skipped_loads(s)
+
+
+def overlap_bound(s: TileSpec) -> int:
+    """Largest simulator-vs-tile difference the contract allows (cycles)."""
+    return s.folds * FOLD_OVERHEAD + transfer_cycles(s) + skipped_loads(s)
+
+
+def make_job(s: TileSpec, seed: int) -> dict:
+    """Random operands, their packed SRAM words and the PE model's outputs."""
+    import numpy as np
+
+    import hwsim.pe as pe
+
+    from .stimulus import _codes, random_values
+
+    unit = pe.get(s.pe, **dict(s.pe_params))
+    rng = random.Random(seed)
+    x = np.array(random_values(unit.cfg.a_fmt, s.m * s.k, rng)).reshape(s.m, s.k)
+    w = np.array(random_values(unit.cfg.w_fmt, s.k * s.n, rng)).reshape(s.k, s.n)
+    xc = np.array(_codes(unit.cfg.a_fmt, x.ravel())).reshape(s.m, s.k)
+    wc = np.array(_codes(unit.cfg.w_fmt, w.ravel())).reshape(s.k, s.n)
+    am, wm = (1 << s.a_bits) - 1, (1 << s.w_bits) - 1
+
+    def word(codes, bits, mask):
+        return sum((int(c) & mask) << (i * bits) for i, c in enumerate(codes))
+
+    act_words = []
+    for i in range(s.fr):
+        rows = xc[i * s.rows : (i + 1) * s.rows]
+        act_words.append([word(rows[:, k], s.a_bits, am) for k in range(s.k)])
+    weight_words = []
+    for j in range(s.fc):
+        cols = wc[:, j * s.cols : (j + 1) * s.cols]
+        weight_words.append([word(cols[k], s.w_bits, wm) for k in range(s.k)])
+
+    def acc_reg(xr, wc):  # the accumulator register after the dot product (step model)
+        *_, last = unit.step_trace(xr, wc)
+        return int(last["acc"])
+
+    expect = [[acc_reg(x[m], w[:, n]) for n in range(s.n)] for m in range(s.m)]
+    spec = asdict(s)
+    return dict(
+        spec=spec,
+        act_words=act_words,
+        weight_words=weight_words,
+        expect=expect,
+        max_cycles=2 * rtl_cycles(s) + 100,
+    )
+
+
+def run_tile(
+    acc, layer, sim: str, seed: int = 1, design: Design | None = None, build_dir=None, tag=""
+) -> TileResult:
+    """Generate (or take `design`), simulate and measure the tile of `layer` on `acc`."""
+    tools.setup_path()
+    design = design or tile_design(acc, layer)
+    s: TileSpec = design.info["spec"]
+    why = tools.missing(sim)
+    if why:
+        return TileResult(sim, None, why)
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    from .runner import VERILATOR_ARGS
+
+    root = Path(build_dir) if build_dir is not None else tools.run_dir(what="tile")
+    bdir = root / f"{design.top}{tag}_{sim}"
+    src = design.write(bdir)
+    runner = get_runner(sim)
+    t0 = time.perf_counter()
+    runner.build(
+        sources=[src],
+        hdl_toplevel=design.top,
+        build_dir=bdir,
+        build_args=VERILATOR_ARGS if sim == "verilator" else [],
+        timescale=("1ns", "1ps"),
+        always=True,
+        log_file=bdir / "build.log",
+    )
+    t1 = time.perf_counter()
+    job = make_job(s, seed)
+    out = bdir / f"result_{seed}.json"
+    if out.exists():
+        out.unlink()
+    job["result"] = str(out)
+    job_file = bdir / f"job_{seed}.json"
+    job_file.write_text(json.dumps(job))
+    env = {"HWSIM_TILE_JOB": job_file.read_text()}
+    try:
+        xml = Path(
+            runner.test(
+                hdl_toplevel=design.top,
+                test_module="hwsim.rtl.tile_bench",
+                build_dir=bdir,
+                test_dir=bdir,
+                extra_env=env,
+                seed=seed,
+                log_file=bdir / "test.log",
+            )
+        )
+        _, n_fail = get_results(xml)
+    except SystemExit:  # cocotb's runner exits under pytest when a test fails
+        n_fail = 1
+    t2 = time.perf_counter()
+    if n_fail or not out.exists():
+        log = (
+            (bdir / "test.log").read_text(errors="replace") if (bdir / "test.log").exists() else ""
+        )
+        lines = [ln for ln in log.splitlines() if "Error" in ln or "assert" in ln.lower()]
+        msg = "\n".join(lines[-5:]) or f"failed; see {bdir / 'test.log'}"
+        return TileResult(sim, False, msg, build_s=t1 - t0, test_s=t2 - t1)
+    return TileResult(sim, True, "ran", json.loads(out.read_text()), [], t1 - t0, t2 - t1)
+
+
+def compare(s: TileSpec, measured: dict, row) -> list[tuple[str, bool, float, float]]:
+    """Checks of the measured tile against the simulator's layer row (a dict or Series):
+    (name, ok, rtl value, simulator value)."""
+    mz = measured
+    out = [
+        ("outputs == PE model", not mz["bad"] and mz["outputs_not_written_once"] == 0,
+         len(mz["bad"]) + mz["outputs_not_written_once"], 0),
+        ("array cycles == simulator compute_cycles", mz["n_array"] == row["compute_cycles"],
+         mz["n_array"], row["compute_cycles"]),
+        ("total cycles == tile schedule", mz["n_cycles"] == rtl_cycles(s),
+         mz["n_cycles"], rtl_cycles(s)),
+        ("simulator cycles in [rtl - bound, rtl]",
+         mz["n_cycles"] - overlap_bound(s) <= row["cycles"] <= mz["n_cycles"],
+         mz["n_cycles"], row["cycles"]),
+    ]  # fmt: skip
+    counts = [
+        ("sram_read_bytes_act", mz["n_rd_act"] * s.act_bytes),
+        ("sram_read_bytes_weight", mz["n_rd_w"] * s.weight_bytes),
+        ("sram_write_bytes_act", mz["fills"]["act"] * s.act_bytes),
+        ("sram_write_bytes_weight", mz["fills"]["weight"] * s.weight_bytes),
+        ("sram_write_bytes_out", mz["n_wr_out"] * s.out_bytes),
+        ("sram_read_bytes_out", 0.0),
+        ("dram_read_bytes_act", mz["dram"]["read_act"]),
+        ("dram_read_bytes_weight", mz["dram"]["read_weight"]),
+        ("dram_read_bytes_out", 0.0),
+        ("dram_write_bytes_out", mz["dram"]["write_out"]),
+    ]
+    for col, got in counts:
+        want = float(row[col])
+        out.append((f"{col} == simulator", abs(got - want) < 1e-9, got, want))
+    return out
+
+
+def check_tile(acc, layer, sim: str, row, seed: int = 1, design=None, build_dir=None):
+    """run_tile + compare: a TileResult whose `passed` says every check held."""
+    res = run_tile(acc, layer, sim, seed, design, build_dir)
+    if res.passed:
+        res.checks = compare(
+            design.info["spec"] if design else _spec(acc, layer), res.measured, row
+        )
+        failed = [c for c in res.checks if not c[1]]
+        res.passed = not failed
+        res.message = (
+            "ok" if not failed else "; ".join(f"{n}: rtl {a} vs {b}" for n, _, a, b in failed)
+        )
+    return res
+
+
+def _spec(acc, layer) -> TileSpec:
+    from .emit_tile import tile_spec
+
+    return tile_spec(acc, layer)
+
+
+__all__ = ["TileResult", "check_tile", "compare", "rtl_cycles", "run_tile"]
+
+
+#: default tile checks: (name, hwsim.accel.systolic keyword arguments, (M, N, K)). Buffers are
+#: small so that the fit rules matter: `refetch` re-reads the weights every row fold (the
+#: K x N matrix is over the weight buffer's usable bytes) and is DRAM-bound (2 bytes/cycle,
+#: latency 3); `resident` keeps the whole weight matrix (bit-serial PE, 4 cycles per chunk,
+#: one array-edge vector per cycle DMA); `shiftadd` a PoT-weight PE with a DRAM latency.
+DEFAULT_TILES = (
+    (
+        "int_mac_refetch_dram_bound",
+        dict(rows=2, cols=3, pe="int_mac", pe_params=dict(a_fmt="int8", w_fmt="int8"),
+             dram_bw=2, dram_latency=3, act_sram_bytes=256, weight_sram_bytes=64,
+             out_sram_bytes=64),
+        (5, 7, 6),
+    ),
+    (
+        "bitserial_resident_weights",
+        dict(rows=3, cols=2, pe="bitserial",
+             pe_params=dict(scheme="stripes", a_fmt="int4", w_fmt="int4", lanes=1),
+             dram_bw=None, act_sram_bytes=256, weight_sram_bytes=256, out_sram_bytes=64),
+        (4, 5, 3),
+    ),
+    (
+        "shiftadd_refetch_latency",
+        dict(rows=2, cols=2, pe="shiftadd",
+             pe_params=dict(a_fmt="int4", w_fmt="pot4", lanes=1, acc_bits=16),
+             dram_bw=4, dram_latency=8, act_sram_bytes=128, weight_sram_bytes=16,
+             out_sram_bytes=64),
+        (3, 4, 5),
+    ),
+)  # fmt: skip
