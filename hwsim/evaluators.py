@@ -413,6 +413,22 @@ LLM_ACCURACY_FORMATS: dict[str, tuple[str, str]] = {
     "mixpe_w4a16": ("int4_g128", "fp16"),
     "bipolar_w4a8": ("bipolar4_g128", "int8"),
     "shiftadd_w4a8": ("pot4_g128", "int8"),
+    # the papers' baselines and variants (claims files); same rule: weights per group of 128
+    # (16-bit and 8-bit weights per channel), activations per token
+    "bitfusion_w4a8": ("int4_g128", "int8"),
+    "bitfusion_w4a4": ("int4_g128", "int4"),
+    "bitfusion_w2a2": ("int2_g128", "int2"),
+    "bitfusion_w8a8": ("int8", "int8"),
+    "mac_w16a16": ("int16", "int16"),
+    "stripes_w16a4": ("int16", "int4"),
+    "dequant_w8a16": ("int8", "fp16"),
+    "dequant_w6a16": ("fp6_e3m2_g128", "fp16"),
+    "bitmod_w4a16": ("bitmod_fp4_er_pos_g128", "fp16"),
+    "lut_w2a16": ("bipolar2_g128", "fp16"),
+    "lut_w1a16": ("bipolar1_g128", "fp16"),
+    "mixpe_w4a8_x2": ("int4_g128", "int8"),
+    "ant_w4a8": ("ant4", "int8"),
+    "olive_w4a8": ("olive4", "int8"),
 }
 LLM_ACCURACY_MODEL = "smollm2-135m"  # hwsim.accuracy.llm's model = the simulated workload
 # modules of the optional LLM extra and how to add them (= hwsim.accuracy.llm.loader.INSTALL)
