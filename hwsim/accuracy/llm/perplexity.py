@@ -16,13 +16,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .calibrate import DEFAULT_TOKENS
 from .loader import check_model, gguf_path, load_model
+from .methods import apply_method, check_method
 from .model import Llama, QuantSpec, resolve_format, token_nll
 from .text import eval_text, sha256
 from .tokenizer import encode
 
-METHODS = (None,)  # implemented; "smoothquant", "hadamard", "gptq", "awq" are planned
-PLANNED = ("smoothquant", "hadamard", "gptq", "awq")
 DEFAULT_WINDOW = 512  # tokens per window (the reference notes' measured setup)
 BATCH_WINDOWS = 4  # windows run through the model together (bounds memory, ~40 MB scores)
 
@@ -30,7 +30,8 @@ BATCH_WINDOWS = 4  # windows run through the model together (bounds memory, ~40 
 @dataclass(frozen=True)
 class PerplexityResult:
     """Perplexity and what it was computed on (python: the version whose pydoc text was
-    used; seconds: wall time of the forward passes, without loading)."""
+    used; seconds: wall time of the forward passes, without loading; method_seconds: wall
+    time of applying the method, calibration included)."""
 
     model: str
     perplexity: float
@@ -42,21 +43,15 @@ class PerplexityResult:
     act_fmt: str | None
     kv_fmt: str | None
     method: str | None
+    method_params: str
     pe: str | None
     python: str
     text_sha256: str
     seconds: float
+    method_seconds: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def check_method(method) -> None:
-    if method not in METHODS:
-        raise ValueError(
-            f"method {method!r} is not implemented; implemented: None (round to nearest). "
-            f"Planned: {', '.join(PLANNED)}"
-        )
 
 
 @dataclass(frozen=True)
@@ -87,21 +82,30 @@ def evaluate(
     pe_params=None,
     check_text: bool = True,
     rope=None,
+    method_params=None,
+    calib_tokens: int = DEFAULT_TOKENS,
 ) -> PerplexityResult:
     """Perplexity with everything it depends on (see the module docstring; formats and
-    ``pe`` as in ``model.QuantSpec``; ``rope``: override the RoPE function, for tests)."""
+    ``pe`` as in ``model.QuantSpec``; ``method`` and its ``method_params`` (a dict) as in
+    ``methods``, calibrated on ``calib_tokens`` calibration tokens; ``rope``: override the
+    RoPE function, for tests)."""
     check_model(model)
-    check_method(method)
     _check_sizes(tokens, window, available=tokens)
     quant = QuantSpec(weight_fmt, act_fmt, kv_fmt, pe, pe_params)
     for f in (weight_fmt, act_fmt, kv_fmt):
         resolve_format(f)  # bad names fail before the model is loaded
+    check_method(method, quant, method_params)
     gguf_path()  # LLMUnavailable naming the install command when the extra is missing
     text = eval_text(check=check_text)
     ids = encode(text, model)
     a = _check_sizes(tokens, window, len(ids))
     kwargs = {} if rope is None else {"rope": rope}
-    net = Llama(load_model(model), quant, **kwargs)
+    t_method = time.perf_counter()
+    weights, online = apply_method(
+        load_model(model), quant, method, method_params, model=model, calib_tokens=calib_tokens
+    )
+    t_method = time.perf_counter() - t_method
+    net = Llama(weights, quant, online=online, **kwargs)
     t0 = time.perf_counter()
     ids = ids[: a.tokens]
     starts = list(range(0, a.tokens, a.window))
@@ -120,8 +124,9 @@ def evaluate(
     pe_label = None if net.runner.spec is None else net.runner.spec.label()
     return PerplexityResult(
         model, math.exp(mean), mean, int(nll.size), a.tokens, a.window,
-        weight_fmt, act_fmt, kv_fmt, method, pe_label,
-        platform.python_version(), sha256(text), time.perf_counter() - t0,
+        weight_fmt, act_fmt, kv_fmt, method, repr(dict(sorted((method_params or {}).items()))),
+        pe_label,
+        platform.python_version(), sha256(text), time.perf_counter() - t0, t_method,
     )  # fmt: skip
 
 
@@ -136,8 +141,9 @@ def llm_perplexity(
     **options,
 ) -> float:
     """Perplexity of ``model`` on the first ``tokens`` tokens of the default offline text
-    (``hwsim.formats`` names; None = the shipped model unquantized). ``options``: ``window``,
-    ``pe``, ``pe_params``, ``check_text`` of ``evaluate``."""
+    (``hwsim.formats`` names; None = the shipped model unquantized; ``method`` one of
+    ``methods.METHODS``). ``options``: ``window``, ``pe``, ``pe_params``, ``check_text``,
+    ``method_params``, ``calib_tokens`` of ``evaluate``."""
     return evaluate(
         model, tokens=tokens, weight_fmt=weight_fmt, act_fmt=act_fmt, kv_fmt=kv_fmt,
         method=method, **options,
