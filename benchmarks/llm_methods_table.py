@@ -5,8 +5,8 @@
     python benchmarks/llm_methods_table.py --render   # only render the docs table from the CSV
 
 Each finished cell is appended to docs/data/llm_methods.csv at once (an interrupted run
-resumes where it stopped); the markdown table between the markers in docs/accuracy.md is
-generated from that CSV, never typed.
+resumes where it stopped; runs in parallel skip what the others finished); the markdown
+table between the markers in docs/accuracy.md is generated from that CSV, never typed.
 """
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ def _append(rec: dict) -> None:
         f.write(buf.getvalue())
 
 
-def run(tokens: int, methods) -> None:
-    done = table.read_csv(CSV.read_text()) if CSV.exists() else {}
-    for row, m in table.cells():
+def run(tokens: int, methods, reverse: bool = False) -> None:
+    todo = table.cells()
+    for row, m in reversed(todo) if reverse else todo:
         name = table.method_name(m)
+        done = table.read_csv(CSV.read_text()) if CSV.exists() else {}  # another run's too
         if (row.label, name) in done or (methods and name not in methods):
             continue
         r = evaluate(tokens=tokens, weight_fmt=row.weight_fmt, act_fmt=row.act_fmt,
@@ -65,9 +66,10 @@ def main(argv=None) -> int:
     ap.add_argument("--render", action="store_true", help="only render the docs table")
     ap.add_argument("--tokens", type=int, default=2048)
     ap.add_argument("--methods", nargs="*", help="only these methods ('none' for None)")
+    ap.add_argument("--reverse", action="store_true", help="run the cells in reverse order")
     a = ap.parse_args(argv)
     if not a.render:
-        run(a.tokens, a.methods)
+        run(a.tokens, a.methods, a.reverse)
     render_docs()
     return 0
 
