@@ -32,7 +32,9 @@ def test_missing_extra_names_the_install_command(monkeypatch):
 
 
 def test_bad_arguments_fail_before_loading():
-    with pytest.raises(ValueError, match="implemented: None"):
+    with pytest.raises(ValueError, match="unknown method 'sparsegpt'"):
+        llm_perplexity(method="sparsegpt")
+    with pytest.raises(ValueError, match="needs weight_fmt"):
         llm_perplexity(method="gptq")
     with pytest.raises(ValueError, match="smollm2-135m"):
         llm_perplexity("gpt2")

@@ -93,7 +93,9 @@ class LlamaConfig:
 class LlamaWeights:
     """Dequantized float32 weights. ``embed``: vocab x hidden (also the tied LM head);
     ``blocks[i]``: {short linear name (``LINEAR``): out x in array, "attn_norm", "ffn_norm"};
-    ``out_norm``: hidden. ``tokens`` / ``merges``: the BPE vocabulary and merge list."""
+    ``out_norm``: hidden. ``tokens`` / ``merges``: the BPE vocabulary and merge list.
+    ``head``: an untied LM head (vocab x hidden) when a method rotated the residual stream
+    (None: the tied ``embed``)."""
 
     config: LlamaConfig
     embed: np.ndarray
@@ -101,6 +103,11 @@ class LlamaWeights:
     out_norm: np.ndarray
     tokens: tuple
     merges: tuple
+    head: np.ndarray | None = None
+
+    @property
+    def lm_head(self) -> np.ndarray:
+        return self.embed if self.head is None else self.head
 
 
 def _field(reader, key: str):

@@ -19,7 +19,8 @@ multiplied in float32 BLAS. ``kv_fmt`` quantizes K (after RoPE) and V as they ar
 the cache, each (token, KV head) vector of head_dim along the head dimension. The attention
 products themselves, the norms, the softmax and the LM head stay float32. Plain integer names
 (``int4``, ``int8_sym``, ...) mean symmetric absmax INT with one fp32 scale per row (per token
-for activations and KV, per output channel for weights), like ``int8_channel``.
+for activations and KV, per output channel for weights), like ``int8_channel``; plain bipolar
+names (``bipolar4``: odd integers -15..15) likewise get one fp32 absmax scale per row.
 """
 
 from __future__ import annotations
@@ -37,12 +38,14 @@ from .loader import LINEAR, LlamaWeights
 
 F32 = np.float32
 _PLAIN_INT = re.compile(r"^int(\d+)(_sym)?$")
+_PLAIN_BIPOLAR = re.compile(r"^bipolar(\d+)$")
 
 
 def resolve_format(name):
     """The format a name means here: None for 'not quantized' (None, '', 'none', 'fp64'),
-    a per-row absmax ScaledFormat for plain INT names (see the module docstring), else the
-    name itself after checking it exists (clear error otherwise)."""
+    a per-row absmax ScaledFormat for plain INT and bipolar names (``int4``, ``bipolar4``;
+    see the module docstring), else the name itself after checking it exists (clear error
+    otherwise)."""
     name = none_format(name)
     if name is None:
         return None
@@ -55,6 +58,10 @@ def resolve_format(name):
             raise ValueError(f"{name}: per-row INT quantization needs 2..16 bits")
         # the same construction as the int8_channel preset (fp32 scales, absmax rule)
         return F.ScaledFormat(F.get(f"int{bits}_sym"), block="channel", name=f"{name}_row")
+    m = _PLAIN_BIPOLAR.match(name)
+    if m:
+        F.get(name)  # bipolar1..8
+        return F.ScaledFormat(F.get(name), block="channel", name=f"{name}_row")
     F.get(name)  # raises FormatError naming close matches
     return name
 
@@ -124,6 +131,22 @@ def silu(x: np.ndarray) -> np.ndarray:
     return x / (F32(1.0) + np.exp(-x))
 
 
+@dataclass(frozen=True, eq=False)
+class Online:
+    """What a method adds to the forward at run time (``methods``). ``down_rotation``: an
+    orthogonal map applied to the down_proj input before it is quantized (its inverse is
+    folded into W_down offline); ``qk_rotation``: an orthogonal head_dim x head_dim matrix
+    applied to q and k after RoPE (cancels in q.k; K is stored rotated); ``outlier_threshold``:
+    LLM.int8 split of every linear layer (``outlier.split_matmul``); ``quantized``: ready
+    quantized weights {(block, layer short name): ``qgemm.QOperand``} used as they are instead
+    of quantizing the weights with ``weight_fmt`` (GPTQ's)."""
+
+    down_rotation: Callable | None = None
+    qk_rotation: np.ndarray | None = None
+    outlier_threshold: float | None = None
+    quantized: dict | None = None
+
+
 @dataclass(frozen=True)
 class KVCache:
     """Per-layer stored K and V (batch x kv_heads x positions x head_dim, float32, K after
@@ -139,11 +162,13 @@ class KVCache:
 
 class Llama:
     """One forward configuration of a loaded model: weights, ``QuantSpec`` and the RoPE
-    function. Quantized weights are computed once per instance (not shared globally)."""
+    function, and the run-time part of a method (``Online``). Quantized weights are computed
+    once per instance (not shared globally)."""
 
     def __init__(self, weights: LlamaWeights, quant: QuantSpec = QuantSpec(),
-                 rope: Callable = rope_adjacent):  # fmt: skip
+                 rope: Callable = rope_adjacent, online: Online = Online()):  # fmt: skip
         self.w = weights
+        self.online = online
         self.cfg = weights.config
         self.quant = quant
         self.rope = rope
@@ -151,11 +176,13 @@ class Llama:
         self.afmt = resolve_format(quant.act_fmt)
         self.kvfmt = resolve_format(quant.kv_fmt)
         self.fast = self.wfmt is None and self.afmt is None and quant.pe is None
+        if online.outlier_threshold is not None and quant.pe is not None:
+            raise ValueError("the LLM.int8 outlier split runs on the float path only (pe=None)")
         self.runner = GemmRunner(
             self.wfmt, self.afmt, quant.pe, quant.pe_params, None,
             layer_names(self.cfg.layers), _f32_gemm,
         )  # fmt: skip
-        self._wq: dict = {}
+        self._wq: dict = dict(online.quantized or {})
 
     # ------------------------------------------------------------------ pieces
     def linear(self, x: np.ndarray, i: int, short: str) -> np.ndarray:
@@ -163,6 +190,12 @@ class Llama:
         w = self.w.blocks[i][short]
         if self.fast:
             return x @ w.T  # BLAS takes the transposed view as is (no copy)
+        if self.online.outlier_threshold is not None:
+            from .outlier import split_matmul
+
+            x2 = x.reshape(-1, x.shape[-1])
+            y = split_matmul(x2, w, self.wfmt, self.afmt, self.online.outlier_threshold)
+            return y.reshape(*x.shape[:-1], y.shape[-1])
         key = (i, short)
         if key not in self._wq:
             self._wq[key] = quantize_rows(self.wfmt, w)
@@ -205,6 +238,8 @@ class Llama:
         v = self.linear(h, i, "v_proj").reshape(b, t, c.kv_heads, c.head_dim)
         cos, sin = rope_angles(start, t, c.head_dim, c.rope_base)
         q, k = self.rope(q, cos, sin), self.rope(k, cos, sin)
+        if self.online.qk_rotation is not None:
+            q, k = q @ self.online.qk_rotation, k @ self.online.qk_rotation
         k = self.store_kv(k).transpose(0, 2, 1, 3)
         v = self.store_kv(v).transpose(0, 2, 1, 3)
         if cache is not None and cache.length:
@@ -214,6 +249,8 @@ class Llama:
         x = x + self.linear(ctx, i, "o_proj")
         h = rms_norm(x, blk["ffn_norm"], c.eps)
         up = silu(self.linear(h, i, "gate_proj")) * self.linear(h, i, "up_proj")
+        if self.online.down_rotation is not None:
+            up = self.online.down_rotation(up)
         return x + self.linear(up, i, "down_proj"), k, v
 
     # ------------------------------------------------------------------ entry points
@@ -239,13 +276,13 @@ class Llama:
     def logits(self, ids: np.ndarray, cache: KVCache | None = None):
         """Logits (B, T, vocab, float32) and the extended KV cache."""
         h, cache = self.hidden(ids, cache)
-        return h @ self.w.embed.T, cache
+        return h @ self.w.lm_head.T, cache
 
 
 def token_nll(model: Llama, hidden: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Negative log-likelihood (float64) of ``targets`` (T,) given hidden states (T, hidden):
     the tied LM head in float32, the log-softmax in float64."""
-    z = (hidden @ model.w.embed.T).astype(np.float64)
+    z = (hidden @ model.w.lm_head.T).astype(np.float64)
     m = z.max(axis=-1, keepdims=True)
     lse = m[:, 0] + np.log(np.exp(z - m).sum(axis=-1))
     return lse - z[np.arange(len(targets)), targets]

@@ -17,13 +17,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..qgemm import QGemmError, exact_gemm, pe_plan, select_layers
+from .calibrate import DEFAULT_TOKENS
 from .loader import check_model, gguf_path, load_model
+from .methods import apply_method, check_method
 from .model import Llama, QuantSpec, resolve_format, token_nll
 from .text import eval_text, sha256
 from .tokenizer import encode
 
-METHODS = (None,)  # implemented; "smoothquant", "hadamard", "gptq", "awq" are planned
-PLANNED = ("smoothquant", "hadamard", "gptq", "awq")
 DEFAULT_WINDOW = 512  # tokens per window (the reference notes' measured setup)
 REFERENCES = ("float32", "exact")  # GEMM of quantized layers off the PE (evaluate)
 BATCH_WINDOWS = 4  # windows run through the model together (bounds memory, ~40 MB scores)
@@ -32,7 +32,8 @@ BATCH_WINDOWS = 4  # windows run through the model together (bounds memory, ~40 
 @dataclass(frozen=True)
 class PerplexityResult:
     """Perplexity and what it was computed on (python: the version whose pydoc text was
-    used; seconds: wall time of the forward passes, without loading)."""
+    used; seconds: wall time of the forward passes, without loading; method_seconds: wall
+    time of applying the method, calibration included)."""
 
     model: str
     perplexity: float
@@ -44,21 +45,15 @@ class PerplexityResult:
     act_fmt: str | None
     kv_fmt: str | None
     method: str | None
+    method_params: str
     pe: str | None
     python: str
     text_sha256: str
     seconds: float
+    method_seconds: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def check_method(method) -> None:
-    if method not in METHODS:
-        raise ValueError(
-            f"method {method!r} is not implemented; implemented: None (round to nearest). "
-            f"Planned: {', '.join(PLANNED)}"
-        )
 
 
 @dataclass(frozen=True)
@@ -91,9 +86,13 @@ def evaluate(
     reference: str = "float32",
     check_text: bool = True,
     rope=None,
+    method_params=None,
+    calib_tokens: int = DEFAULT_TOKENS,
 ) -> PerplexityResult:
     """Perplexity with everything it depends on (see the module docstring; formats and
-    ``pe`` as in ``model.QuantSpec``; ``rope``: override the RoPE function, for tests).
+    ``pe`` as in ``model.QuantSpec``; ``method`` and its ``method_params`` (a dict) as in
+    ``methods``, calibrated on ``calib_tokens`` calibration tokens; ``rope``: override the
+    RoPE function, for tests).
 
     PE datapaths: ``pe`` (a PE kind, (kind, params), or a per-layer {glob: pe} mapping,
     ``hwsim.accuracy.qgemm.pe_plan``) runs the quantized linear GEMMs on that PE's fast
@@ -103,7 +102,6 @@ def evaluate(
     default) or "exact" (every output the exact sum rounded once, as the PE path's
     epilogue; docs/accuracy.md)."""
     check_model(model)
-    check_method(method)
     _check_sizes(tokens, window, available=tokens)
     if reference not in REFERENCES:
         raise QGemmError(f"reference must be one of {list(REFERENCES)}, got {reference!r}")
@@ -111,12 +109,18 @@ def evaluate(
     for f in (weight_fmt, act_fmt, kv_fmt):
         resolve_format(f)  # bad names fail before the model is loaded
     pe_plan(quant.pe, pe_params)  # so do bad PE kinds and parameters
+    check_method(method, quant, method_params)
     gguf_path()  # LLMUnavailable naming the install command when the extra is missing
     text = eval_text(check=check_text)
     ids = encode(text, model)
     a = _check_sizes(tokens, window, len(ids))
     kwargs = {} if rope is None else {"rope": rope}
-    net = Llama(load_model(model), quant, **kwargs)
+    t_method = time.perf_counter()
+    weights, online = apply_method(
+        load_model(model), quant, method, method_params, model=model, calib_tokens=calib_tokens
+    )
+    t_method = time.perf_counter() - t_method
+    net = Llama(weights, quant, online=online, **kwargs)
     if reference == "exact":
         net.runner.reference = exact_gemm  # the runner's exact path (qgemm.exact_qgemm)
     t0 = time.perf_counter()
@@ -137,8 +141,9 @@ def evaluate(
     pe_label = net.runner.pe_label()
     return PerplexityResult(
         model, math.exp(mean), mean, int(nll.size), a.tokens, a.window,
-        weight_fmt, act_fmt, kv_fmt, method, pe_label,
-        platform.python_version(), sha256(text), time.perf_counter() - t0,
+        weight_fmt, act_fmt, kv_fmt, method, repr(dict(sorted((method_params or {}).items()))),
+        pe_label,
+        platform.python_version(), sha256(text), time.perf_counter() - t0, t_method,
     )  # fmt: skip
 
 
@@ -153,8 +158,9 @@ def llm_perplexity(
     **options,
 ) -> float:
     """Perplexity of ``model`` on the first ``tokens`` tokens of the default offline text
-    (``hwsim.formats`` names; None = the shipped model unquantized). ``options``: ``window``,
-    ``pe``, ``pe_params``, ``pe_layers``, ``reference``, ``check_text`` of ``evaluate``."""
+    (``hwsim.formats`` names; None = the shipped model unquantized; ``method`` one of
+    ``methods.METHODS``). ``options``: ``window``, ``pe``, ``pe_params``, ``pe_layers``,
+    ``reference``, ``check_text``, ``method_params``, ``calib_tokens`` of ``evaluate``."""
     return evaluate(
         model, tokens=tokens, weight_fmt=weight_fmt, act_fmt=act_fmt, kv_fmt=kv_fmt,
         method=method, **options,
