@@ -230,7 +230,8 @@ LLM_DESIGNS.setdefault(
 # FP6-LLM's weights (Xia et al., arXiv 2401.14112): FP6 E3M2 x FP16, dequantized per element
 LLM_DESIGNS["dequant_w6a16"] = ("dequant_mac", {"w_fmt": "fp6_e3m2"})
 #: designs without an RTL generator (no area_source = "rtl" row in rtl/data/llm_pe_area.csv)
-NO_RTL_DESIGNS = ("ant_w4a8", "olive_w4a8", "bitfusion_w8a8", "bitfusion_w4a4", "dequant_w6a16")
+#: (ANT / OliVe decoders: RTL out of scope, docs/pe_models.md)
+NO_RTL_DESIGNS = ("ant_w4a8", "olive_w4a8")
 
 
 AREA_SOURCES = ("model", "rtl")
