@@ -514,7 +514,7 @@ def get_evaluator(name: str) -> Callable[[dict], dict]:
     return get_spec(name).fn
 
 
-# --- evaluators of the claims files (studies/claims/*.toml; docs/claims_other.md) ----------
+# --- evaluators of the claims files (studies/claims/*.toml; docs/claims.md) ----------
 #: claims stated as one number (a percentage saving, an accuracy loss) are written as the
 #: design row over a "unit" row whose every metric is 1 (hwsim.claims takes ratios of rows)
 _UNIT_HELP = "True: the unit row (every metric 1), the denominator of one-number claims"
