@@ -480,7 +480,7 @@ SPECS: dict[str, Evaluator] = {
                   choices=("systolic", "tensor_core")),
             Param("preload_overlap", "bool", False, "ws/is: preload the next stationary tile "
                   "while computing"),
-        ), version="4"),
+        ), version="5"),
         Evaluator("mixed_precision", mixed_precision, (
             Param("strategy", "str", "ilp", "ILP allocation or one uniform format",
                   choices=("ilp", "uniform")),
