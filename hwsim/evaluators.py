@@ -254,6 +254,11 @@ def _rtl_area_table():
 def _rtl_row(design: str):
     """The design's row of rtl/data/llm_pe_area.csv, checked present and current."""
     kind, params = LLM_DESIGNS[design]
+    if design in NO_RTL_DESIGNS:
+        raise ValueError(
+            f"no synthesized area for {design!r}: its PE has no RTL generator "
+            "(docs/pe_models.md); use area_source = 'model'"
+        )
     table = _rtl_area_table()
     if design not in table.index:
         raise ValueError(f"no synthesized area for {design!r}: run benchmarks/llm_pe_rtl_area.py")

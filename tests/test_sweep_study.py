@@ -143,7 +143,9 @@ def test_llm_pe_iso_area_and_rtl_areas(monkeypatch):
     assert set(E.NO_RTL_DESIGNS) <= set(E.LLM_DESIGNS)
     for design in E.NO_RTL_DESIGNS:
         for p in ({"design": design}, {"design": "mac_w4a8", "iso_area": design}):
-            with pytest.raises(ValueError, match=f"no synthesized area for {design!r}"):
+            with pytest.raises(
+                ValueError, match=f"no synthesized area for {design!r}: its PE has no RTL"
+            ):
                 E.llm_pe({**base, **p, "area_source": "rtl"})
     assert "linear fit in lanes" in E.pe_area_method("bipolar_w4a8", "rtl")
     with pytest.raises(ValueError, match="area_source must be"):
