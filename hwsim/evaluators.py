@@ -231,7 +231,8 @@ LLM_DESIGNS.setdefault(
 # FP6-LLM's weights (Xia et al., arXiv 2401.14112): FP6 E3M2 x FP16, dequantized per element
 LLM_DESIGNS["dequant_w6a16"] = ("dequant_mac", {"w_fmt": "fp6_e3m2"})
 #: designs without an RTL generator (no area_source = "rtl" row in rtl/data/llm_pe_area.csv)
-NO_RTL_DESIGNS = ("ant_w4a8", "olive_w4a8", "bitfusion_w8a8", "bitfusion_w4a4", "dequant_w6a16")
+#: (ANT / OliVe decoders: RTL out of scope, docs/pe_models.md)
+NO_RTL_DESIGNS = ("ant_w4a8", "olive_w4a8")
 
 
 AREA_SOURCES = ("model", "rtl")
@@ -254,6 +255,11 @@ def _rtl_area_table():
 def _rtl_row(design: str):
     """The design's row of rtl/data/llm_pe_area.csv, checked present and current."""
     kind, params = LLM_DESIGNS[design]
+    if design in NO_RTL_DESIGNS:
+        raise ValueError(
+            f"no synthesized area for {design!r}: its PE has no RTL generator "
+            "(docs/pe_models.md); use area_source = 'model'"
+        )
     table = _rtl_area_table()
     if design not in table.index:
         raise ValueError(f"no synthesized area for {design!r}: run benchmarks/llm_pe_rtl_area.py")
@@ -614,7 +620,7 @@ SPECS: dict[str, Evaluator] = {
             Param("pe", "pe|auto", None, 'PE kind, or "auto": the datapath mac_cost prices'),
             *_PE_PARAMS[1:],
         )),
-        Evaluator("llm_pe", llm_pe, _LLM_PE_PARAMS, version="4"),
+        Evaluator("llm_pe", llm_pe, _LLM_PE_PARAMS, version="5"),
         Evaluator("llm_accuracy_energy", llm_accuracy_energy, (
             Param("design", "design", help="PE design (LLM_DESIGNS; formats: "
                   "LLM_ACCURACY_FORMATS)"),
@@ -664,7 +670,7 @@ def get_evaluator(name: str) -> Callable[[dict], dict]:
     return get_spec(name).fn
 
 
-# --- evaluators of the claims files (studies/claims/*.toml; docs/claims_other.md) ----------
+# --- evaluators of the claims files (studies/claims/*.toml; docs/claims.md) ----------
 #: claims stated as one number (a percentage saving, an accuracy loss) are written as the
 #: design row over a "unit" row whose every metric is 1 (hwsim.claims takes ratios of rows)
 _UNIT_HELP = "True: the unit row (every metric 1), the denominator of one-number claims"

@@ -1,105 +1,65 @@
 """Claims files of the other modelled systems (studies/claims: L-Mul, HAWQ-V3, FP6-LLM,
-ShiftAddViT, BitMoD accuracy, T-MAC, bipolar-INT): each loads as a study, every headline's
-``claimed`` number appears in its ``quote`` (the one place paper numbers are typed), and the
-numbers next to them come from runs of the study machinery (nothing typed).
-
-TODO(merge): hwsim.claims of this checkout predates the claims-file keys (paper, quote, role,
-explains, needs); the helpers below strip them to run evaluate_claims. Once engineer A's
-hwsim.claims (load_claims_file / run_claims / check_claims_file) is merged, the lead should
-switch these tests to it.
+ShiftAddViT, BitMoD accuracy, T-MAC, bipolar-INT), loaded and run with hwsim.claims: each
+loads as a study, every headline's ``claimed`` number appears in its ``quote`` (the one place
+paper numbers are typed), and the numbers next to them come from runs of the study machinery
+(nothing typed).
 """
 
 from __future__ import annotations
 
 import math
-import re
-import tomllib
 from pathlib import Path
 
 import pytest
 
+from hwsim import claims as C
+
 ROOT = Path(__file__).resolve().parent.parent / "studies" / "claims"
 FILES = ("lmul", "hawq_v3", "fp6_llm", "shiftaddvit", "bitmod_accuracy", "t_mac", "bipolar_int")
-NEW_KEYS = ("paper", "quote", "role", "explains", "needs")
 
 
-def claims_of(system: str) -> list[dict]:
-    return tomllib.loads((ROOT / f"{system}.toml").read_text())["claim"]
-
-
-def quotes_number(quote: str, x: float) -> bool:
-    """``x`` printed as %g appears in ``quote`` as a whole number token."""
-    return (
-        re.search(r"(?<![\d.])" + re.escape(f"{x:g}") + r"(?:\.0+)?(?![\d.]*\d)", quote) is not None
-    )
-
-
-def study_of(system: str, tmp: Path):
-    """The claims file as a study without its [[claim]] tables (None: nothing to run)."""
-    from hwsim.study import load_study
-
-    text = (ROOT / f"{system}.toml").read_text()
-    data = tomllib.loads(text)
-    if "evaluate" not in data.get("study", {}):
-        return None
-    body = text.split("[[claim]]", 1)[0]
-    path = tmp / f"{system}.toml"
-    path.write_text(body)
-    return load_study(path)
+def claims_of(system: str) -> tuple[C.Claim, ...]:
+    return C.load_claims_file(ROOT / f"{system}.toml")[1]
 
 
 def evaluate(system: str, out: Path, workers: int = 1):
     """(claim table rows of the modelled claims, the study's ok rows); ablations are scored
-    against their headline's claimed number."""
+    against their headline's claimed number (hwsim.claims.evaluate_claims)."""
     import pandas as pd
 
-    from hwsim.claims import evaluate_claims
     from hwsim.study import run_study
 
-    study = study_of(system, out)
-    claims = claims_of(system)
-    head = {c["name"]: c["claimed"] for c in claims if c.get("role", "headline") == "headline"}
+    study, claims = C.load_claims_file(ROOT / f"{system}.toml")
     if study is None:
         return pd.DataFrame(), None
     df = run_study(study, out / system, workers=workers)
     assert not (df["status"] == "failed").any(), df[df.status == "failed"].error.tolist()
     ok = df[df["status"] == "ok"]
-    plain = []
-    for c in claims:
-        if c.get("needs"):
-            continue
-        d = {k: v for k, v in c.items() if k not in NEW_KEYS}
-        if c.get("role") == "ablation":
-            d["claimed"] = head[c["explains"]]
-        plain.append(d)
-    return evaluate_claims(ok, plain), ok
+    table = C.evaluate_claims(ok, [c for c in claims if c.modelled])
+    return table, ok
 
 
 @pytest.mark.parametrize("system", FILES)
-def test_claims_file_rules(system, tmp_path):
-    claims = claims_of(system)
-    names = [c["name"] for c in claims]
-    assert len(names) == len(set(names))
-    heads = {c["name"] for c in claims if c.get("role", "headline") == "headline"}
+def test_claims_file_rules(system):
+    study, claims = C.load_claims_file(ROOT / f"{system}.toml")  # keys, quotes, explains
+    heads = {c.name for c in claims if c.role == "headline"}
     for c in claims:
-        assert set(c) <= {"name", "source", "metric", "better", "design", "baseline", "match",
-                          "claimed", "explanation", *NEW_KEYS}  # fmt: skip
-        if c.get("role", "headline") == "headline":
-            assert c["paper"] and quotes_number(c["quote"], c["claimed"]), c["name"]
+        if c.role == "headline":
+            assert c.paper and C.quotes_number(c.quote, c.claimed), c.name
         else:
-            assert c["explains"] in heads and "claimed" not in c and "quote" not in c
-        if c.get("needs"):
-            assert not {"metric", "design", "baseline"} & set(c)
+            assert c.explains in heads and math.isnan(c.claimed) and not c.quote
+        if c.needs:
+            assert c.design is None and c.baseline is None and not c.metric
         else:
-            assert {"metric", "design", "baseline"} <= set(c)
-    study = study_of(system, tmp_path)  # loads and validates as a study
-    assert (study is None) == all(c.get("needs") for c in claims)
+            assert c.metric and c.design and c.baseline
+    assert (study is None) == all(c.needs for c in claims)
 
 
 def test_quotes_number_is_a_token_match():
-    assert quotes_number("reduce 95% energy", 95) and not quotes_number("reduce 95% energy", 9.5)
-    assert quotes_number("speed up of 1.45× for", 1.45) and not quotes_number("1.455x", 1.45)
-    assert not quotes_number("up to 42.9% energy", 42)
+    q = C.quotes_number
+    assert q("reduce 95% energy", 95) and not q("reduce 95% energy", 9.5)
+    assert q("speed up of 1.45× for", 1.45) and not q("1.455x", 1.45)
+    assert not q("up to 42.9% energy", 42)
 
 
 def test_lmul_claims_computed(tmp_path):
@@ -114,12 +74,15 @@ def test_lmul_claims_computed(tmp_path):
     dot32 = by[("L-Mul: dot-product energy saving (%)", "fmt=fp32")]
     assert dot32 == pytest.approx(100 * (1 - (3.7 * (1 - fp32 / 100) + 0.9) / 4.6), rel=1e-9)
     assert ok["unit"].any()
+    # the same numbers through the claims runner (hwsim claims), reusing the point cache
+    ran = C.run_claims(ROOT, tmp_path, only="lmul", workers=1).set_index(["claim", "context"])
+    assert ran.ours.to_dict() == pytest.approx(by, rel=1e-12)
 
 
 def test_needs_claims_say_what_they_need():
     for system in ("t_mac", "bipolar_int", "fp6_llm", "shiftaddvit"):
-        needs = [c for c in claims_of(system) if c.get("needs")]
-        assert needs and all(math.isfinite(c["claimed"]) and len(c["needs"]) > 40 for c in needs)
+        needs = [c for c in claims_of(system) if c.needs]
+        assert needs and all(math.isfinite(c.claimed) and len(c.needs) > 40 for c in needs)
 
 
 @pytest.mark.slow

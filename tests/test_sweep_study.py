@@ -135,9 +135,18 @@ def test_llm_pe_iso_area_and_rtl_areas(monkeypatch):
     assert got["area_pe_um2"] == pytest.approx(64 * rtl.loc["mixpe_w4a8", "area_um2"])
     assert got["area_pe_method"] == "Yosys: synthesized"
     assert "cost model" in E.llm_pe({**base, "design": "mixpe_w4a8"})["area_pe_method"]
-    # every study-2 design has a current synthesized (or lane-fitted) area
+    # every study-2 design with an RTL generator has a current synthesized (or lane-fitted)
+    # area; the others are refused by name, also as an iso-area reference
     for design in E.LLM_DESIGNS:
-        assert E._pe_area(design, "rtl") > 0
+        if design not in E.NO_RTL_DESIGNS:
+            assert E._pe_area(design, "rtl") > 0
+    assert set(E.NO_RTL_DESIGNS) <= set(E.LLM_DESIGNS)
+    for design in E.NO_RTL_DESIGNS:
+        for p in ({"design": design}, {"design": "mac_w4a8", "iso_area": design}):
+            with pytest.raises(
+                ValueError, match=f"no synthesized area for {design!r}: its PE has no RTL"
+            ):
+                E.llm_pe({**base, **p, "area_source": "rtl"})
     assert "linear fit in lanes" in E.pe_area_method("bipolar_w4a8", "rtl")
     with pytest.raises(ValueError, match="area_source must be"):
         E.llm_pe({**base, "design": "mac_w8a8", "area_source": "guess"})
