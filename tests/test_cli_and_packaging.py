@@ -48,11 +48,20 @@ def test_demo_writes_table_plot_and_summary(tmp_path):
     assert (tmp_path / "format_sqnr.png").stat().st_size > 10_000
     assert (tmp_path / "summary.md").read_text().startswith("# hwsim demo")
     # part 2: PE designs simulated and their accuracy measured on the PE datapath
-    from hwsim.demo import DEMO_DESIGNS
+    from hwsim.demo import PE_MODELS, QUICK_DESIGNS, pe_accuracy_model
 
+    model, _ = pe_accuracy_model()
+    if model is None:  # neither accuracy extra installed: the part says so and is skipped
+        assert "PE part skipped" in (tmp_path / "summary.md").read_text()
+        return
+    metric = PE_MODELS[model][1]
     pes = pd.read_csv(tmp_path / "pe_designs.csv").set_index("design")
-    assert list(pes.index) == list(DEMO_DESIGNS)
-    assert (pes.energy_pj > 0).all() and (pes.cycles > 0).all() and pes.accuracy.between(0, 1).all()
+    assert list(pes.index) == list(QUICK_DESIGNS)
+    assert (pes.energy_pj > 0).all() and (pes.cycles > 0).all()
+    if metric == "perplexity":  # a 135M model on 32 tokens: worse than FP32 yet not garbage
+        assert pes[metric].between(1, 5000).all()
+    else:
+        assert pes[metric].between(0, 1).all()
     # 4-bit weights move half the DRAM bytes of 8-bit ones on the same array
     assert pes.loc["mac_w4a8", "energy_dram_pj"] < pes.loc["mac_w8a8", "energy_dram_pj"]
     assert (tmp_path / "pe_energy_breakdown.png").exists()
