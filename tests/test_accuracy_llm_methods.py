@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import hwsim.formats
 from hwsim.accuracy import llm_perplexity
 from hwsim.accuracy.llm import awq, clip, gptq, hadamard, loader, migrate, smoothquant, table
 from hwsim.accuracy.llm import model as M
@@ -170,7 +171,13 @@ def gptq_reference(w, h, quant_col, damp=0.01):
     return out
 
 
-@pytest.mark.parametrize("fmt", ["int4", "int4_g128", "mxfp4"])
+def _nvfp4_col(v, s):
+    """NVFP4's element rounding (formats/nvfp4.py): float32 x times float32 1 / scale."""
+    el = hwsim.formats.get("nvfp4").element
+    return np.asarray(el.quantize(np.float32(v) * (np.float32(1.0) / np.float32(s))), np.float64)
+
+
+@pytest.mark.parametrize("fmt", ["int4", "int4_g128", "mxfp4", "nvfp4"])
 def test_gptq_equals_the_reference_and_beats_round_to_nearest(fmt):
     k = 160 if fmt == "int4_g128" else 64  # two groups of 128 / two MX blocks of 32
     x = _correlated(k=k)
@@ -181,7 +188,10 @@ def test_gptq_equals_the_reference_and_beats_round_to_nearest(fmt):
 
     def quant_col(v, j, r):
         g = j // grid.block
-        return (np.asarray(grid.element.quantize(v / grid.scales[r, g]))) * grid.scales[r, g]
+        s = grid.scales[r, g]
+        if fmt == "nvfp4":
+            return _nvfp4_col(v, s) * s
+        return (np.asarray(grid.element.quantize(v / s))) * s
 
     op = gptq.gptq(wt, h, f, block=16)  # several lazy-batch blocks
     ref = gptq_reference(wt, h, quant_col)
@@ -191,6 +201,17 @@ def test_gptq_equals_the_reference_and_beats_round_to_nearest(fmt):
     # the operand is consistent: elements x scales are the values (PE paths use them)
     s = np.repeat(op.scales, op.block, axis=1)[:, :k]
     assert np.array_equal(op.elements * s, op.values)
+
+
+def test_gptq_grid_rounds_nvfp4_near_ties_as_the_format_does():
+    # block scale 5.625 / 6 = 0.9375 (E4M3); 1.171875 / 0.9375 = 1.25 is an E2M1 tie in
+    # float64 (-> 1.0), but NVFP4 multiplies by float32(1 / 0.9375) and lands above it (1.5)
+    wt = np.zeros((2, 16))
+    wt[:, 0], wt[:, 1] = 5.625, 1.171875
+    grid, rtn = gptq.grid_for(M.resolve_format("nvfp4"), wt)  # raised before the fix
+    assert rtn.values[0, 1] == 1.5 * 0.9375 == grid.matrix(wt)[0, 1]
+    op = gptq.gptq(wt, np.eye(16), "nvfp4")
+    assert np.array_equal(op.values, rtn.values)
 
 
 def test_gptq_without_correlation_is_round_to_nearest():

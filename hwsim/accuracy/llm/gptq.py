@@ -12,9 +12,10 @@ All rows at once (numpy); the Python loop runs over columns only.
 Quantizer: the weight format's scales (and zero points) are fixed from the original,
 un-updated W (``Grid``: per channel, per group of 128, MX / NVFP4 blocks alike, the
 "static groups" variant), and each column is rounded elementwise with the format's element
-quantizer under them. Hence with no error feedback GPTQ is exactly the format's round to
-nearest (checked when the grid is built). Formats without one element format (BitMoD's
-per-group type mixture ``bitmod_fp4``) are rejected.
+quantizer under them, in the format's own arithmetic (NVFP4 multiplies float32 inputs by a
+float32 reciprocal of its scales). Hence with no error feedback GPTQ is exactly the format's
+round to nearest (checked when the grid is built). Formats without one element format
+(BitMoD's per-group type mixture ``bitmod_fp4``) are rejected.
 """
 
 from __future__ import annotations
@@ -44,13 +45,21 @@ class Grid:
     scales: np.ndarray
     zeros: np.ndarray | None
     block: int
+    #: float32 multipliers (rows x blocks) for formats that scale in float32 by a reciprocal
+    #: (NVFP4: x * ((1 / tensor_scale) / block_scale)); None: divide by ``scales`` in float64
+    mult32: np.ndarray | None = None
+
+    def _scaled(self, w: np.ndarray, g) -> np.ndarray:
+        """w in element units under block(s) g (the format's own arithmetic)."""
+        if self.mult32 is not None:
+            return np.asarray(w, np.float32) * self.mult32[:, g]
+        s = self.scales[:, g]
+        z = 0.0 if self.zeros is None else self.zeros[:, g]
+        return w / np.where(s == 0, 1.0, s) + z
 
     def elements(self, w: np.ndarray, j: int) -> np.ndarray:
         """Element values (rows,) of column j for values w (rows,)."""
-        g = j // self.block
-        s = self.scales[:, g]
-        z = 0.0 if self.zeros is None else self.zeros[:, g]
-        return np.asarray(self.element.quantize(w / np.where(s == 0, 1.0, s) + z), np.float64)
+        return np.asarray(self.element.quantize(self._scaled(w, j // self.block)), np.float64)
 
     def values(self, el: np.ndarray, j: int) -> np.ndarray:
         """Dequantized values (rows,) of element values ``el`` of column j."""
@@ -65,9 +74,10 @@ class Grid:
     def matrix(self, w: np.ndarray) -> np.ndarray:
         """All columns of w (rows x K) at once (elementwise, so the same as ``column``)."""
         k = w.shape[1]
-        s = np.repeat(self.scales, self.block, axis=1)[:, :k]
-        z = 0.0 if self.zeros is None else np.repeat(self.zeros, self.block, axis=1)[:, :k]
-        el = np.asarray(self.element.quantize(w / np.where(s == 0, 1.0, s) + z), np.float64)
+        g = np.arange(k) // self.block
+        s = self.scales[:, g]
+        z = 0.0 if self.zeros is None else self.zeros[:, g]
+        el = np.asarray(self.element.quantize(self._scaled(w, g)), np.float64)
         return (el - z) * s
 
 
@@ -89,10 +99,23 @@ def grid_for(wfmt, w: np.ndarray) -> tuple[Grid, QOperand]:
     else:
         el, zeros, block = fmt.element, op.zeros, op.block
         scales = np.ldexp(op.scales, getattr(el, "frac_bits", 0) or 0)
-    grid = Grid(el, scales, zeros, block)
+    grid = Grid(el, scales, zeros, block, _float32_multipliers(fmt, w))
     if not np.array_equal(grid.matrix(w), op.values):
         raise ValueError(f"{op.fmt}: its quantizer is not elementwise under fixed block scales")
     return grid, op
+
+
+def _float32_multipliers(fmt, w: np.ndarray) -> np.ndarray | None:
+    """NVFP4's element units: float32 x times the float32 1 / block scale (with a tensor
+    scale t: (1 / t) / block scale), as the format computes them (a float64 division
+    differs at near-ties); None for formats that divide by their scale."""
+    if not isinstance(fmt, F.NVFP4Format):
+        return None
+    qt = fmt.encode(w, axis=1)
+    s32 = np.asarray(fmt.scale_values(qt), np.float32)
+    one = np.float32(1.0)
+    inv = one / np.float32(qt.extra["tensor_scale"]) if "tensor_scale" in qt.extra else one
+    return np.broadcast_to(inv / s32, (len(w), s32.shape[-1])).copy()
 
 
 def inverse_upper_cholesky(h: np.ndarray) -> np.ndarray:

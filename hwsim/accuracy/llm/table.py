@@ -42,10 +42,8 @@ ROWS = (
     Row("KV int4", kv_fmt="int4"),
 )
 TABLE_METHODS = METHODS  # columns, in this order
-# GPTQ needs one element format under block scales; BitMoD's per-group type mixture has none,
-# and for NVFP4 gptq.grid_for's check finds the fixed-scale element rounding differs from the
-# format's own quantizer on the model's weights (a ValueError; not resolved yet)
-NO_GPTQ = ("bitmod_fp4", "nvfp4")
+# GPTQ needs one element format under block scales; BitMoD's per-group type mixture has none
+NO_GPTQ = ("bitmod_fp4",)
 
 
 def applies(row: Row, method) -> bool:
