@@ -197,7 +197,7 @@ def test_unreachable_dask_scheduler_is_a_quick_clear_error(tmp_path):
 
 # --- interrupting a real `hwsim study`: prompt exit, finished points kept, no orphans ---
 
-_GRID = "[fixed]\nsleep_s = 0.2\n[grid]\nx = [" + ", ".join(str(i) for i in range(12)) + "]\n"
+_GRID = "[fixed]\nsleep_s = 0.6\n[grid]\nx = [" + ", ".join(str(i) for i in range(12)) + "]\n"
 
 
 def _stored_ok(store: Path) -> set:
