@@ -356,11 +356,14 @@ def buffers_design(s: TileSpec) -> Design:
     )
     v("        end")
     v("        if (cap) begin")
+    one = OD == R  # one fold per tile (scalesim): fixed rows, no capture address
     for r in range(R):
-        at = "cap_addr" if r == 0 else f"cap_addr + {OW}'d{r}"
+        at = str(r) if one else ("cap_addr" if r == 0 else f"cap_addr + {OW}'d{r}")
         v(f"            omem[{at}] <= cap_data[{(r + 1) * C * A - 1}:{r * C * A}];")
     v("        end", "    end")
     v("    assign drain_data = omem[drain_row];")
+    if one:
+        v.drop("    wire unused_cap_addr = ^cap_addr;")
     if KA < AW:
         v.drop(f"    wire unused_a_addr = ^a_addr[{AW - 1}:{KA}];")
     if KW < AW:

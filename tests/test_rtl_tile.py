@@ -333,3 +333,20 @@ def test_tile_area_split_1x1():
     # act 4 words x 8 b + weight (resident: 4 x 2 words) x 8 b + out 1 x 32 b + a_q/w_q 16 b
     assert rows["buffers"]["dffs"] == 4 * 8 + 8 * 8 + 32 + 16
     assert rows["array"]["ge"] > 0 and rows["controller"]["ge"] > 0
+
+
+def test_docs_table_is_the_measured_csv():
+    """docs/rtl.md's measured tile table and its summary sentence are rendered from
+    rtl/data/tile_cycles.csv (benchmarks/tile_cycles.py --table), and every row passed."""
+    import importlib.util
+    from pathlib import Path
+
+    import pandas as pd
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("tile_cycles", root / "benchmarks/tile_cycles.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    df = pd.read_csv(root / "rtl/data/tile_cycles.csv")
+    assert df["passed"].all() and (df["mapping"] != "scalesim").sum() >= 2
+    assert mod.markdown(df) in (root / "docs/rtl.md").read_text()
