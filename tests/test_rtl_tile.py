@@ -294,6 +294,20 @@ def test_example_config_builds_a_tile():
     assert tile_design(acc, wl.layers[0]).info["spec"] == tile_spec(*case(*DEFAULT_TILES[0][1:]))
 
 
+def test_nest_example_config_is_the_mapped_default_tile():
+    from pathlib import Path
+
+    from hwsim.config import load_simulation
+
+    acc, wl, opts = load_simulation(
+        Path(__file__).resolve().parents[1] / "rtl/configs/tile_nest_example.toml"
+    )
+    layer = wl.layers[0]
+    spec = tile_design(acc, layer, opts["mapping"][layer.name]).info["spec"]
+    name, kw, mnk, mapping = MAPPED_TILES[0]
+    assert spec == tile_spec(*case(kw, mnk), mapping) and spec.n_outer
+
+
 @pytest.mark.parametrize("seed", [None, *range(6)])
 def test_tile_lints_clean(seed):
     """verilator --lint-only -Wall on the default tiles and a few random shapes and nests."""
