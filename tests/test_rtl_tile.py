@@ -114,6 +114,24 @@ def test_hand_computed_counts_of_the_n_outer_nest():
     assert rtl_cycles(s) == 9 * 11 + transfers + 3 == 263
 
 
+def test_mapping_forms_give_the_same_tile():
+    """A LoopNest, the pinned dict and {layer: dict} are one mapping; "optimal" is the
+    mapper's nest, the one simulate reports."""
+    from hwsim.accel.mapping.gemm_mapper import pinned_nest
+    from hwsim.accel.pe_adapter import PETiming
+    from hwsim.rtl.tile_mapping import gemm_problem_of
+
+    name, kw, mnk, pinned = MAPPED_TILES[0]
+    acc, layer = case(kw, mnk)
+    nest = pinned_nest(
+        acc, gemm_problem_of(layer), pinned, PETiming(acc.pe, acc.pe_params).acc_bits
+    )
+    want = tile_spec(acc, layer, pinned)
+    assert tile_spec(acc, layer, nest) == want == tile_spec(acc, layer, {layer.name: pinned})
+    opt = tile_spec(acc, layer, "optimal")
+    assert opt.mapping == sim_row(acc, layer, "optimal")["mapping"] != want.mapping
+
+
 def test_nest_splitting_k_is_refused_naming_the_dimension():
     acc, layer = case(*DEFAULT_TILES[0][1:])
     with pytest.raises(ValueError, match="splits K at the DRAM level"):
