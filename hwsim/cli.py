@@ -226,7 +226,8 @@ def _run_plots(acc, rep, folder, title: str) -> list:
 
 def _cmd_rtl_verify_tile(args: argparse.Namespace) -> int:
     """`hwsim rtl verify --tile CONFIG.toml`: the generated tile of each GEMM layer against
-    the PE model and hwsim.simulate(mapping="scalesim") (hwsim.rtl.tile_check)."""
+    the PE model and hwsim.simulate with the config's [mapping] ("scalesim", "optimal" or
+    pinned [mapping.layers]; hwsim.rtl.tile_check)."""
     from hwsim.config import load_simulation
     from hwsim.rtl import tools
     from hwsim.rtl.emit_tile import tile_design
@@ -242,22 +243,25 @@ def _cmd_rtl_verify_tile(args: argparse.Namespace) -> int:
         raise UserError(f"--tile {args.tile}: {exc}") from None
     if wl is None:
         raise UserError(f"--tile {args.tile}: the config has no [workload] (use gemm = [M, N, K])")
-    if opts.get("mapping", "scalesim") != "scalesim" or opts.get("layer_formats"):
+    if opts.get("layer_formats") or opts.get("prefetch_next_layer"):
         raise UserError(
-            f"--tile {args.tile}: the tile runs the simulator's fixed fold order; set "
-            '[mapping] mode = "scalesim" (no pinned layers, no layer_formats)'
+            f"--tile {args.tile}: the tile runs one layer in its accelerator formats; remove "
+            "[layer_formats] and prefetch_next_layer"
         )
+    mapping = opts.get("mapping", "optimal")
+    objective = opts.get("objective", "latency")
     designs = []
     for layer in wl.layers:
+        mp = mapping if isinstance(mapping, str) else mapping.get(layer.name, "optimal")
         try:
-            designs.append((layer, tile_design(acc, layer)))
+            designs.append((layer, tile_design(acc, layer, mp, objective=objective)))
         except ValueError as exc:
             raise UserError(f"--tile {args.tile}: layer {layer.name!r}: {exc}") from None
     ok, skipped = tools.available_simulators(args.simulator)
     if not ok:
         why = "; ".join(f"{s}: {w}" for s, w in skipped.items())
         raise UserError(f"no RTL simulator available ({why}); bash .ci/install_rtl.sh installs all")
-    rows = hwsim.simulate(acc, wl, mapping="scalesim").layers
+    rows = hwsim.simulate(acc, wl, mapping=mapping, objective=objective).layers
     root = tools.run_dir(args.build_dir, "tile")
     failed = 0
     for (layer, design), (_, row) in zip(designs, rows.iterrows(), strict=True):
@@ -265,7 +269,8 @@ def _cmd_rtl_verify_tile(args: argparse.Namespace) -> int:
             r = check_tile(acc, layer, sim, row, args.seed, design, root)
             state = {True: "PASS", False: "FAIL", None: "SKIP"}[r.passed]
             failed += r.passed is False
-            print(f"{state} tile {layer.name} {sim} {design.top} seed {args.seed}: {r.message}")
+            print(f"{state} tile {layer.name} {sim} {design.top} seed {args.seed} "
+                  f"({design.info['spec'].mapping}): {r.message}")  # fmt: skip
             for name, good, got, want in r.checks:
                 mark = "pass" if good else "FAIL"
                 print(f"  {mark}  {name:44s} rtl {got:>10g}  reference {want:>10g}")
@@ -402,7 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CONFIG.toml",
         help="check the generated accelerator tile (array + SRAM + controller + DMA) of the "
         "config's GEMM layers against the PE model and `hwsim run`'s simulator "
-        '([mapping] mode = "scalesim", OS dataflow; example: rtl/configs/tile_example.toml)',
+        '([mapping] mode "scalesim" or "optimal", or pinned [mapping.layers]; OS dataflow; '
+        "example: rtl/configs/tile_example.toml)",
     )
     rv.set_defaults(func=_cmd_rtl_verify)
     rs = rsub.add_parser("synth", help="Yosys area (NAND2 gate equivalents) per PE and width")

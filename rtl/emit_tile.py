@@ -1,21 +1,30 @@
 """Generated accelerator tile: systolic array + SRAM buffers + loop-nest controller + DMA port.
 
-`tile_design(acc, layer, mapping="scalesim") -> Design` builds, from the same `Accelerator`
-and GEMM layer `hwsim.simulate` uses, one Verilog module that runs the layer's fold loop
-nest (the simulator's fixed `os` order: outer row folds i < ceil(M/R), inner column folds
-j < ceil(N/C); `hwsim.accel.memory.plan_gemm`):
+`tile_design(acc, layer, mapping="scalesim") -> Design` builds, from the same `Accelerator`,
+GEMM layer and mapping `hwsim.simulate` uses, one Verilog module that runs the layer as a
+sequence of DRAM *steps* (`hwsim.rtl.tile_mapping`):
+
+* mapping "scalesim": the simulator's fixed `os` fold order (`hwsim.accel.memory.plan_gemm`),
+  one fold per step: outer row folds i < ceil(M/R), inner column folds j < ceil(N/C);
+* a loop nest ("optimal", a `LoopNest` or a pinned {"tiles", "order"} spec): one step per
+  iteration of the nest's DRAM loops over M tiles and N tiles (either order; K must stay
+  whole), each step computing an SRAM tile of Mt x Nt outputs as ceil(Mt/R) x ceil(Nt/C)
+  folds, row folds outer (the nest's SRAM-level order).
+
+Parts:
 
 * **array**: the output-stationary `systolic` wrapper (rtl/emit_array.py) of the PE kind;
   row r / column c operands are skewed by r / c cycles in registers (SCALE-Sim's skew);
 * **buffers** (behavioural RAM, registered read: SRAM read latency `SRAM_READ_LATENCY`
-  cycle): `act` holds one R x K activation block as K words of R elements (one bank per
-  array row), `weight` holds the whole K x N weight matrix when it fits the buffer's usable
-  bytes (`BufferConfig.tile_bytes`, as the simulator decides) or one K x C block, `out` holds
-  the R x C result block;
-* **controller**: per fold: load the act block (j == 0), load the weight block (every fold,
-  or only in the first row fold when the whole matrix fits), stream K chunks (each held the
-  PE's cycles per chunk), drain R + C - 1 cycles, capture the R x C results into `out`,
-  write the block back by DMA;
+  cycle): `act` holds one Mt x K tile as K words of R elements per row fold (one bank per
+  array row), `weight` one K x Nt tile as K words of C elements per column fold (scalesim:
+  the whole K x N matrix when it fits the buffer's usable bytes, `BufferConfig.tile_bytes`,
+  as the simulator decides), `out` the Mt x Nt results as R words of C accumulators per fold;
+* **controller**: per step: load the act tile unless the buffer already holds it (a tag
+  register per buffer: the tile index it holds), load the weight tile likewise (scalesim,
+  resident matrix: each column block in the first row fold), then per fold stream K chunks
+  (each held the PE's cycles per chunk), drain R + C - 1 cycles and capture the R x C
+  results into `out`; after the step's last fold write the out tile back by DMA;
 * **DMA port**: `dma_req/dma_wr/dma_op/dma_blk` out, `dma_ack` in; the DRAM is the cocotb
   model (`hwsim.rtl.tile_bench`): one channel, a transfer of B bytes takes
   max(ceil(B / bandwidth), words) + latency cycles, words moving over `fill_*` (one array-edge
@@ -44,7 +53,11 @@ CNT = 32  # counter width (bits)
 
 @dataclass(frozen=True)
 class TileSpec:
-    """Everything the generated tile and its bench need (sizes in elements, bits, cycles)."""
+    """Everything the generated tile and its bench need (sizes in elements, bits, cycles).
+
+    The layer runs as DRAM *steps* (`steps`: M tile, N tile, act loaded, weight loaded), each
+    one SRAM tile of `mt` x `nt` outputs computed in row-fold-outer order of R x C folds.
+    With mapping "scalesim" every step is one fold (`mt` = R, `nt` = C)."""
 
     pe: str
     pe_params: tuple  # sorted (name, value) pairs
@@ -61,9 +74,14 @@ class TileSpec:
     act_bytes: float  # storage bytes per element (the simulator's accounting)
     weight_bytes: float
     out_bytes: float
-    weight_whole: bool  # the whole K x N weight matrix stays resident
+    weight_whole: bool  # scalesim: the whole K x N weight matrix stays resident
     dram_bw: float | None  # bytes/cycle (None: port-bound, one word per cycle)
     dram_latency: int  # cycles added to every transfer
+    mapping: str = "scalesim"  # or the loop nest's summary (`nest_summary`)
+    mt: int = 0  # SRAM tile extent along M (elements; 0: the array rows)
+    nt: int = 0  # SRAM tile extent along N (elements; 0: the array columns)
+    n_outer: bool = False  # DRAM loop over N tiles outside the one over M tiles
+    steps: tuple = ()  # ((M tile, N tile, load act, load weight), ...) in execution order
 
     @property
     def fr(self) -> int:
@@ -82,11 +100,60 @@ class TileSpec:
         """Array cycles of one OS fold: R + C - 2 + K * CPC (SCALE-Sim's formula)."""
         return self.rows + self.cols - 2 + self.k * self.cpc
 
+    @property
+    def frt(self) -> int:
+        """Row folds per SRAM tile."""
+        return -(-self.mt // self.rows)
+
+    @property
+    def fct(self) -> int:
+        """Column folds per SRAM tile."""
+        return -(-self.nt // self.cols)
+
+    @property
+    def tiles_m(self) -> int:
+        return -(-self.m // self.mt)
+
+    @property
+    def tiles_n(self) -> int:
+        return -(-self.n // self.nt)
+
     def rows_valid(self, i: int) -> int:
+        """Valid rows of global row fold i."""
         return min(self.rows, self.m - i * self.rows)
 
     def cols_valid(self, j: int) -> int:
+        """Valid columns of global column fold j."""
         return min(self.cols, self.n - j * self.cols)
+
+    def tile_m(self, ti: int) -> int:
+        """Rows (elements of M) of M tile ti (the last one may be ragged)."""
+        return min(self.mt, self.m - ti * self.mt)
+
+    def tile_n(self, tj: int) -> int:
+        return min(self.nt, self.n - tj * self.nt)
+
+    def tile_row_folds(self, ti: int) -> range:
+        """Global row folds of M tile ti."""
+        return range(ti * self.frt, min(self.fr, (ti + 1) * self.frt))
+
+    def tile_col_folds(self, tj: int) -> range:
+        return range(tj * self.fct, min(self.fc, (tj + 1) * self.fct))
+
+    @property
+    def act_words(self) -> int:
+        """act buffer depth: K words of R codes per row fold of a tile."""
+        return self.k * self.frt
+
+    @property
+    def weight_words(self) -> int:
+        """weight buffer depth: K words of C codes per column fold held."""
+        return self.k * (self.fc if self.weight_whole else self.fct)
+
+    @property
+    def out_words(self) -> int:
+        """out buffer depth: R words of C accumulators per fold of a tile."""
+        return self.rows * self.frt * self.fct
 
     def transfer_cycles(self, nbytes: float, words: int) -> int:
         """DRAM model: channel time of one transfer (cycles), latency included."""
@@ -94,16 +161,19 @@ class TileSpec:
         return max(bw, words) + self.dram_latency
 
 
-def tile_spec(acc, layer, mapping="scalesim") -> TileSpec:
-    """The tile parameters of `layer` (a GEMM `hwsim.workloads.Layer`) on `acc`, or a
-    ValueError naming what the tile does not cover."""
+#: largest counter/address value the controller's 16-bit step and fold registers hold
+MAX_INDEX = 1 << 15
+
+
+def tile_spec(acc, layer, mapping="scalesim", *, objective: str = "latency") -> TileSpec:
+    """The tile parameters of `layer` (a GEMM `hwsim.workloads.Layer`) on `acc` running
+    `mapping` ("scalesim", "optimal", a `LoopNest`, a pinned {"tiles", "order"} spec or
+    {layer name: spec}; `hwsim.rtl.tile_mapping`; `objective`: the mapper's, for "optimal"),
+    or a ValueError naming what the tile does not cover."""
     import hwsim.pe as pe
 
-    if mapping != "scalesim":
-        raise ValueError(
-            f"tile: mapping {mapping!r} not generated; the tile runs the simulator's fixed "
-            "fold order (mapping='scalesim')"
-        )
+    from .tile_mapping import nest_schedule, resolve_nest, scalesim_schedule
+
     if getattr(layer, "kind", None) != "gemm" or getattr(layer, "conv", None) is not None:
         raise ValueError(f"tile: layer {getattr(layer, 'name', layer)!r} is not a plain GEMM")
     if layer.batch != 1:
@@ -115,6 +185,8 @@ def tile_spec(acc, layer, mapping="scalesim") -> TileSpec:
         )
     if acc.pe not in TILE_KINDS:
         raise ValueError(f"tile: PE {acc.pe!r} not supported; use one of {TILE_KINDS}")
+    if acc.preload_overlap:
+        raise ValueError("tile: preload_overlap is not generated (the OS array has no preload)")
     params = dict(acc.pe_params)
     unit = pe.get(acc.pe, **params)
     if getattr(unit.cfg, "lanes", 1) != 1:
@@ -131,23 +203,29 @@ def tile_spec(acc, layer, mapping="scalesim") -> TileSpec:
         raise ValueError(f"tile: PE {acc.pe!r} does not take a fixed number of cycles per chunk")
     byte = {o: acc.bits(o) / 8 for o in ("act", "weight", "out")}
     R, C = acc.rows, acc.cols
-    need = R * k * byte["act"]
-    if need > acc.buffer("act").tile_bytes:
-        raise ValueError(
-            f"tile: one {R} x {k} act block ({math.ceil(need)} bytes) does not fit the act "
-            f"buffer's {acc.buffer('act').tile_bytes} usable bytes (streaming blocks that do "
-            "not fit is not generated)"
-        )
-    whole = k * n * byte["weight"] <= acc.buffer("weight").tile_bytes
-    for op, nbytes in (("weight", k * C * byte["weight"]), ("out", R * C * byte["out"])):
-        if nbytes > acc.buffer(op).tile_bytes:
-            raise ValueError(
-                f"tile: one {op} block ({math.ceil(nbytes)} bytes) does not fit the {op} "
-                f"buffer's {acc.buffer(op).tile_bytes} usable bytes"
-            )
     if acc.dram.channels != 1:
         raise ValueError("tile: one DRAM channel is modelled")
-    return TileSpec(
+    nest = resolve_nest(acc, layer, mapping, timing, objective)
+    whole = False
+    if nest is None:
+        need = R * k * byte["act"]
+        if need > acc.buffer("act").tile_bytes:
+            raise ValueError(
+                f"tile: one {R} x {k} act block ({math.ceil(need)} bytes) does not fit the act "
+                f"buffer's {acc.buffer('act').tile_bytes} usable bytes (streaming blocks that "
+                "do not fit is not generated)"
+            )
+        whole = k * n * byte["weight"] <= acc.buffer("weight").tile_bytes
+        for op, nbytes in (("weight", k * C * byte["weight"]), ("out", R * C * byte["out"])):
+            if nbytes > acc.buffer(op).tile_bytes:
+                raise ValueError(
+                    f"tile: one {op} block ({math.ceil(nbytes)} bytes) does not fit the {op} "
+                    f"buffer's {acc.buffer(op).tile_bytes} usable bytes"
+                )
+        sched = scalesim_schedule(R, C, -(-m // R), -(-n // C), whole)
+    else:
+        sched = nest_schedule(acc, nest, timing.acc_bits)
+    s = TileSpec(
         pe=acc.pe,
         pe_params=tuple(sorted(params.items())),
         dataflow=acc.dataflow,
@@ -166,15 +244,43 @@ def tile_spec(acc, layer, mapping="scalesim") -> TileSpec:
         weight_whole=whole,
         dram_bw=acc.dram.bandwidth_bytes_per_cycle,
         dram_latency=acc.dram.latency_cycles,
+        mapping=sched.mapping,
+        mt=sched.mt,
+        nt=sched.nt,
+        n_outer=sched.n_outer,
+        steps=sched.steps,
     )
+    _check_walk(s)
+    return s
 
 
-def tile_design(acc, layer, mapping="scalesim") -> Design:
+def _check_walk(s: TileSpec) -> None:
+    """The controller walks M and N tiles in nested order (`n_outer` chooses which is
+    outside); the schedule must be that walk, and every index must fit 16 bits."""
+    if s.mt % s.rows and s.mt < s.m or s.nt % s.cols and s.nt < s.n:
+        raise ValueError(
+            f"tile: SRAM tile M{s.mt} N{s.nt} is not a multiple of the {s.rows} x {s.cols} "
+            "array (nor the whole dimension)"
+        )
+    TI, TJ = s.tiles_m, s.tiles_n
+    if s.n_outer:
+        walk = [(i, j) for j in range(TJ) for i in range(TI)]
+    else:
+        walk = [(i, j) for i in range(TI) for j in range(TJ)]
+    if [(i, j) for i, j, _, _ in s.steps] != walk:
+        raise ValueError(f"tile: the mapping's DRAM steps are not a nested M/N tile walk "
+                         f"({s.mapping})")  # fmt: skip
+    big = max(s.k + 1, s.act_words, s.weight_words, s.out_words, TI, TJ, s.fr, s.fc)
+    if big >= MAX_INDEX:
+        raise ValueError(f"tile: a buffer depth or loop count ({big}) exceeds {MAX_INDEX - 1}")
+
+
+def tile_design(acc, layer, mapping="scalesim", *, objective: str = "latency") -> Design:
     """Verilog of the tile running `layer` on `acc` (module docstring); `Design.info["spec"]`
     is the `TileSpec`."""
     from .emit import generate
 
-    s = tile_spec(acc, layer, mapping)
+    s = tile_spec(acc, layer, mapping, objective=objective)
     cell = generate(s.pe, **dict(s.pe_params))
     row, col, _ = split_ports(cell)
     if [p.name for p in row] != ["a"] or [p.name for p in col] != ["w"]:
@@ -185,30 +291,33 @@ def tile_design(acc, layer, mapping="scalesim") -> Design:
 
 
 def _buffer_sizes(s: TileSpec) -> dict:
-    """Widths and depths of the buffers (bits, words) and the address width."""
-    WD = s.k * s.fc if s.weight_whole else s.k
+    """Widths and depths of the buffers (bits, words) and the address widths."""
     return dict(
-        WD=WD,
-        AW=cw(max(s.k, WD)),
+        WD=s.weight_words,
+        AW=cw(max(s.act_words, s.weight_words)),
+        OW=cw(s.out_words),
         FW=max(s.rows * s.a_bits, s.cols * s.w_bits),
     )
 
 
 def buffers_design(s: TileSpec) -> Design:
-    """The tile's three SRAM buffers (behavioural RAM) as one module: act (K words of R
-    codes) and weight (K or K x ceil(N/C) words of C codes) written by the fill port and read
-    with one cycle of latency (registered outputs a_q / w_q, read enable `rd`); out (R words
-    of C accumulators) written all at once by `cap`, read combinationally by the DMA drain."""
-    R, C, K, AB, WB, A = s.rows, s.cols, s.k, s.a_bits, s.w_bits, s.acc_bits
+    """The tile's three SRAM buffers (behavioural RAM) as one module: act (K words of R codes
+    per row fold of the SRAM tile) and weight (K words of C codes per column fold held)
+    written by the fill port and read with one cycle of latency (registered outputs a_q /
+    w_q, read enable `rd`); out (R words of C accumulators per fold of the tile) written a
+    fold at a time by `cap` at `cap_addr`, read combinationally by the DMA drain."""
+    R, C, AB, WB, A = s.rows, s.cols, s.a_bits, s.w_bits, s.acc_bits
     z = _buffer_sizes(s)
-    WD, AW, FW = z["WD"], z["AW"], z["FW"]
-    params = dict(rows=R, cols=C, k=K, a_bits=AB, w_bits=WB, acc_bits=A, weight_words=WD)
+    WD, AW, OW, FW = z["WD"], z["AW"], z["OW"], z["FW"]
+    AD, OD = s.act_words, s.out_words
+    params = dict(rows=R, cols=C, k=s.k, a_bits=AB, w_bits=WB, acc_bits=A, act_words=AD,
+                  weight_words=WD, out_words=OD)  # fmt: skip
     top = module_name("tile_buffers", params)
     v = V()
     _header(
         v,
         top,
-        f"tile buffers {params}: act {K}x{R * AB} b, weight {WD}x{C * WB} b, out {R}x{C * A} b",
+        f"tile buffers {params}: act {AD}x{R * AB} b, weight {WD}x{C * WB} b, out {OD}x{C * A} b",
         [
             "input  wire clk",
             "input  wire fill_we",
@@ -221,50 +330,63 @@ def buffers_design(s: TileSpec) -> Design:
             f"output reg  [{R * AB - 1}:0] a_q",
             f"output reg  [{C * WB - 1}:0] w_q",
             "input  wire cap",
+            f"input  wire [{OW - 1}:0] cap_addr",
             f"input  wire [{R * C * A - 1}:0] cap_data",
-            f"input  wire [{cw(R) - 1}:0] drain_row",
+            f"input  wire [{OW - 1}:0] drain_row",
             f"output wire [{C * A - 1}:0] drain_data",
         ],
     )
-    v(f"    reg [{R * AB - 1}:0] amem [0:{K - 1}];")
+    v(f"    reg [{R * AB - 1}:0] amem [0:{AD - 1}];")
     v(f"    reg [{C * WB - 1}:0] wmem [0:{WD - 1}];")
-    v(f"    reg [{C * A - 1}:0] omem [0:{R - 1}];")
+    v(f"    reg [{C * A - 1}:0] omem [0:{OD - 1}];")
     v("    always @(posedge clk) begin")
-    KA = cw(K)  # act words need fewer address bits than weight words when FC > 1
-    fa, ra = (
-        ("fill_addr", "a_addr") if KA == AW else (f"fill_addr[{KA - 1}:0]", f"a_addr[{KA - 1}:0]")
-    )
-    v(f"        if (fill_we && !fill_op) amem[{fa}] <= fill_data[{R * AB - 1}:0];")
-    v(f"        if (fill_we && fill_op) wmem[fill_addr] <= fill_data[{C * WB - 1}:0];")
+    KA, KW = cw(AD), cw(WD)  # the shallower buffer needs fewer address bits
+
+    def low(sig: str, w: int) -> str:
+        return sig if w == AW else f"{sig}[{w - 1}:0]"
+
+    v(f"        if (fill_we && !fill_op) amem[{low('fill_addr', KA)}] <= "
+      f"fill_data[{R * AB - 1}:0];")  # fmt: skip
+    v(f"        if (fill_we && fill_op) wmem[{low('fill_addr', KW)}] <= "
+      f"fill_data[{C * WB - 1}:0];")  # fmt: skip
     v(
         "        if (rd) begin",
-        f"            a_q <= amem[{ra}];",
-        "            w_q <= wmem[w_addr];",
+        f"            a_q <= amem[{low('a_addr', KA)}];",
+        f"            w_q <= wmem[{low('w_addr', KW)}];",
     )
     v("        end")
     v("        if (cap) begin")
+    one = OD == R  # one fold per tile (scalesim): fixed rows, no capture address
     for r in range(R):
-        v(f"            omem[{r}] <= cap_data[{(r + 1) * C * A - 1}:{r * C * A}];")
+        at = str(r) if one else ("cap_addr" if r == 0 else f"cap_addr + {OW}'d{r}")
+        v(f"            omem[{at}] <= cap_data[{(r + 1) * C * A - 1}:{r * C * A}];")
     v("        end", "    end")
     v("    assign drain_data = omem[drain_row];")
+    if one:
+        v.drop("    wire unused_cap_addr = ^cap_addr;")
     if KA < AW:
         v.drop(f"    wire unused_a_addr = ^a_addr[{AW - 1}:{KA}];")
+    if KW < AW:
+        v.drop(f"    wire unused_w_addr = ^w_addr[{AW - 1}:{KW}];")
     v("endmodule", "`default_nettype wire")
     return Design("tile_buffers", top, v.text(), params, dict(z))
+
+
+def _c16(v: int) -> str:
+    """A 16-bit constant (the controller's step, fold and address arithmetic width)."""
+    return f"16'd{v}"
 
 
 def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     R, C, K, AB, WB, A = s.rows, s.cols, s.k, s.a_bits, s.w_bits, s.acc_bits
     FR, FC, CPC = s.fr, s.fc, s.cpc
-    WD = K * FC if s.weight_whole else K  # weight words
-    params = dict(
-        pe=s.pe, **dict(s.pe_params), rows=R, cols=C, m=s.m, n=s.n, k=K, whole=s.weight_whole
-    )
+    FRT, FCT, TI, TJ = s.frt, s.fct, s.tiles_m, s.tiles_n
+    params = dict(pe=s.pe, **dict(s.pe_params), rows=R, cols=C, m=s.m, n=s.n, k=K,
+                  whole=s.weight_whole, mt=s.mt, nt=s.nt, n_outer=s.n_outer)  # fmt: skip
     top = module_name("tile", params)
-    FW = max(R * AB, C * WB)
-    AW = cw(max(K, WD))
+    z = _buffer_sizes(s)
+    FW, AW, OW = z["FW"], z["AW"], z["OW"]
     KW, CC = cw(K + 1), cw(CPC)
-    IW, JW = cw(FR), cw(FC)
     TW = cw(R + C + 1)
     BW = 16
     v = V()
@@ -275,7 +397,7 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     _header(
         v,
         top,
-        f"tile {params}: {R}x{C} OS array, act/weight/out SRAM, fold controller, DMA port",
+        f"tile {params}: {R}x{C} OS array, act/weight/out SRAM, loop-nest controller, DMA port",
         [
             "input  wire clk",
             "input  wire rst",
@@ -291,7 +413,7 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
             "input  wire fill_op",
             f"input  wire [{AW - 1}:0] fill_addr",
             f"input  wire [{FW - 1}:0] fill_data",
-            f"input  wire [{cw(R) - 1}:0] drain_row",
+            f"input  wire [{OW - 1}:0] drain_row",
             f"output wire [{C * A - 1}:0] drain_data",
             f"output reg  [{CNT - 1}:0] n_cycles",
             f"output reg  [{CNT - 1}:0] n_array",
@@ -300,27 +422,41 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
             f"output reg  [{CNT - 1}:0] n_wr_out",
         ],
     )
-    # ---- controller state
+    # ---- controller state: DRAM step (ti, tj) = (M tile, N tile), fold (li, lj) inside it
     v("    localparam [2:0] S_IDLE = 3'd0, S_LDA = 3'd1, S_LDW = 3'd2, S_RUN = 3'd3,")
     v("                     S_DRAIN = 3'd4, S_CAP = 3'd5, S_ST = 3'd6;")
     v("    reg [2:0] st;")
-    v(f"    reg [{IW - 1}:0] fi;", f"    reg [{JW - 1}:0] fj;")
+    v("    reg [15:0] ti, tj, li, lj;  // M tile, N tile, row fold and column fold in the tile")
     v(f"    reg [{KW - 1}:0] kk;", f"    reg [{CC - 1}:0] cc;", f"    reg [{TW - 1}:0] dr;")
-    v(f"    wire last_i = (fi == {IW}'d{FR - 1});", f"    wire last_j = (fj == {JW}'d{FC - 1});")
+    v("    /* verilator lint_off UNUSEDSIGNAL */")  # resident weights use no weight tag
+    v("    reg a_ok, w_ok;  // an act / weight tile is in its buffer, tagged a_tag / w_tag")
+    v("    reg [15:0] a_tag, w_tag;")
+    v("    /* verilator lint_on UNUSEDSIGNAL */")
+    v(f"    wire [15:0] fi = ti * {_c16(FRT)} + li;  // global row fold")
+    v(f"    wire [15:0] fj = tj * {_c16(FCT)} + lj;  // global column fold")
+    v(f"    wire last_i = (fi == {_c16(FR - 1)});", f"    wire last_j = (fj == {_c16(FC - 1)});")
+    v(f"    wire last_li = last_i || (li == {_c16(FRT - 1)});")
+    v(f"    wire last_lj = last_j || (lj == {_c16(FCT - 1)});")
+    v(f"    wire last_ti = (ti == {_c16(TI - 1)});", f"    wire last_tj = (tj == {_c16(TJ - 1)});")
     rv_last, cv_last = s.rows_valid(FR - 1), s.cols_valid(FC - 1)
     v(f"    wire [{CNT - 1}:0] rv = last_i ? {CNT}'d{rv_last} : {CNT}'d{R};")
     v(f"    wire [{CNT - 1}:0] cv = last_j ? {CNT}'d{cv_last} : {CNT}'d{C};")
-    need_w = "1'b1" if not s.weight_whole else f"(fi == {IW}'d0)"
-    v(f"    wire need_w = {need_w};  // MUT:need_w")
-    v(f"    wire need_a = (fj == {JW}'d0);")
-    wbase = f"{{{{{AW - JW}{{1'b0}}}}, fj}} * {AW}'d{K}" if s.weight_whole else f"{AW}'d0"
-    if FC == 1:  # one column fold: fj is always 0 (and K may not fit AW bits)
-        wbase = f"{AW}'d0"
-    elif s.weight_whole and AW <= JW:
-        wbase = f"fj[{AW - 1}:0] * {AW}'d{K}"
-    kaddr = f"kk[{AW - 1}:0]" if AW <= KW else f"{{{{{AW - KW}{{1'b0}}}}, kk}}"
-    v(f"    wire [{AW - 1}:0] a_addr = {kaddr};  // MUT:a_addr")
-    v(f"    wire [{AW - 1}:0] w_addr = {wbase} + {kaddr};")
+    # a tile is (re)loaded when the buffer does not hold the one this step uses
+    v("    wire need_a = !a_ok || (a_tag != ti);  // MUT:need_a")
+    if s.weight_whole:  # scalesim, resident weights: each column block once, in row fold 0
+        v(f"    wire need_w = (ti == {_c16(0)});  // MUT:need_w")
+    else:
+        v("    wire need_w = !w_ok || (w_tag != tj);  // MUT:need_w")
+    k16 = "kk" if KW == 16 else f"{{{16 - KW}'d0, kk}}"
+    wsel = "fj" if s.weight_whole else "lj"
+    v("    /* verilator lint_off UNUSEDSIGNAL */")
+    v(f"    wire [15:0] a_lin = li * {_c16(K)} + {k16};")
+    v(f"    wire [15:0] w_lin = {wsel} * {_c16(K)} + {k16};")
+    v(f"    wire [15:0] o_lin = (li * {_c16(FCT)} + lj) * {_c16(R)};")
+    v("    /* verilator lint_on UNUSEDSIGNAL */")
+    v(f"    wire [{AW - 1}:0] a_addr = a_lin[{AW - 1}:0];  // MUT:a_addr")
+    v(f"    wire [{AW - 1}:0] w_addr = w_lin[{AW - 1}:0];")
+    v(f"    wire [{OW - 1}:0] cap_addr = o_lin[{OW - 1}:0];")
     v("    wire issue = (st == S_RUN);")
     v(f"    wire rd = issue && (cc == {CC}'d0);")
     # ---- SRAM read port (registered) + step control, one cycle later
@@ -330,7 +466,8 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     v(f"    {bufs.top} buffers (")
     v("        .clk(clk), .fill_we(fill_we), .fill_op(fill_op), .fill_addr(fill_addr),")
     v("        .fill_data(fill_data), .rd(rd), .a_addr(a_addr), .w_addr(w_addr), .a_q(a_q),")
-    v(f"        .w_q(w_q), .cap(cap), .cap_data({{{caps}}}), .drain_row(drain_row),")
+    v("        .w_q(w_q), .cap(cap), .cap_addr(cap_addr),")
+    v(f"        .cap_data({{{caps}}}), .drain_row(drain_row),")
     v("        .drain_data(drain_data)", "    );")
     v("    reg s_en, s_start, s_last;")
     v("    always @(posedge clk) begin")
@@ -380,10 +517,13 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
             v(f"    wire unused_{p.name} = ^{{{bits}}};")
     v("    /* verilator lint_on UNUSEDSIGNAL */")
     # ---- controller
+    z16 = _c16(0)
     v("    always @(posedge clk) begin")
     v("        if (rst) begin")
     v("            st <= S_IDLE; busy <= 1'b0; fin <= 1'b0; dma_req <= 1'b0; dma_wr <= 1'b0;")
-    v(f"            dma_op <= 2'd0; dma_blk <= {BW}'d0; fi <= {IW}'d0; fj <= {JW}'d0;")
+    v(f"            dma_op <= 2'd0; dma_blk <= {BW}'d0; ti <= {z16}; tj <= {z16};")
+    v(f"            li <= {z16}; lj <= {z16}; a_ok <= 1'b0; w_ok <= 1'b0;")
+    v(f"            a_tag <= {z16}; w_tag <= {z16};")
     v(f"            kk <= {KW}'d0; cc <= {CC}'d0; dr <= {TW}'d0;")
     v(f"            n_cycles <= {CNT}'d0; n_array <= {CNT}'d0; n_rd_act <= {CNT}'d0;")
     v(f"            n_rd_w <= {CNT}'d0; n_wr_out <= {CNT}'d0;")
@@ -396,19 +536,18 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     v("            end")
     v("            case (st)")
     v("            S_IDLE: if (start) begin")
-    v("                busy <= 1'b1; fin <= 1'b0; st <= S_LDA;")
-    v(f"                fi <= {IW}'d0; fj <= {JW}'d0; n_cycles <= {CNT}'d0; n_array <= {CNT}'d0;")
+    v("                busy <= 1'b1; fin <= 1'b0; st <= S_LDA; a_ok <= 1'b0; w_ok <= 1'b0;")
+    v(f"                ti <= {z16}; tj <= {z16}; li <= {z16}; lj <= {z16};")
+    v(f"                n_cycles <= {CNT}'d0; n_array <= {CNT}'d0;")
     v(f"                n_rd_act <= {CNT}'d0; n_rd_w <= {CNT}'d0; n_wr_out <= {CNT}'d0;")
     v("            end")
-    blk_i = f"{{{{{BW - IW}{{1'b0}}}}, fi}}"
-    blk_j = f"{{{{{BW - JW}{{1'b0}}}}, fj}}"
-    for state, need, op, blk, nxt in (
-        ("S_LDA", "need_a", "2'd0", blk_i, "S_LDW"),
-        ("S_LDW", "need_w", "2'd1", blk_j, "S_RUN"),
+    for state, need, op, blk, nxt, tag in (
+        ("S_LDA", "need_a", "2'd0", "ti", "S_LDW", "a_ok <= 1'b1; a_tag <= ti;"),
+        ("S_LDW", "need_w", "2'd1", "tj", "S_RUN", "w_ok <= 1'b1; w_tag <= tj;"),
     ):
         v(f"            {state}: if (!{need}) st <= {nxt};")
         v("            else if (dma_ack) begin")
-        v(f"                dma_req <= 1'b0; st <= {nxt};")
+        v(f"                dma_req <= 1'b0; st <= {nxt}; {tag}")
         v("            end else if (!dma_req) begin")
         v(f"                dma_req <= 1'b1; dma_wr <= 1'b0; dma_op <= {op}; dma_blk <= {blk};")
         v("            end")
@@ -423,17 +562,24 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     v(f"            S_DRAIN: if (dr == {TW}'d{R + C - 2}) st <= S_CAP;  // MUT:drain")
     v(f"                     else dr <= dr + {TW}'d1;")
     v("            S_CAP: begin")  # the buffers module captures every acc this cycle
-    v("                n_wr_out <= n_wr_out + rv * cv;", "                st <= S_ST;")
+    v("                n_wr_out <= n_wr_out + rv * cv;")
+    v("                if (!last_lj) begin lj <= lj + 16'd1; st <= S_RUN; end")
+    v(f"                else if (!last_li) begin lj <= {z16}; li <= li + 16'd1; st <= S_RUN; end")
+    v(f"                else begin lj <= {z16}; li <= {z16}; st <= S_ST; end  // MUT:fold")
     v("            end")
+    if s.n_outer:
+        adv = (f"if (last_ti) begin ti <= {z16}; tj <= tj + 16'd1; end "
+               "else ti <= ti + 16'd1;")  # fmt: skip
+    else:
+        adv = (f"if (last_tj) begin tj <= {z16}; ti <= ti + 16'd1; end "
+               "else tj <= tj + 16'd1;")  # fmt: skip
     v("            S_ST: if (dma_ack) begin")
     v("                dma_req <= 1'b0;")
-    v(f"                if (last_j) begin fj <= {JW}'d0; fi <= fi + {IW}'d1; end")
-    v(f"                else fj <= fj + {JW}'d1;")
-    v("                if (last_i && last_j) begin st <= S_IDLE; busy <= 1'b0; fin <= 1'b1; end")
-    v("                else st <= S_LDA;")
+    v("                if (last_ti && last_tj) begin st <= S_IDLE; busy <= 1'b0; fin <= 1'b1; end")
+    v(f"                else begin st <= S_LDA; {adv} end  // MUT:step")
     v("            end else if (!dma_req) begin")
     v("                dma_req <= 1'b1; dma_wr <= 1'b1; dma_op <= 2'd2;")
-    v(f"                dma_blk <= {blk_i} * {BW}'d{FC} + {blk_j};  // MUT:spill")
+    v(f"                dma_blk <= ti * {_c16(TJ)} + tj;  // MUT:spill")
     v("            end")
     v("            default: st <= S_IDLE;")
     v("            endcase")

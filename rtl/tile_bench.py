@@ -1,12 +1,14 @@
 """cocotb test module of the generated tile (run inside the simulator by `hwsim.rtl.tile_check`).
 
-Plays the DRAM: one channel; a transfer seen on `dma_req` at falling edge 0 moves its words
-over `fill_*` (reads: one act/weight word per cycle, edges 0..words-1) or `drain_*` (writes:
-one result row per cycle, rows + 1 words: address, then read) and raises `dma_ack` for one
-cycle at edge max(ceil(bytes / bandwidth), words) + latency - 1. Counts DRAM bytes per
-operand, checks every result against the expected values (from the PE model, computed in
-the parent process) and writes what it measured as JSON (HWSIM_TILE_JOB: the job; its
-"result" key: the output path).
+Plays the DRAM: one channel; a transfer seen on `dma_req` at falling edge 0 is looked up in
+the job's plans by (kind, block) and moves its words over `fill_*` (reads: one act/weight
+word per cycle at the plan's buffer addresses, edges 0..words-1) or `drain_*` (writes: one
+result row per cycle at the plan's out-buffer addresses, rows + 1 words: address, then read)
+and raises `dma_ack` for one cycle at edge max(ceil(bytes / bandwidth), words) + latency - 1.
+Counts DRAM bytes per operand, the elements filled into act/weight and read out of `out`,
+checks every result against the expected values (from the PE model, computed in the parent
+process) and writes what it measured as JSON (HWSIM_TILE_JOB: the job; its "result" key:
+the output path).
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ def _signed(v: int, bits: int) -> int:
 async def tile_against_model(dut):
     job = json.loads(os.environ["HWSIM_TILE_JOB"])
     s = job["spec"]
-    R, C, K, A = s["rows"], s["cols"], s["k"], s["acc_bits"]
-    FC = -(-s["n"] // C)
+    A = s["acc_bits"]
     bw, lat = s["dram_bw"], s["dram_latency"]
+    plans = job["plans"]
     expect = job["expect"]  # [m][n] signed ints
     Clock(dut.clk, 10, unit="ns").start()
     for name in ("start", "dma_ack", "fill_we", "fill_op", "fill_addr", "fill_data", "drain_row"):
@@ -46,12 +48,14 @@ async def tile_against_model(dut):
     dut.start.value = 0
     dram = {"read_act": 0.0, "read_weight": 0.0, "write_out": 0.0}
     fills = {"act": 0, "weight": 0}
+    drained = 0  # elements read out of the out buffer by write-backs
     written = {}
     bad = []
     xfer = None  # the transfer in progress
     n_xfer = 0
     cycles = 1  # the start cycle
     limit = job["max_cycles"]
+    kinds = {0: "read_act", 1: "read_weight"}
     while True:
         await FallingEdge(dut.clk)
         cycles += 1
@@ -64,53 +68,48 @@ async def tile_against_model(dut):
             break
         if xfer is None and int(dut.dma_req.value) and not int(dut.dma_ack.value):
             wr, op, blk = int(dut.dma_wr.value), int(dut.dma_op.value), int(dut.dma_blk.value)
+            kind = "write_out" if wr else kinds.get(op)
+            plan = plans.get(f"{kind}:{blk}")
+            if plan is None:
+                raise AssertionError(f"tile requested {kind} block {blk}, which does not exist")
+            dram[kind] += plan["bytes"]
             if wr:
-                i, j = divmod(blk, FC)
-                rv, cv = min(R, s["m"] - i * R), min(C, s["n"] - j * C)
-                nbytes, words = rv * cv * s["out_bytes"], rv + 1  # address, then read
-                dram["write_out"] += nbytes
-            elif op == 0:
-                rv = min(R, s["m"] - blk * R)
-                nbytes, words = rv * K * s["act_bytes"], K
-                dram["read_act"] += nbytes
-                fills["act"] += rv * K
+                words = len(plan["drain"]) + 1  # address, then read
             else:
-                cv = min(C, s["n"] - blk * C)
-                nbytes, words = K * cv * s["weight_bytes"], K
-                dram["read_weight"] += nbytes
-                fills["weight"] += K * cv
-            dur = max(0 if bw is None else math.ceil(nbytes / bw), words) + lat
-            xfer = dict(wr=wr, op=op, blk=blk, t=0, dur=dur, words=words)
+                words = len(plan["fill"])
+                fills["act" if op == 0 else "weight"] += plan["elems"]
+            dur = max(0 if bw is None else math.ceil(plan["bytes"] / bw), words) + lat
+            xfer = dict(wr=wr, op=op, plan=plan, t=0, dur=dur, words=words)
             n_xfer += 1
         if xfer is None:
             continue
         t = xfer["t"]
         if xfer["wr"]:
+            drain = xfer["plan"]["drain"]
             if 1 <= t < xfer["words"]:  # row t-1, addressed one cycle ago
-                r = t - 1
-                i, j = divmod(xfer["blk"], FC)
+                _, m, n0, ncols = drain[t - 1]
                 data = int(dut.drain_data.value)
-                for c in range(min(C, s["n"] - j * C)):
+                drained += ncols
+                for c in range(ncols):
                     got = _signed((data >> (c * A)) & ((1 << A) - 1), A)
-                    m, n = i * R + r, j * C + c
+                    n = n0 + c
                     written[(m, n)] = written.get((m, n), 0) + 1
                     if got != expect[m][n] and len(bad) < 5:
                         bad.append(f"Y[{m},{n}] = {got}, expected {expect[m][n]}")
             if t < xfer["words"] - 1:
-                dut.drain_row.value = t
+                dut.drain_row.value = drain[t][0]
         else:
             if t < xfer["words"]:
-                words = job["act_words" if xfer["op"] == 0 else "weight_words"][xfer["blk"]]
-                base = xfer["blk"] * K if (xfer["op"] == 1 and s["weight_whole"]) else 0
+                addr, data = xfer["plan"]["fill"][t]
                 dut.fill_we.value, dut.fill_op.value = 1, xfer["op"]
-                dut.fill_addr.value, dut.fill_data.value = base + t, words[t]
+                dut.fill_addr.value, dut.fill_data.value = addr, data
         xfer["t"] = t + 1
         if xfer["t"] >= xfer["dur"]:
             dut.dma_ack.value = 1
             xfer = None
     res = {c: int(getattr(dut, c).value) for c in COUNTERS}
     missing = sum(1 for m in range(s["m"]) for n in range(s["n"]) if written.get((m, n), 0) != 1)
-    res.update(bench_cycles=cycles, dram=dram, fills=fills, transfers=n_xfer)
+    res.update(bench_cycles=cycles, dram=dram, fills=fills, drained=drained, transfers=n_xfer)
     res.update(bad=bad, outputs_not_written_once=missing)
     with open(job["result"], "w") as f:
         json.dump(res, f)

@@ -30,6 +30,7 @@ from pathlib import Path
 from . import tools
 from .emit_base import Design
 from .emit_tile import SRAM_READ_LATENCY, TileSpec, tile_design
+from .tile_mapping import simulate_mapping
 
 #: tile cycles beyond the array's fold time, per fold: SRAM read latency + the capture cycle
 FOLD_OVERHEAD = SRAM_READ_LATENCY + 1
@@ -48,18 +49,25 @@ class TileResult:
     test_s: float = 0.0
 
 
+def step_transfers(s: TileSpec, step) -> list[tuple[str, int, float, int]]:
+    """The DMA transfers of one DRAM step (ti, tj, load act, load weight) in order:
+    (what, block, bytes, words). Loads move one array-edge vector per word (K per row or
+    column fold of the tile); the write-back one result row per word plus an address cycle."""
+    ti, tj, la, lw = step
+    rows, cols = s.tile_row_folds(ti), s.tile_col_folds(tj)
+    out = []
+    if la:
+        out.append(("read_act", ti, s.tile_m(ti) * s.k * s.act_bytes, s.k * len(rows)))
+    if lw:
+        out.append(("read_weight", tj, s.k * s.tile_n(tj) * s.weight_bytes, s.k * len(cols)))
+    out.append(("write_out", ti * s.tiles_n + tj, s.tile_m(ti) * s.tile_n(tj) * s.out_bytes,
+                s.tile_m(ti) * len(cols) + 1))  # fmt: skip
+    return out
+
+
 def transfers(s: TileSpec) -> list[tuple[str, float, int]]:
     """The tile's DMA transfers in order: (what, bytes, words)."""
-    out = []
-    for i in range(s.fr):
-        for j in range(s.fc):
-            rv, cv = s.rows_valid(i), s.cols_valid(j)
-            if j == 0:
-                out.append(("read_act", rv * s.k * s.act_bytes, s.k))
-            if not s.weight_whole or i == 0:
-                out.append(("read_weight", s.k * cv * s.weight_bytes, s.k))
-            out.append(("write_out", rv * cv * s.out_bytes, rv + 1))
-    return out
+    return [(w, b, n) for st in s.steps for w, _, b, n in step_transfers(s, st)]
 
 
 def transfer_cycles(s: TileSpec) -> int:
@@ -68,23 +76,25 @@ def transfer_cycles(s: TileSpec) -> int:
 
 
 def skipped_loads(s: TileSpec) -> int:
-    """Load states passed without a transfer (one cycle each): resident act/weight blocks."""
-    return 2 * s.folds - sum(1 for what, _, _ in transfers(s) if what.startswith("read"))
+    """Load states passed without a transfer (one cycle each): resident act/weight tiles."""
+    return sum((not la) + (not lw) for _, _, la, lw in s.steps)
 
 
 def rtl_cycles(s: TileSpec) -> int:
     """Total tile cycles, start to finish: folds x (fold + overhead) + transfers + one cycle
-    per load state whose block is resident."""
+    per load state whose tile is resident."""
     return s.folds * (s.fold_cycles + FOLD_OVERHEAD) + transfer_cycles(s) + skipped_loads(s)
 
 
 def overlap_bound(s: TileSpec) -> int:
-    """Largest simulator-vs-tile difference the contract allows (cycles)."""
+    """Largest simulator-vs-tile difference the contract allows (cycles): everything but
+    the array cycles."""
     return s.folds * FOLD_OVERHEAD + transfer_cycles(s) + skipped_loads(s)
 
 
 def make_job(s: TileSpec, seed: int) -> dict:
-    """Random operands, their packed SRAM words and the PE model's outputs."""
+    """Random operands, every DMA transfer's plan (bytes; fill words with their buffer
+    addresses; drain addresses with the outputs they hold) and the PE model's outputs."""
     import numpy as np
 
     import hwsim.pe as pe
@@ -98,40 +108,55 @@ def make_job(s: TileSpec, seed: int) -> dict:
     xc = np.array(_codes(unit.cfg.a_fmt, x.ravel())).reshape(s.m, s.k)
     wc = np.array(_codes(unit.cfg.w_fmt, w.ravel())).reshape(s.k, s.n)
     am, wm = (1 << s.a_bits) - 1, (1 << s.w_bits) - 1
+    R, C, K = s.rows, s.cols, s.k
 
     def word(codes, bits, mask):
         return sum((int(c) & mask) << (i * bits) for i, c in enumerate(codes))
 
-    act_words = []
-    for i in range(s.fr):
-        rows = xc[i * s.rows : (i + 1) * s.rows]
-        act_words.append([word(rows[:, k], s.a_bits, am) for k in range(s.k)])
-    weight_words = []
-    for j in range(s.fc):
-        cols = wc[:, j * s.cols : (j + 1) * s.cols]
-        weight_words.append([word(cols[k], s.w_bits, wm) for k in range(s.k)])
+    plans = {}
+    for step in s.steps:
+        ti, tj = step[0], step[1]
+        for what, blk, nbytes, _ in step_transfers(s, step):
+            if what == "read_act":
+                rf = enumerate(s.tile_row_folds(ti))
+                fill = [[li * K + k, word(xc[fi * R : (fi + 1) * R, k], s.a_bits, am)]
+                        for li, fi in rf for k in range(K)]  # fmt: skip
+                plan = dict(op=0, elems=s.tile_m(ti) * K, fill=fill)
+            elif what == "read_weight":
+                base = tj * K if s.weight_whole else 0
+                cf = enumerate(s.tile_col_folds(tj))
+                fill = [[base + lj * K + k, word(wc[k, fj * C : (fj + 1) * C], s.w_bits, wm)]
+                        for lj, fj in cf for k in range(K)]  # fmt: skip
+                plan = dict(op=1, elems=K * s.tile_n(tj), fill=fill)
+            else:
+                drain = [[(li * s.fct + lj) * R + r, fi * R + r, fj * C, s.cols_valid(fj)]
+                         for li, fi in enumerate(s.tile_row_folds(ti))
+                         for lj, fj in enumerate(s.tile_col_folds(tj))
+                         for r in range(s.rows_valid(fi))]  # fmt: skip
+                plan = dict(op=2, elems=s.tile_m(ti) * s.tile_n(tj), drain=drain)
+            plans[f"{what}:{blk}"] = dict(plan, bytes=nbytes)
 
     def acc_reg(xr, wc):  # the accumulator register after the dot product (step model)
         *_, last = unit.step_trace(xr, wc)
         return int(last["acc"])
 
     expect = [[acc_reg(x[m], w[:, n]) for n in range(s.n)] for m in range(s.m)]
-    spec = asdict(s)
     return dict(
-        spec=spec,
-        act_words=act_words,
-        weight_words=weight_words,
+        spec=asdict(s),
+        plans=plans,
         expect=expect,
         max_cycles=2 * rtl_cycles(s) + 100,
     )
 
 
 def run_tile(
-    acc, layer, sim: str, seed: int = 1, design: Design | None = None, build_dir=None, tag=""
-) -> TileResult:
-    """Generate (or take `design`), simulate and measure the tile of `layer` on `acc`."""
+    acc, layer, sim: str, seed: int = 1, design: Design | None = None, build_dir=None, tag="",
+    mapping="scalesim",
+) -> TileResult:  # fmt: skip
+    """Generate (or take `design`), simulate and measure the tile of `layer` on `acc`
+    running `mapping` (`tile_spec`)."""
     tools.setup_path()
-    design = design or tile_design(acc, layer)
+    design = design or tile_design(acc, layer, mapping)
     s: TileSpec = design.info["spec"]
     why = tools.missing(sim)
     if why:
@@ -211,7 +236,8 @@ def compare(s: TileSpec, measured: dict, row) -> list[tuple[str, bool, float, fl
         ("sram_write_bytes_act", mz["fills"]["act"] * s.act_bytes),
         ("sram_write_bytes_weight", mz["fills"]["weight"] * s.weight_bytes),
         ("sram_write_bytes_out", mz["n_wr_out"] * s.out_bytes),
-        ("sram_read_bytes_out", 0.0),
+        # the write-back's reads of `out`: the nest model counts them, scalesim's does not
+        ("sram_read_bytes_out", mz["drained"] * s.out_bytes if s.mapping != "scalesim" else 0.0),
         ("dram_read_bytes_act", mz["dram"]["read_act"]),
         ("dram_read_bytes_weight", mz["dram"]["read_weight"]),
         ("dram_read_bytes_out", 0.0),
@@ -223,13 +249,15 @@ def compare(s: TileSpec, measured: dict, row) -> list[tuple[str, bool, float, fl
     return out
 
 
-def check_tile(acc, layer, sim: str, row, seed: int = 1, design=None, build_dir=None):
-    """run_tile + compare: a TileResult whose `passed` says every check held."""
+def check_tile(
+    acc, layer, sim: str, row, seed: int = 1, design=None, build_dir=None, mapping="scalesim"
+):
+    """run_tile + compare: a TileResult whose `passed` says every check held. `row`: the
+    layer row of `hwsim.simulate(acc, layer, mapping=simulate_mapping(layer, mapping))`."""
+    design = design or tile_design(acc, layer, mapping)
     res = run_tile(acc, layer, sim, seed, design, build_dir)
     if res.passed:
-        res.checks = compare(
-            design.info["spec"] if design else _spec(acc, layer), res.measured, row
-        )
+        res.checks = compare(design.info["spec"], res.measured, row)
         failed = [c for c in res.checks if not c[1]]
         res.passed = not failed
         res.message = (
@@ -238,13 +266,7 @@ def check_tile(acc, layer, sim: str, row, seed: int = 1, design=None, build_dir=
     return res
 
 
-def _spec(acc, layer) -> TileSpec:
-    from .emit_tile import tile_spec
-
-    return tile_spec(acc, layer)
-
-
-__all__ = ["TileResult", "check_tile", "compare", "rtl_cycles", "run_tile"]
+__all__ = ["TileResult", "check_tile", "compare", "rtl_cycles", "run_tile", "simulate_mapping"]
 
 
 #: default tile checks: (name, hwsim.accel.systolic keyword arguments, (M, N, K)). Buffers are
@@ -275,4 +297,16 @@ DEFAULT_TILES = (
              out_sram_bytes=64),
         (3, 4, 5),
     ),
+)  # fmt: skip
+
+#: default mapped tile checks: (name, systolic kwargs, (M, N, K), mapping). `n_outer` runs the
+#: DRAM-bound refetch case as a pinned loop nest with the N-tile loop outside (SRAM tile M4 N3:
+#: two row folds per step, a ragged last M tile): the weight tile stays resident across the
+#: inner M loop (DRAM weight bytes once, not per row fold) and the act tile is re-read per
+#: step. `optimal` runs the bit-serial case with the mapper's own nest (M tiles outer, three
+#: column folds per step).
+MAPPED_TILES = (
+    ("int_mac_nest_n_outer_dram_bound", DEFAULT_TILES[0][1], DEFAULT_TILES[0][2],
+     {"tiles": {"M": 4, "N": 3}, "order": ["N", "M"]}),
+    ("bitserial_nest_optimal", DEFAULT_TILES[1][1], DEFAULT_TILES[1][2], "optimal"),
 )  # fmt: skip

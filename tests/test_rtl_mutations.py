@@ -117,40 +117,54 @@ def test_injected_bug_is_caught(name, kind, params, old, new):
 
 
 # ----------------------------------------------------------------- accelerator tile (emit_tile)
-# (name, DEFAULT_TILES index, marker of the generated line, old text, new text)
+# (name, tile case, marker of the generated line, old text, new text); cases: DEFAULT_TILES
+# indices 0..2 (mapping "scalesim"), "n_outer": MAPPED_TILES[0] (a pinned loop nest)
 TILE_MUTATIONS = [
     # the activation address generator reads chunk k + 1 (off by one)
     ("tile_act_address_off_by_one", 0, "MUT:a_addr", ";  // MUT", " + 1'b1;  // MUT"),
     # weights are preloaded only in the first row fold although they do not stay resident
-    ("tile_weight_preload_skipped", 0, "MUT:need_w", "= 1'b1;", "= ~|fi;"),
+    ("tile_weight_preload_skipped", 0, "MUT:need_w", "= !w_ok || (w_tag != tj);",
+     "= (ti == 16'd0);"),
     # results spilled to the wrong DRAM block (block index bit 0 flipped)
     ("tile_spill_to_wrong_block", 2, "MUT:spill", "dma_blk <= ", "dma_blk <= 16'd1 ^ "),
     # the capture happens one drain cycle early: the last PE has not finished
     ("tile_drain_one_cycle_short", 1, "MUT:drain", ") st <= S_CAP;", " - 1'b1) st <= S_CAP;"),
-]
+    # loop-nest controller: the weight tile is reloaded every step although the nest keeps it
+    # resident across the inner M loop (DRAM weight bytes exceed the nest's)
+    ("tile_nest_weight_reloaded_while_resident", "n_outer", "MUT:need_w", "!w_ok ||",
+     "1'b1 ||"),
+    # loop-nest controller: the act tile is not reloaded when the inner M loop moves on (the
+    # tag is ignored): later steps compute with a stale act tile
+    pytest.param("tile_nest_act_not_reloaded", "n_outer", "MUT:need_a", "|| (a_tag != ti)", "",
+                 marks=pytest.mark.slow, id="tile_nest_act_not_reloaded"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    "name,idx,marker,old,new", TILE_MUTATIONS, ids=[m[0] for m in TILE_MUTATIONS]
-)
+    "name,idx,marker,old,new", TILE_MUTATIONS,
+    ids=[m[0] if isinstance(m, tuple) else m.id for m in TILE_MUTATIONS],
+)  # fmt: skip
 def test_injected_tile_bug_is_caught(name, idx, marker, old, new, tmp_path):
     import hwsim
     from hwsim.rtl.emit_tile import tile_design
-    from hwsim.rtl.tile_check import DEFAULT_TILES, check_tile
+    from hwsim.rtl.tile_check import DEFAULT_TILES, MAPPED_TILES, check_tile, simulate_mapping
 
     tools.setup_path()
     if tools.missing("icarus"):
         pytest.skip(tools.missing("icarus"))
-    _, kw, mnk = DEFAULT_TILES[idx]
+    if idx == "n_outer":
+        _, kw, mnk, mapping = MAPPED_TILES[0]
+    else:
+        (_, kw, mnk), mapping = DEFAULT_TILES[idx], "scalesim"
     acc = hwsim.accel.systolic(dataflow="os", **kw)
     layer = hwsim.workloads.gemm(*mnk).layers[0]
-    d = tile_design(acc, layer)
+    d = tile_design(acc, layer, mapping)
     lines = d.verilog.splitlines(keepends=True)
     hits = [i for i, ln in enumerate(lines) if marker in ln and old in ln]
     assert len(hits) == 1, f"mutation {name}: pattern not in generated RTL"
     lines[hits[0]] = lines[hits[0]].replace(old, new, 1)
     bad = dataclasses.replace(d, verilog="".join(lines))
-    row = hwsim.simulate(acc, layer, mapping="scalesim").layers.iloc[0]
+    row = hwsim.simulate(acc, layer, mapping=simulate_mapping(layer, mapping)).layers.iloc[0]
     res = check_tile(acc, layer, "icarus", row, seed=3, design=bad, build_dir=tmp_path)
     assert res.passed is False, f"mutation {name} was NOT caught"
     assert res.message, res.message

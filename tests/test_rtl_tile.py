@@ -3,7 +3,9 @@
 Each case runs the tile under cocotb (Icarus and Verilator) and checks: every output equals
 the PE model's value; the array cycles equal the simulator's compute_cycles; the total
 cycles equal the tile's schedule and bound the simulator's from above (docs/rtl.md,
-"Accelerator tile"); SRAM and DRAM bytes per operand equal the simulator's columns.
+"Accelerator tile"); SRAM and DRAM bytes per operand equal the simulator's columns. Cases run
+the simulator's fixed fold order (mapping="scalesim") and loop-nest mappings (pinned or the
+mapper's "optimal" nest), each against `hwsim.simulate` with the same mapping.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ import pytest
 import hwsim
 from hwsim.rtl import tools
 from hwsim.rtl.emit_tile import tile_design, tile_spec
-from hwsim.rtl.tile_check import DEFAULT_TILES, check_tile, rtl_cycles
+from hwsim.rtl.tile_check import (
+    DEFAULT_TILES,
+    MAPPED_TILES,
+    check_tile,
+    rtl_cycles,
+    simulate_mapping,
+)
 
 
 def case(kwargs, mnk):
@@ -23,15 +31,16 @@ def case(kwargs, mnk):
     return acc, hwsim.workloads.gemm(*mnk).layers[0]
 
 
-def sim_row(acc, layer):
-    return hwsim.simulate(acc, layer, mapping="scalesim").layers.iloc[0]
+def sim_row(acc, layer, mapping="scalesim"):
+    return hwsim.simulate(acc, layer, mapping=simulate_mapping(layer, mapping)).layers.iloc[0]
 
 
-def run_case(acc, layer, sim, seed=1, build_dir=None):
+def run_case(acc, layer, sim, seed=1, build_dir=None, mapping="scalesim"):
     tools.setup_path()
     if tools.missing(sim):
         pytest.skip(tools.missing(sim))
-    res = check_tile(acc, layer, sim, sim_row(acc, layer), seed, tile_design(acc, layer), build_dir)
+    row = sim_row(acc, layer, mapping)
+    res = check_tile(acc, layer, sim, row, seed, tile_design(acc, layer, mapping), build_dir)
     assert res.passed, f"{sim} seed={seed}: {res.message}"
     return res
 
@@ -43,6 +52,22 @@ def test_tile_matches_model_and_simulator(name, kw, mnk, sim, tmp_path):
     res = run_case(acc, layer, sim, build_dir=tmp_path)
     names = [c[0] for c in res.checks]
     assert len(names) == 14 and all(c[1] for c in res.checks)
+
+
+#: the n_outer nest on both simulators, the optimal nest on Icarus (Verilator: slow tier)
+MAPPED_RUNS = [
+    pytest.param(*t, sim, id=f"{t[0]}-{sim}",
+                 marks=[pytest.mark.slow] if (i, sim) == (1, "verilator") else [])
+    for i, t in enumerate(MAPPED_TILES) for sim in ("icarus", "verilator")
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name,kw,mnk,mapping,sim", MAPPED_RUNS)
+def test_mapped_tile_matches_model_and_simulator(name, kw, mnk, mapping, sim, tmp_path):
+    acc, layer = case(kw, mnk)
+    res = run_case(acc, layer, sim, build_dir=tmp_path, mapping=mapping)
+    assert len(res.checks) == 14 and all(c[1] for c in res.checks)
+    assert res.measured["drained"] == layer.m * layer.n  # every result read out once
 
 
 def test_hand_computed_counts_of_the_dram_bound_case():
@@ -64,6 +89,70 @@ def test_hand_computed_counts_of_the_dram_bound_case():
     assert rtl_cycles(s) == 9 * 11 + transfers + 6 == 303
 
 
+def test_hand_computed_counts_of_the_n_outer_nest():
+    """The 5x7x6 DRAM-bound case as a pinned nest: SRAM tile M4 N3, N tiles outside M tiles.
+    N tiles 3/3/1 x M tiles 4/1 = 6 steps; the act tile is re-read every step (its loop M is
+    the inner one): 3 x 30 B; each weight tile once (18/18/6 B) = 42 B (scalesim: 126 B);
+    out 35 B once. Steps in order (ti, tj): (0,0) (1,0) (0,1) (1,1) (0,2) (1,2)."""
+    name, kw, mnk, mapping = MAPPED_TILES[0]
+    acc, layer = case(kw, mnk)
+    s = tile_spec(acc, layer, mapping)
+    assert (s.mt, s.nt, s.n_outer, s.frt, s.fct) == (4, 3, True, 2, 1)
+    steps = [(0, 0, True, True), (1, 0, True, False), (0, 1, True, True), (1, 1, True, False),
+             (0, 2, True, True), (1, 2, True, False)]  # fmt: skip
+    assert list(s.steps) == steps
+    row = sim_row(acc, layer, mapping)
+    assert (row["dram_read_bytes_act"], row["dram_read_bytes_weight"]) == (90, 42)
+    assert row["dram_write_bytes_out"] == 35 and row["compute_cycles"] == 9 * 9
+    scalesim = sim_row(acc, layer)
+    assert scalesim["dram_read_bytes_weight"] == 126 and scalesim["dram_read_bytes_act"] == 30
+    # serial schedule: 9 folds x (9 + 2); transfer = max(ceil(bytes / 2), words) + 3 + 1:
+    # act 24 B / 12 words: 16, 6 B / 6 words: 10 (three times each); weight 18 B / 6 words:
+    # 13 (twice), 6 B: 10; out 12 B / 5 words: 10 (twice), 3 B / 2 words: 6 (twice), 4 B /
+    # 5 words: 9, 1 B / 2 words: 6; 3 load states with the weight tile resident
+    transfers = 3 * (16 + 10) + (2 * 13 + 10) + (2 * 10 + 2 * 6 + 9 + 6)
+    assert rtl_cycles(s) == 9 * 11 + transfers + 3 == 263
+
+
+def test_mapping_forms_give_the_same_tile():
+    """A LoopNest, the pinned dict and {layer: dict} are one mapping; "optimal" is the
+    mapper's nest, the one simulate reports."""
+    from hwsim.accel.mapping.gemm_mapper import pinned_nest
+    from hwsim.accel.pe_adapter import PETiming
+    from hwsim.rtl.tile_mapping import gemm_problem_of
+
+    name, kw, mnk, pinned = MAPPED_TILES[0]
+    acc, layer = case(kw, mnk)
+    nest = pinned_nest(
+        acc, gemm_problem_of(layer), pinned, PETiming(acc.pe, acc.pe_params).acc_bits
+    )
+    want = tile_spec(acc, layer, pinned)
+    assert tile_spec(acc, layer, nest) == want == tile_spec(acc, layer, {layer.name: pinned})
+    opt = tile_spec(acc, layer, "optimal")
+    assert opt.mapping == sim_row(acc, layer, "optimal")["mapping"] != want.mapping
+
+
+def test_nest_splitting_k_is_refused_naming_the_dimension():
+    acc, layer = case(*DEFAULT_TILES[0][1:])
+    with pytest.raises(ValueError, match="splits K at the DRAM level"):
+        tile_spec(acc, layer, {"tiles": {"M": 2, "N": 3, "K": 3}, "order": ["K", "M", "N"]})
+
+
+@pytest.mark.parametrize(
+    "mapping,match",
+    [
+        ("best", "mapping must be"),
+        ({"other_layer": {"tiles": {"M": 2}}}, "pins layer"),
+        ({"tiles": {"M": 3}}, "not a multiple"),  # the nest's own validation
+        (42, "dict or a LoopNest"),
+    ],
+)
+def test_bad_mapping_is_refused(mapping, match):
+    acc, layer = case(DEFAULT_TILES[0][1], DEFAULT_TILES[0][2])
+    with pytest.raises(ValueError, match=match):
+        tile_spec(acc, layer, mapping=mapping)
+
+
 @pytest.mark.parametrize(
     "change,match",
     [
@@ -79,12 +168,6 @@ def test_bad_tile_configs_name_the_problem(change, match):
     acc = hwsim.accel.systolic(**kw)
     with pytest.raises(ValueError, match=match):
         tile_spec(acc, hwsim.workloads.gemm(5, 7, 6).layers[0])
-
-
-def test_bad_mapping_is_refused():
-    acc, layer = case(DEFAULT_TILES[0][1], DEFAULT_TILES[0][2])
-    with pytest.raises(ValueError, match="scalesim"):
-        tile_spec(acc, layer, mapping="optimal")
 
 
 def random_case(rng: random.Random):
@@ -121,12 +204,49 @@ def test_random_tiles(seed, tmp_path):
     run_case(acc, layer, "icarus" if seed % 5 else "verilator", seed, tmp_path)
 
 
+def random_nest(rng: random.Random, kw: dict, mnk) -> dict:
+    """A random pinned nest for a random tile: SRAM tile M and N (a multiple of the array
+    edge, or the whole dimension), K whole, either DRAM order."""
+    m, n, _ = mnk
+    R, C = kw["rows"], kw["cols"]
+    mt = min(m, R * rng.randint(1, -(-m // R)))
+    nt = min(n, C * rng.randint(1, -(-n // C)))
+    return {"tiles": {"M": mt, "N": nt}, "order": rng.choice([["M", "N"], ["N", "M"]])}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(25))
+def test_random_nest_tiles(seed, tmp_path):
+    """25 random tiles running loop nests: random pinned SRAM tiles and DRAM orders, and
+    every fifth the mapper's optimal nest."""
+    rng = random.Random(1000 + seed)
+    kw, mnk = random_case(rng)
+    mapping = "optimal" if seed % 5 == 4 else random_nest(rng, kw, mnk)
+    acc, layer = case(kw, mnk)
+    try:
+        tile_spec(acc, layer, mapping)
+    except ValueError as exc:  # a tile that does not fit its buffer: the error names it
+        pytest.skip(str(exc))
+    run_case(acc, layer, "icarus" if seed % 3 else "verilator", seed, tmp_path, mapping)
+
+
 @pytest.mark.parametrize(
     "edit,match",
     [
         (None, "no such file"),
         (('dataflow = "os"', 'dataflow = "ws"'), "output-stationary"),
-        (('mode = "scalesim"', 'mode = "optimal"'), "scalesim"),
+        (
+            (
+                'mode = "scalesim"',
+                'mode = "optimal"\n[mapping.layers.gemm_5x7x6]\n'
+                'tiles = { M = 2, N = 3, K = 3 }\norder = ["K", "M", "N"]',
+            ),
+            "splits K",
+        ),
+        (
+            ('mode = "scalesim"', 'mode = "optimal"\nprefetch_next_layer = true'),
+            "prefetch_next_layer",
+        ),
         (("gemm = [5, 7, 6]", "gemm = [5, 7]"), "gemm must be"),
     ],
 )
@@ -146,6 +266,40 @@ def test_cli_tile_bad_input_exits_2_with_one_line(edit, match, tmp_path, capsys)
     assert len(err.splitlines()) == 1 and match in err, err
 
 
+@pytest.mark.parametrize("mode", ["optimal", "pinned"])
+def test_cli_tile_accepts_loop_nest_mappings(mode, tmp_path, capsys, monkeypatch):
+    """`[mapping] mode = "optimal"` and pinned [mapping.layers] reach the tile: the CLI builds
+    the design with the mapping's nest and checks it against simulate with the same mapping
+    (check_tile is replaced by a recorder: the RTL run itself is tested above)."""
+    from pathlib import Path
+
+    import hwsim.rtl.tile_check as tc
+    from hwsim.cli import main
+
+    seen = []
+
+    def fake_check(acc, layer, sim, row, seed, design, root):
+        seen.append((design.info["spec"], row["mapping"], row["dram_read_bytes_act"]))
+        return tc.TileResult(sim, True, "ok")
+
+    monkeypatch.setattr(tc, "check_tile", fake_check)
+    example = Path(__file__).resolve().parents[1] / "rtl/configs/tile_example.toml"
+    extra = "" if mode == "optimal" else (
+        '\n[mapping.layers.gemm_5x7x6]\ntiles = { M = 4, N = 3 }\norder = ["N", "M"]'
+    )  # fmt: skip
+    cfg = tmp_path / "t.toml"
+    cfg.write_text(example.read_text().replace('mode = "scalesim"', 'mode = "optimal"' + extra))
+    tools.setup_path()
+    if tools.missing("icarus"):
+        pytest.skip(tools.missing("icarus"))
+    assert main(["rtl", "verify", "--tile", str(cfg), "--simulator", "icarus"]) == 0
+    acc, layer = case(*DEFAULT_TILES[0][1:])
+    want = MAPPED_TILES[0][3] if mode == "pinned" else "optimal"
+    (spec, row_mapping, act_bytes), = seen  # fmt: skip
+    assert spec == tile_spec(acc, layer, want) and spec.mapping == row_mapping
+    assert act_bytes == sim_row(acc, layer, want)["dram_read_bytes_act"]
+
+
 def test_example_config_builds_a_tile():
     from pathlib import Path
 
@@ -158,19 +312,38 @@ def test_example_config_builds_a_tile():
     assert tile_design(acc, wl.layers[0]).info["spec"] == tile_spec(*case(*DEFAULT_TILES[0][1:]))
 
 
+def test_nest_example_config_is_the_mapped_default_tile():
+    from pathlib import Path
+
+    from hwsim.config import load_simulation
+
+    acc, wl, opts = load_simulation(
+        Path(__file__).resolve().parents[1] / "rtl/configs/tile_nest_example.toml"
+    )
+    layer = wl.layers[0]
+    spec = tile_design(acc, layer, opts["mapping"][layer.name]).info["spec"]
+    name, kw, mnk, mapping = MAPPED_TILES[0]
+    assert spec == tile_spec(*case(kw, mnk), mapping) and spec.n_outer
+
+
 @pytest.mark.parametrize("seed", [None, *range(6)])
 def test_tile_lints_clean(seed):
-    """verilator --lint-only -Wall on the default tiles and a few random shapes."""
+    """verilator --lint-only -Wall on the default tiles and a few random shapes and nests."""
     from hwsim.rtl.lint import lint
 
     tools.setup_path()
     if tools.missing("verilator"):
         pytest.skip(tools.missing("verilator"))
-    cases = DEFAULT_TILES if seed is None else [("r", *random_case(random.Random(100 + seed)))]
-    for _, kw, mnk in cases:
+    if seed is None:
+        cases = [(*t, "scalesim") for t in DEFAULT_TILES] + list(MAPPED_TILES)
+    else:
+        rng = random.Random(100 + seed)
+        kw, mnk = random_case(rng)
+        cases = [("r", kw, mnk, "scalesim"), ("n", kw, mnk, random_nest(rng, kw, mnk))]
+    for _, kw, mnk, mapping in cases:
         acc, layer = case(kw, mnk)
         try:
-            d = tile_design(acc, layer)
+            d = tile_design(acc, layer, mapping)
         except ValueError:
             continue
         ok, log = lint(d)
@@ -192,3 +365,20 @@ def test_tile_area_split_1x1():
     # act 4 words x 8 b + weight (resident: 4 x 2 words) x 8 b + out 1 x 32 b + a_q/w_q 16 b
     assert rows["buffers"]["dffs"] == 4 * 8 + 8 * 8 + 32 + 16
     assert rows["array"]["ge"] > 0 and rows["controller"]["ge"] > 0
+
+
+def test_docs_table_is_the_measured_csv():
+    """docs/rtl.md's measured tile table and its summary sentence are rendered from
+    rtl/data/tile_cycles.csv (benchmarks/tile_cycles.py --table), and every row passed."""
+    import importlib.util
+    from pathlib import Path
+
+    import pandas as pd
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("tile_cycles", root / "benchmarks/tile_cycles.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    df = pd.read_csv(root / "rtl/data/tile_cycles.csv")
+    assert df["passed"].all() and (df["mapping"] != "scalesim").sum() >= 2
+    assert mod.markdown(df) in (root / "docs/rtl.md").read_text()
