@@ -153,7 +153,8 @@ def pe_design_table(
     that PE model: SmolLM2 perplexity over ``tokens`` tokens (formats
     ``LLM_ACCURACY_FORMATS``, KV cache in the activation format as simulated) or MiniLM
     cosine (formats ``DEMO_DESIGNS``). The FP16 FMA design's accuracy is format-emulated
-    (``accuracy_path``): its FP16 PE path is too slow for a demo (issue 14)."""
+    (``accuracy_path``) to keep the demo short: its FP16 PE path costs about 10x a float
+    matmul (study 4 runs it)."""
     import hwsim.evaluators as E
 
     if model not in PE_MODELS:
@@ -196,7 +197,7 @@ GLOSSARY = {
     "area_um2": "array area in um2 (PE logic + SRAM, approximate unit inventory)",
     "accuracy_path": "pe:<kind>: every linear GEMM ran on that PE model (exact accumulation "
     "and scale epilogue); format-emulated: the PE's formats multiplied in float (the FP16 PE "
-    "path is too slow for a demo)",
+    "path costs about 10x a float matmul; study 4 runs it)",
 }
 
 
