@@ -9,7 +9,10 @@ quantization included). Prints each run, the median per case, its ratio to the F
 median, and the load average before and after (the machine is shared: compare ratios).
 Needs the ``llm`` extra and the SmolLM2 model package. No asserts.
 
-    python benchmarks/bench_llm_pe.py [--tokens 512] [--reps 3]
+``--blas-threads 1`` runs every case with one BLAS thread (threadpoolctl), which takes
+the other workers' load out of the FP32 run's multithreaded GEMMs.
+
+    python benchmarks/bench_llm_pe.py [--tokens 512] [--reps 3] [--blas-threads 1]
 """
 
 from __future__ import annotations
@@ -30,12 +33,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=512)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--blas-threads", type=int, default=None)
     a = ap.parse_args()
+    if a.blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(a.blas_threads, user_api="blas")
     from hwsim.accuracy.llm.perplexity import evaluate
 
     for _, kw in CASES:  # warm-up: model load, numba compilation / cache load
         evaluate(tokens=64, **kw)
-    print(f"tokens {a.tokens}, reps {a.reps}, load average before {os.getloadavg()}")
+    print(f"tokens {a.tokens}, reps {a.reps}, BLAS threads {a.blas_threads or 'default'}, "
+          f"load average before {os.getloadavg()}")  # fmt: skip
     times: dict[str, list[float]] = {label: [] for label, _ in CASES}
     for rep in range(a.reps):
         for label, kw in CASES:
