@@ -205,6 +205,48 @@ class ProcessingElement:
         n = W.shape[1]
         return PEResult(value, self.matmul_cycles(m, n, k), self.matmul_events(m, n, k), ovf)
 
+    def matmul_segments(self, X, W, segment: int) -> PEResult:
+        """Per-segment GEMMs: K cut into segments of ``segment`` elements (the last one may
+        be shorter), each an independent GEMM on this PE (accumulator from zero, as in
+        group-quantized hardware whose scales change every segment).
+
+        Same values, cycles, events and overflow as ``matmul(X[:, s], W[s])`` for every
+        segment s in turn: value (n_segments x M x N), cycles and events summed over the
+        segments, overflowed if any segment overflowed. PEs with side inputs (scales) are
+        not segmented here (their groups are their own). Subclasses may batch the segments
+        in one vectorised pass (``_fast_segments``); the test suite checks them against
+        the per-segment calls."""
+        X, W = self._as_2d(X, W)
+        segment = check_size("segment", segment)
+        if segment == 0:
+            raise PEError(f"{self.name}: segment length must be >= 1")
+        value, ovf = self._fast_segments(X, W, segment)
+        if ovf and getattr(self.cfg, "overflow", "wrap") == "error":
+            raise PEOverflowError(
+                f"{self.name}: accumulator of {self.cfg.acc_bits} bits overflowed"
+            )
+        m, k = X.shape
+        n = W.shape[1]
+        full, rest = divmod(k, segment)
+        cycles = full * self.matmul_cycles(m, n, segment)
+        events: Counter = Counter()
+        add_events(events, self.matmul_events(m, n, segment), full)
+        if rest:
+            cycles += self.matmul_cycles(m, n, rest)
+            add_events(events, self.matmul_events(m, n, rest))
+        return PEResult(value, cycles, dict(events), ovf)
+
+    def _fast_segments(self, X, W, segment: int) -> tuple[np.ndarray, bool]:
+        """(n_segments x M x N values, overflowed): the fast path on each K segment alone.
+        Default: one ``_prepare_fast`` + ``_fast`` per segment (a loop over segments only)."""
+        parts, ovf = [], False
+        for s0 in range(0, X.shape[1], segment):
+            Xs, Ws, side = self._prepare_fast(X[:, s0 : s0 + segment], W[s0 : s0 + segment], {})
+            v, o = self._fast(Xs, Ws, side)
+            parts.append(np.asarray(v))
+            ovf |= bool(o)
+        return np.stack(parts), ovf
+
     def _dot_side(self, side: dict) -> dict:
         """Side inputs of a dot product, reshaped to the matmul layout (per-group x N=1)."""
         return {k: (None if v is None else np.asarray(v).reshape(-1, 1)) for k, v in side.items()}

@@ -222,6 +222,19 @@ class BitSerialPE(IntegerAccumulatorPE):
         v = np.einsum("gmn,gn->mn", P.astype(np.int64), side["scales"])
         return self._finish(v), ovf
 
+    def _fast_segments(self, X, W, segment):
+        """Integer activations and weights: all K segments in one pass
+        (``kernels.group_partials`` with this PE's chunk); otherwise one call per segment."""
+        if self.fp_act or self.w_terms:
+            return super()._fast_segments(X, W, segment)
+        c = self.cfg
+        X, W, side = self._prepare_fast(X, W, {})
+        P, ovf = K.group_partials(
+            X, W, segment, self.chunk, c.acc_bits, self.mode, maxes=side["_maxes"],
+            float32_ok=True,
+        )  # fmt: skip
+        return self._finish(P), ovf
+
     # --- timing and events ---------------------------------------------------------------
     def _n_groups(self, k: int) -> int:
         return ceil_div(k, self.cfg.group_size)

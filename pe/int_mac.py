@@ -67,6 +67,19 @@ class IntegerAccumulatorPE(ProcessingElement):
         c = self.cfg
         return K.exact_int_matmul(X, W, c.lanes, c.acc_bits, self.mode, maxes=side.get("_maxes"))
 
+    def _fast_segments(self, X, W, segment):
+        """All K segments in one pass (``kernels.group_partials``: one batched BLAS call
+        when no segment partial can reach the accumulator's limits, else the chunked
+        integer kernel per segment) for PEs that use this class's datapath as it is."""
+        own = type(self)._fast is IntegerAccumulatorPE._fast
+        if not own or type(self)._prepare_fast is not IntegerAccumulatorPE._prepare_fast:
+            return super()._fast_segments(X, W, segment)
+        c = self.cfg
+        X, W, side = self._prepare_fast(X, W, {})
+        return K.group_partials(
+            X, W, segment, c.lanes, c.acc_bits, self.mode, maxes=side["_maxes"], float32_ok=True
+        )
+
     def _acc(self, acc: int, add: int) -> tuple[int, bool]:
         return int_acc_step(acc, add, self.cfg.acc_bits, self.cfg.overflow)
 

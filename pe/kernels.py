@@ -11,6 +11,8 @@ rounded sums: proved algorithms using rounding to odd", IEEE TC 2008).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 
 import numba
@@ -334,6 +336,26 @@ def fp_round_array(x, mbits, emin, max_finite, ftz):
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - a dependency of scikit-learn
+        return None
+    return ThreadpoolController()
+
+
+def single_thread_blas():
+    """Context manager running BLAS on one thread (threadpoolctl; no-op without it).
+
+    For a batch of small GEMMs (group partials: K = 32..128 per group) the library's
+    threads synchronise once per GEMM; on a loaded machine each synchronisation can wait
+    for a time slice, measured 1.4-4x slower than one thread (benchmarks/bench_llm_pe.py,
+    docs/accuracy.md). Values do not depend on it (the GEMMs it wraps are exact)."""
+    c = _blas_controller()
+    return contextlib.nullcontext() if c is None else c.limit(limits=1, user_api="blas")
+
+
 def group_partials(
     X, W, group: int, lanes: int, acc_bits: int, mode: int, maxes=None, float32_ok=False
 ):
@@ -341,7 +363,8 @@ def group_partials(
     each group accumulated from zero in `lanes`-wide chunks at `acc_bits` (wrap/saturate).
     X, W: integer-valued arrays of any real dtype; `maxes` = (max |X|, max |W|) if known.
     Returns (P (ng, M, N) integer values, exact float64 or int64, or float32 with
-    `float32_ok` (then -0.0 may occur); overflowed)."""
+    `float32_ok` when every partial sum is below 2^24, hence exact in float32 (then -0.0
+    may occur); overflowed)."""
     M, Kd = X.shape
     N = W.shape[1]
     ng = -(-Kd // group)
@@ -350,16 +373,19 @@ def group_partials(
     if bound < min(2.0 ** (acc_bits - 1), 2.0**53):  # exact in float64 BLAS
         if ng == 1:  # one group: a plain GEMM (float32 BLAS when exact, see blas_exact)
             return blas_exact(X, W, True, bound, float32_ok)[None], False
-        X = np.asarray(X, dtype=np.float64)
-        W = np.asarray(W, dtype=np.float64)
-        out = np.empty((ng, M, N))
+        dt = np.float32 if float32_ok and bound < 2.0**24 else np.float64
+        X = np.asarray(X, dtype=dt)
+        W = np.asarray(W, dtype=dt)
+        out = np.empty((ng, M, N), dtype=dt)
         full = Kd // group
-        if full:
-            Xg = X[:, : full * group].reshape(M, full, group).transpose(1, 0, 2)
-            np.matmul(Xg, W[: full * group].reshape(full, group, N), out=out[:full])
-        if full < ng:
-            np.matmul(X[:, full * group :], W[full * group :], out=out[full])
-        out += 0.0  # fold -0.0 (products 0 * -w): the exact integer sums are +0
+        with single_thread_blas():
+            if full:
+                Xg = X[:, : full * group].reshape(M, full, group).transpose(1, 0, 2)
+                np.matmul(Xg, W[: full * group].reshape(full, group, N), out=out[:full])
+            if full < ng:
+                np.matmul(X[:, full * group :], W[full * group :], out=out[full])
+        if dt == np.float64:
+            out += 0.0  # fold -0.0 (products 0 * -w): the exact integer sums are +0
         return out, False
     out = np.empty((ng, M, N), dtype=np.int64)
     ovf = False

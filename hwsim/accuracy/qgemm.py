@@ -58,6 +58,8 @@ import hwsim.formats as F
 from hwsim.formats.jitcache import njit_cached
 
 SCALED_KINDS = ("mixpe", "dequant_mac")  # PEs that apply per-group weight scales themselves
+#: PE path: rows per call keep the (segments x rows x N) partials at most this many values
+PARTIALS_PER_CHUNK = 1 << 23
 _BUF = 96  # Shewchuk partials per output: non-overlapping doubles, <= 2098 / 53 + 1 = 41
 
 
@@ -177,6 +179,80 @@ def _exact_epilogue_kernel(P, SX, SW, out):
             out[m, n] = _finish(parts, cnt) if math.isfinite(naive) else naive
 
 
+@njit_cached(inline="always")
+def _exact_row_output(P, sx, SW, m, n, parts):
+    """sum_g sx * SW[g, n] * P[g, m, n] exactly, rounded once (the general kernel's
+    computation for one output, with a row scale sx common to every segment)."""
+    cnt = 0
+    naive = 0.0
+    for g in range(P.shape[0]):
+        v = np.float64(P[g, m, n])
+        s1, s2 = _two_prod(sx, SW[g, n])
+        naive += s1 * v
+        if v == 0.0:
+            continue
+        p, e = _two_prod(s1, v)
+        cnt = _grow(parts, cnt, p)
+        if e != 0.0:
+            cnt = _grow(parts, cnt, e)
+        if s2 != 0.0:
+            p, e = _two_prod(s2, v)
+            cnt = _grow(parts, cnt, p)
+            if e != 0.0:
+                cnt = _grow(parts, cnt, e)
+    return _finish(parts, cnt) if math.isfinite(naive) else naive
+
+
+@njit_cached(parallel=True)
+def _row_scaled_epilogue_kernel(P, sx, SW, limit, out):
+    """out[m, n] = sum_g sx[m] * SW[g, n] * P[g, m, n], exact, one rounding, for segment
+    partials P (any real dtype) under a row scale sx[m] common to every segment.
+
+    Fast route per output: S = sum_g SW[g, n] * P[g, m, n] in plain float64, then
+    RN(sx[m] * S). When every P is an integer, every term SW[g, n] P is a multiple of
+    q_n = the smallest last-significand-bit weight of the nonzero SW[:, n], and limit[n] =
+    2^53 q_n: if the float64 sum B of |terms| stays below limit[n], every term and every
+    partial sum (multiples of q_n below 2^53 q_n in magnitude) is exact, so S is the exact
+    sum and RN(sx S) the exact result rounded once. (B is rigorous: a term or partial sum
+    that reaches limit[n] rounds to >= limit[n], since limit[n] is a float64 and rounding is
+    monotone.) Outputs that fail the test (a non-integer or non-finite P, a bound too
+    large, a row scale not positive and finite) take the Shewchuk route of the general
+    kernel. Rows in parallel; every output is
+    computed alone, so the result does not depend on threads."""
+    g_, m_, n_ = P.shape
+    for m in numba.prange(m_):
+        parts = np.empty(_BUF)
+        acc = np.zeros(n_)
+        bnd = np.zeros(n_)
+        bad = np.zeros(n_)
+        for g in range(g_):
+            for n in range(n_):
+                v = np.float64(P[g, m, n])
+                t = SW[g, n] * v
+                acc[n] += t
+                bnd[n] += abs(t)
+                bad[n] += abs(v - math.floor(v))  # > 0 (or NaN) unless v is an integer
+        row_ok = sx[m] > 0.0 and sx[m] < math.inf
+        for n in range(n_):
+            if row_ok and bad[n] == 0.0 and bnd[n] < limit[n]:
+                out[m, n] = sx[m] * acc[n]
+            else:
+                out[m, n] = _exact_row_output(P, sx[m], SW, m, n, parts)
+
+
+def _quantum_limits(sw: np.ndarray) -> np.ndarray:
+    """limit[n] = 2^53 * q_n, q_n the smallest weight of a significand's last set bit over
+    the nonzero finite sw[:, n] (0 when a column has non-finite scales: never fast)."""
+    sw = np.asarray(sw, dtype=np.float64)
+    mant, exp = np.frexp(np.abs(sw))  # |sw| = mant 2^exp, mant in [0.5, 1)
+    sig = (mant * 2.0**53).astype(np.int64)  # integer significand (53 bits)
+    low = (sig & -sig).astype(np.float64)  # weight of its lowest set bit, in units of 2^-53
+    q = np.where(sig > 0, np.ldexp(low, exp - 53), np.inf).min(axis=0, initial=np.inf)
+    finite = np.isfinite(sw).all(axis=0)
+    lim = np.where(np.isfinite(q), q * 2.0**53, np.inf)  # all-zero column: any bound works
+    return np.where(finite, lim, 0.0)
+
+
 def exact_gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` (float64, M x K by K x N) with every output the exact sum of the exact
     products, rounded once to float64 (round to nearest even).
@@ -200,7 +276,19 @@ def exact_scaled_sum(P: np.ndarray, sx: np.ndarray, sw: np.ndarray) -> np.ndarra
     sx: (G, M) and sw: (G, N) scales. Exact barring overflow / underflow (see exact_gemm).
     """
     P = np.asarray(P)
-    if P.dtype.kind in "iu" and P.size and np.abs(P).max() >= 2**53:
+    sx, sw = np.asarray(sx, dtype=np.float64), np.asarray(sw, dtype=np.float64)
+    wide = P.dtype.kind in "iu" and P.size and np.abs(P).max() >= 2**53
+    if P.ndim == 3 and P.shape[0] and not wide and (sx == sx[:1]).all():
+        # one scale per row for every segment (per-token / per-tensor activations)
+        out = np.empty(P.shape[1:])
+        if P.dtype not in (np.float32, np.float64, np.int64):
+            P = P.astype(np.float64)
+        _row_scaled_epilogue_kernel(
+            np.ascontiguousarray(P), np.ascontiguousarray(sx[0]),
+            np.ascontiguousarray(sw), _quantum_limits(sw), out,
+        )  # fmt: skip
+        return out
+    if wide:
         lo = P & ((1 << 24) - 1)  # P = hi + lo, both exact in float64
         P = np.concatenate([(P - lo).astype(np.float64), lo.astype(np.float64)])
         sx, sw = np.concatenate([sx, sx]), np.concatenate([sw, sw])
@@ -494,8 +582,10 @@ def compatible_pes(a_element: str, w_element: str) -> list[str]:
 # ------------------------------------------------------------------ the GEMM runner
 @dataclass
 class GemmStats:
-    """What the PE path did: GEMMs run, PE matmul calls, layers whose accumulator wrapped or
-    saturated (``overflowed``, integer accumulators), layers with a non-finite PE result
+    """What the PE path did: GEMMs run, PE GEMMs (``pe_calls``: one per scale segment and
+    row chunk, also when ``matmul_segments`` runs the segments in one batched call), layers
+    whose accumulator wrapped or saturated (``overflowed``, integer accumulators), layers
+    with a non-finite PE result
     (``nonfinite``, e.g. an FP16 accumulator that overflowed to inf), and PE cycles summed
     over calls (``pe_cycles``: one PE computing the outputs in turn, ``matmul_cycles``)."""
 
@@ -580,8 +670,7 @@ def pe_matmul(xq: QOperand, wq: QOperand, spec: PESpec, layer: str = "gemm",
         return exact_scaled_sum(P, xq.scales[:, :1].T, np.ones((1, n)))
     g = math.gcd(xq.block, wq.block)
     nseg = -(-k // g)
-    # rows per chunk keep the (segments x rows x N) partials below ~64 MB
-    chunk = max(1, min(m, (1 << 23) // max(1, nseg * n)))
+    chunk = max(1, min(m, PARTIALS_PER_CHUNK // max(1, nseg * n)))
     out = np.empty((m, n))
     if wq.zeros is not None and not np.array_equal(X, np.round(X)):
         raise QGemmError(
@@ -590,35 +679,38 @@ def pe_matmul(xq: QOperand, wq: QOperand, spec: PESpec, layer: str = "gemm",
         )
     seg0 = np.arange(nseg) * g
     SW = wq.scales[:, seg0 // wq.block].T  # (nseg, N)
+    Z = None if wq.zeros is None else wq.zeros[:, seg0 // wq.block].T.astype(np.int64)
+    W = WT.T
     for r0 in range(0, m, chunk):
         r1 = min(m, r0 + chunk)
         Xc = X[r0:r1]
-        parts = []
-        for s0 in seg0:
-            s1 = min(k, s0 + g)
-            r = unit.matmul(Xc[:, s0:s1], WT[:, s0:s1].T)
-            _record(stats, r, layer)
-            P = np.asarray(r.value)
-            if wq.zeros is not None:
-                sx = Xc[:, s0:s1].astype(np.int64).sum(axis=1)
-                z = wq.zeros[:, s0 // wq.block]
-                P = P.astype(np.int64) - sx[:, None] * z[None, :]
-            parts.append(P)
-        P = np.stack(parts)
+        r = unit.matmul_segments(Xc, W, g)  # one PE GEMM per segment, batched
+        _record(stats, r, layer, calls=nseg, check_values=False)
+        P = r.value
+        if Z is not None:  # P_seg - z_w * sum_seg x, exact integers
+            sx = np.add.reduceat(Xc.astype(np.int64), seg0, axis=1).T  # (nseg, rows)
+            P = P.astype(np.int64) - sx[:, :, None] * Z[:, None, :]
         SX = xq.scales[r0:r1, seg0 // xq.block].T  # (nseg, rows)
         out[r0:r1] = exact_scaled_sum(P, SX, SW)
+        # with finite scales (every format's) an output is non-finite iff a partial is
+        # (the epilogue returns the plain sum of a non-finite one): check the smaller array
+        fresh = stats is not None and layer not in stats.nonfinite
+        if fresh and not np.isfinite(out[r0:r1]).all():
+            stats.nonfinite.append(layer)
     return out
 
 
-def _record(stats: GemmStats | None, r, layer: str) -> None:
+def _record(stats: GemmStats | None, r, layer: str, calls: int = 1, check_values=True) -> None:
     if stats is None:
         return
-    stats.pe_calls += 1
+    stats.pe_calls += calls
     stats.pe_cycles += int(r.cycles)
     if r.overflowed and layer not in stats.overflowed:
         stats.overflowed.append(layer)
     v = np.asarray(r.value)
-    if v.dtype.kind == "f" and layer not in stats.nonfinite and not np.isfinite(v).all():
+    if not check_values or layer in stats.nonfinite:
+        return
+    if v.dtype.kind == "f" and not np.isfinite(v).all():
         stats.nonfinite.append(layer)
 
 
