@@ -197,7 +197,7 @@ def test_unreachable_dask_scheduler_is_a_quick_clear_error(tmp_path):
 
 # --- interrupting a real `hwsim study`: prompt exit, finished points kept, no orphans ---
 
-_GRID = "[fixed]\nsleep_s = 0.6\n[grid]\nx = [" + ", ".join(str(i) for i in range(12)) + "]\n"
+_GRID = "[fixed]\nsleep_s = 0.2\n[grid]\nx = [" + ", ".join(str(i) for i in range(12)) + "]\n"
 
 
 def _stored_ok(store: Path) -> set:
@@ -222,7 +222,15 @@ def test_interrupted_study_stops_fast_keeps_points_and_resumes(tmp_path, referen
     out = tmp_path / "o"
     cmd = [sys.executable, "-m", "hwsim.cli", "study", str(f), "--out", str(out), "--workers",
            "2", "--quiet"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a parent started in the background (`cmd &`, nohup) ignores SIGINT and the child would
+    # inherit that: start it with the default disposition, as from a terminal
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 60
         while len(_stored_ok(out / "points") if out.exists() else ()) < 2:
