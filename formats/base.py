@@ -73,8 +73,7 @@ def check_codes(codes, bits: int, where: str) -> np.ndarray:
             arr = arr.astype(np.int64)
         else:
             raise FormatError(f"{where}: codes must be integers, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64, copy=False) if arr.dtype != np.uint64 else arr
-    if arr.size:
+    if arr.size:  # the range check on the codes' own (often 1-byte) dtype: same values
         lo, hi = arr.min(), arr.max()
         if lo < 0 or hi >= (1 << bits):
             bad = lo if lo < 0 else hi

@@ -202,11 +202,11 @@ class IntFormat(ElementFormat):
         c = check_codes(codes, self.bits, self.name)
         if not self.signed:
             return c
-        q = np.where(c >= (1 << (self.bits - 1)), c - (1 << self.bits), c)
+        half = 1 << (self.bits - 1)
+        q = np.bitwise_xor(c, half)  # two's-complement sign extension: (c ^ h) - h
+        q -= half
         if self.symmetric and q.size and q.min() < self.qmin:
-            raise FormatError(
-                f"{self.name}: code {1 << (self.bits - 1)} is unused in the restricted range"
-            )
+            raise FormatError(f"{self.name}: code {half} is unused in the restricted range")
         return q
 
     def decode(self, codes) -> np.ndarray:
