@@ -7,9 +7,9 @@ sequence of DRAM *steps* (`hwsim.rtl.tile_mapping`):
 * mapping "scalesim": the simulator's fixed `os` fold order (`hwsim.accel.memory.plan_gemm`),
   one fold per step: outer row folds i < ceil(M/R), inner column folds j < ceil(N/C);
 * a loop nest ("optimal", a `LoopNest` or a pinned {"tiles", "order"} spec): one step per
-  iteration of the nest's DRAM loops over M tiles and N tiles (either order; K must stay
-  whole), each step computing an SRAM tile of Mt x Nt outputs as ceil(Mt/R) x ceil(Nt/C)
-  folds, row folds outer (the nest's SRAM-level order).
+  iteration of the nest's DRAM loops over M, N and K tiles (any order), each step computing
+  an SRAM tile of Mt x Nt outputs over one K tile as ceil(Mt/R) x ceil(Nt/C) folds, row
+  folds outer (the nest's SRAM-level order).
 
 Parts:
 
@@ -33,7 +33,15 @@ Parts:
 Counters (32-bit outputs): `n_cycles` (start to finish), `n_array` (cycles the array works:
 first operand in to last result, R + C - 2 + K * CPC per fold, the simulator's fold time),
 `n_rd_act` / `n_rd_w` (elements the array read from SRAM), `n_wr_out` (elements written into
-`out`). Units: widths in bits, counts in elements or cycles.
+`out` by captures), `n_rd_out` (psum "sram"/"dram" only: stored partial sums read by resuming
+captures). Units: widths in bits, counts in elements or cycles.
+
+Nests that split K (`TileSpec.psum`, `hwsim.rtl.tile_mapping`): "pe" keeps partial sums in
+the PE accumulators (no `start` after K tile 0, capture in the last K tile only); "sram" adds
+the stored partial sum in the capture path (`cap_add`, one accumulator-width adder per PE);
+"dram" also writes each step's partial sums to DRAM at the accumulator width (DMA op 3) and
+reads them back before the next K tile of that output tile (state S_LDP, DMA read op 2 into
+`out`). Final outputs are written once (op 2).
 """
 
 from __future__ import annotations
@@ -520,7 +528,8 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
             f"output reg  [{CNT - 1}:0] n_rd_act",
             f"output reg  [{CNT - 1}:0] n_rd_w",
             f"output reg  [{CNT - 1}:0] n_wr_out",
-            f"output reg  [{CNT - 1}:0] n_rd_out",
+            # reads of stored partial sums by resuming captures (only when they meet in `out`)
+            *([f"output reg  [{CNT - 1}:0] n_rd_out"] if P in ("sram", "dram") else []),
         ],
     )
     # ---- controller state: DRAM step (ti, tj) = (M tile, N tile), fold (li, lj) inside it
@@ -651,7 +660,8 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
         v(f"            tk <= {z16}; ak_tag <= {z16}; wk_tag <= {z16};")
     v(f"            kk <= {KW}'d0; cc <= {CC}'d0; dr <= {TW}'d0;")
     v(f"            n_cycles <= {CNT}'d0; n_array <= {CNT}'d0; n_rd_act <= {CNT}'d0;")
-    v(f"            n_rd_w <= {CNT}'d0; n_wr_out <= {CNT}'d0; n_rd_out <= {CNT}'d0;")
+    rd0 = f" n_rd_out <= {CNT}'d0;" if P in ("sram", "dram") else ""
+    v(f"            n_rd_w <= {CNT}'d0; n_wr_out <= {CNT}'d0;{rd0}")
     v("        end else begin")
     v("            if (busy) n_cycles <= n_cycles + 1;")
     v(f"            if ((st == S_RUN && (kk != {KW}'d0 || cc != {CC}'d0)) || st == S_DRAIN)")
@@ -665,7 +675,7 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     v(f"                ti <= {z16}; tj <= {z16}; li <= {z16}; lj <= {z16};")
     if ks:
         v(f"                tk <= {z16};")
-    v(f"                n_cycles <= {CNT}'d0; n_array <= {CNT}'d0; n_rd_out <= {CNT}'d0;")
+    v(f"                n_cycles <= {CNT}'d0; n_array <= {CNT}'d0;{rd0}")
     v(f"                n_rd_act <= {CNT}'d0; n_rd_w <= {CNT}'d0; n_wr_out <= {CNT}'d0;")
     v("            end")
     loads = [
