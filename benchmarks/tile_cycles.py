@@ -1,10 +1,13 @@
 """Measure the generated accelerator tile against hwsim.simulate (docs/rtl.md, "Accelerator
 tile"): for the default tile checks (mapping "scalesim"), the default mapped checks (loop
-nests), `--random N` random scalesim tiles and `--random-nests N` random loop-nest tiles, run
+nests), the mapper's K-splitting nests of `KSPLIT_CASES`, `--random N` random scalesim tiles
+and `--random-nests N` random loop-nest tiles (the slow tier's generator: K split in three of
+every five), run
 the RTL on Icarus and write one row per configuration: mapping, array, GEMM, PE, SRAM tile and
-DRAM order, DRAM model, DRAM bytes per operand (RTL, equal to the simulator's when `passed`),
-RTL cycles (measured), the simulator's cycles and compute cycles, RTL array cycles
-(measured), rtl/sim ratio, whether every check held.
+DRAM order, DRAM model, where partial sums wait (psum), DRAM bytes per operand and of partial
+sums (RTL, equal to the simulator's when `passed`), RTL cycles (measured), the simulator's
+cycles and compute cycles, RTL array cycles (measured), rtl/sim ratio, whether every check
+held.
 
 Run: python benchmarks/tile_cycles.py [--random 10] [--random-nests 10]
                                       [--out rtl/data/tile_cycles.csv]
@@ -22,7 +25,13 @@ import pandas as pd
 
 import hwsim
 from hwsim.rtl.emit_tile import tile_design, tile_spec
-from hwsim.rtl.tile_check import DEFAULT_TILES, MAPPED_TILES, check_tile, simulate_mapping
+from hwsim.rtl.tile_check import (
+    DEFAULT_TILES,
+    MAPPED_TILES,
+    check_tile,
+    simulate_mapping,
+    step_folds,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 CSV = Path(__file__).resolve().parents[1] / "rtl/data/tile_cycles.csv"
@@ -36,8 +45,10 @@ TABLE_COLS = {
     "dram_latency": "latency",
     "steps": "steps",
     "folds": "folds",
+    "psum": "psum",
     "dram_act": "DRAM act B",
     "dram_weight": "DRAM weight B",
+    "dram_psum": "DRAM psum B r/w",
     "sim_compute": "sim compute",
     "rtl_array": "RTL array",
     "sim_cycles": "sim cycles",
@@ -46,19 +57,33 @@ TABLE_COLS = {
 }
 
 
+#: the mapper's own K splits ("optimal"): partial sums kept in the out buffer (the example
+#: rtl/configs/tile_ksplit_example.toml) and in the PEs (one fold per SRAM tile)
+KSPLIT_CASES = (
+    ("int_mac_optimal_k_split_sram", DEFAULT_TILES[0][1], (4, 4, 40), "optimal"),
+    ("int_mac_optimal_k_split_pe", DEFAULT_TILES[0][1], (5, 7, 24), "optimal"),
+    ("shiftadd_optimal_k_split", DEFAULT_TILES[2][1], (4, 6, 16), "optimal"),
+)
+
+
 def cases(n_random: int, n_nests: int) -> list[tuple[str, dict, tuple, object]]:
     """(name, systolic kwargs, (M, N, K), mapping) of every configuration measured."""
-    from test_rtl_tile import random_case, random_nest  # the slow tier's generators
+    from test_rtl_tile import (  # the slow tier's generators
+        random_case,
+        random_k_split_case,
+        random_nest,
+    )
 
     out = [(name, kw, mnk, "scalesim") for name, kw, mnk in DEFAULT_TILES]
-    out += list(MAPPED_TILES)
+    out += list(MAPPED_TILES) + list(KSPLIT_CASES)
     for seed in range(n_random):
         kw, mnk = random_case(random.Random(seed))
         out.append((f"random_{seed}", kw, mnk, "scalesim"))
     for seed in range(n_nests):  # the slow tier's random nests (seed 1000 + i)
         rng = random.Random(1000 + seed)
-        kw, mnk = random_case(rng)
-        mapping = "optimal" if seed % 5 == 4 else random_nest(rng, kw, mnk)
+        split = seed % 5 in (0, 1, 2)
+        kw, mnk = random_k_split_case(rng) if split else random_case(rng)
+        mapping = "optimal" if seed % 5 == 4 else random_nest(rng, kw, mnk, split)
         out.append((f"random_nest_{seed}", kw, mnk, mapping))
     return out
 
@@ -86,9 +111,11 @@ def measure(name, kw, mnk, mapping, sim: str) -> dict | None:
         dram_bw=s.dram_bw,
         dram_latency=s.dram_latency,
         steps=len(s.steps),
-        folds=s.folds,
+        folds=sum(step_folds(s, st) for st in s.steps),
+        psum=s.psum,
         dram_act=mz["dram"]["read_act"],
         dram_weight=mz["dram"]["read_weight"],
+        dram_psum=f"{mz['dram']['read_psum']:g}/{mz['dram']['write_psum']:g}",
         dram_out=mz["dram"]["write_out"],
         sim_compute=int(row["compute_cycles"]),
         rtl_array=mz.get("n_array"),
@@ -115,14 +142,18 @@ def markdown(df: pd.DataFrame) -> str:
     for _, r in df.iterrows():
         lines.append("| " + " | ".join(_fmt(r[c]) for c in TABLE_COLS) + " |")
     nest = df["mapping"] != "scalesim"
+    ksplit = df["psum"] != "none"
     ratio = df["rtl_over_sim"]
+    modes = ", ".join(f"{m} {int((df.psum == m).sum())}" for m in ("pe", "sram", "dram"))
     lines += [
         "",
         f"{int(df['passed'].sum())} of {len(df)} configurations passed every check "
-        f"({int(nest.sum())} loop nests, {int((~nest).sum())} scalesim). The RTL array cycles "
+        f"({int(nest.sum())} loop nests, {int((~nest).sum())} scalesim; "
+        f"{int(ksplit.sum())} nests split K, partial sums in {modes}). The RTL array cycles "
         f"equal the simulator's compute cycles in {int((df.rtl_array == df.sim_compute).sum())} "
         f"of {len(df)}. RTL / simulator total cycles range from {ratio.min():.2f} to "
-        f"{ratio.max():.2f} (loop nests: {ratio[nest].min():.2f} to {ratio[nest].max():.2f}).",
+        f"{ratio.max():.2f} (loop nests: {ratio[nest].min():.2f} to {ratio[nest].max():.2f}; "
+        f"K splits: {ratio[ksplit].min():.2f} to {ratio[ksplit].max():.2f}).",
     ]
     return "\n".join(lines)
 

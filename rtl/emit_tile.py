@@ -7,9 +7,9 @@ sequence of DRAM *steps* (`hwsim.rtl.tile_mapping`):
 * mapping "scalesim": the simulator's fixed `os` fold order (`hwsim.accel.memory.plan_gemm`),
   one fold per step: outer row folds i < ceil(M/R), inner column folds j < ceil(N/C);
 * a loop nest ("optimal", a `LoopNest` or a pinned {"tiles", "order"} spec): one step per
-  iteration of the nest's DRAM loops over M tiles and N tiles (either order; K must stay
-  whole), each step computing an SRAM tile of Mt x Nt outputs as ceil(Mt/R) x ceil(Nt/C)
-  folds, row folds outer (the nest's SRAM-level order).
+  iteration of the nest's DRAM loops over M, N and K tiles (any order), each step computing
+  an SRAM tile of Mt x Nt outputs over one K tile as ceil(Mt/R) x ceil(Nt/C) folds, row
+  folds outer (the nest's SRAM-level order).
 
 Parts:
 
@@ -33,7 +33,15 @@ Parts:
 Counters (32-bit outputs): `n_cycles` (start to finish), `n_array` (cycles the array works:
 first operand in to last result, R + C - 2 + K * CPC per fold, the simulator's fold time),
 `n_rd_act` / `n_rd_w` (elements the array read from SRAM), `n_wr_out` (elements written into
-`out`). Units: widths in bits, counts in elements or cycles.
+`out` by captures), `n_rd_out` (psum "sram"/"dram" only: stored partial sums read by resuming
+captures). Units: widths in bits, counts in elements or cycles.
+
+Nests that split K (`TileSpec.psum`, `hwsim.rtl.tile_mapping`): "pe" keeps partial sums in
+the PE accumulators (no `start` after K tile 0, capture in the last K tile only); "sram" adds
+the stored partial sum in the capture path (`cap_add`, one accumulator-width adder per PE);
+"dram" also writes each step's partial sums to DRAM at the accumulator width (DMA op 3) and
+reads them back before the next K tile of that output tile (state S_LDP, DMA read op 2 into
+`out`). Final outputs are written once (op 2).
 """
 
 from __future__ import annotations
@@ -80,8 +88,41 @@ class TileSpec:
     mapping: str = "scalesim"  # or the loop nest's summary (`nest_summary`)
     mt: int = 0  # SRAM tile extent along M (elements; 0: the array rows)
     nt: int = 0  # SRAM tile extent along N (elements; 0: the array columns)
-    n_outer: bool = False  # DRAM loop over N tiles outside the one over M tiles
-    steps: tuple = ()  # ((M tile, N tile, load act, load weight), ...) in execution order
+    kt: int = 0  # SRAM tile extent along K (elements; 0: all of K)
+    order: tuple = ("M", "N")  # DRAM loops over M/N/K tiles (more than one trip), outer first
+    psum: str = "none"  # where partial sums wait between K tiles (`tile_mapping.PSUM_MODES`)
+    #: ((M tile, N tile, K tile, load act, load weight, read partial sums, store kind), ...)
+    #: in execution order (`tile_mapping.TileSchedule`)
+    steps: tuple = ()
+
+    @property
+    def n_outer(self) -> bool:
+        """The DRAM loop over N tiles is outside the one over M tiles."""
+        return [d for d in self.order if d != "K"] == ["N", "M"]
+
+    @property
+    def ktile(self) -> int:
+        """SRAM tile extent along K (elements)."""
+        return self.kt or self.k
+
+    @property
+    def tiles_k(self) -> int:
+        return -(-self.k // self.ktile)
+
+    def tile_k(self, tk: int) -> int:
+        """Chunks (elements of K) of K tile tk (the last one may be ragged)."""
+        return min(self.ktile, self.k - tk * self.ktile)
+
+    @property
+    def psum_bytes(self) -> float:
+        """Bytes of one partial sum (the accumulator width)."""
+        return self.acc_bits / 8
+
+    @property
+    def out_sram_bytes(self) -> float:
+        """Bytes per element the out buffer's accesses count (the simulator's
+        `out_sram_bits`): the accumulator width when partial sums meet in the buffer."""
+        return self.psum_bytes if self.psum in ("sram", "dram") else self.out_bytes
 
     @property
     def fr(self) -> int:
@@ -142,13 +183,13 @@ class TileSpec:
 
     @property
     def act_words(self) -> int:
-        """act buffer depth: K words of R codes per row fold of a tile."""
-        return self.k * self.frt
+        """act buffer depth: K-tile words of R codes per row fold of a tile."""
+        return self.ktile * self.frt
 
     @property
     def weight_words(self) -> int:
-        """weight buffer depth: K words of C codes per column fold held."""
-        return self.k * (self.fc if self.weight_whole else self.fct)
+        """weight buffer depth: K-tile words of C codes per column fold held."""
+        return self.ktile * (self.fc if self.weight_whole else self.fct)
 
     @property
     def out_words(self) -> int:
@@ -189,6 +230,7 @@ def tile_spec(acc, layer, mapping="scalesim", *, objective: str = "latency") -> 
         raise ValueError("tile: preload_overlap is not generated (the OS array has no preload)")
     params = dict(acc.pe_params)
     unit = pe.get(acc.pe, **params)
+    saturates = getattr(unit.cfg, "overflow", "wrap") == "saturate"
     if getattr(unit.cfg, "lanes", 1) != 1:
         raise ValueError(
             f"tile: PE lanes must be 1 (one element per chunk), got {unit.cfg.lanes}: "
@@ -224,7 +266,7 @@ def tile_spec(acc, layer, mapping="scalesim", *, objective: str = "latency") -> 
                 )
         sched = scalesim_schedule(R, C, -(-m // R), -(-n // C), whole)
     else:
-        sched = nest_schedule(acc, nest, timing.acc_bits)
+        sched = nest_schedule(acc, nest, timing.acc_bits, saturates)
     s = TileSpec(
         pe=acc.pe,
         pe_params=tuple(sorted(params.items())),
@@ -247,7 +289,9 @@ def tile_spec(acc, layer, mapping="scalesim", *, objective: str = "latency") -> 
         mapping=sched.mapping,
         mt=sched.mt,
         nt=sched.nt,
-        n_outer=sched.n_outer,
+        kt=sched.kt if sched.kt < k else 0,
+        order=sched.order,
+        psum=sched.psum,
         steps=sched.steps,
     )
     _check_walk(s)
@@ -255,22 +299,52 @@ def tile_spec(acc, layer, mapping="scalesim", *, objective: str = "latency") -> 
 
 
 def _check_walk(s: TileSpec) -> None:
-    """The controller walks M and N tiles in nested order (`n_outer` chooses which is
-    outside); the schedule must be that walk, and every index must fit 16 bits."""
+    """The controller walks M, N and K tiles as an odometer in `order` (outer first), reloads
+    an act / weight tile when its (M, K) / (N, K) tile index changes, and moves partial sums
+    by the rule of its `psum` mode; the schedule (the simulator's per-step traffic) must be
+    exactly that, and every index must fit 16 bits."""
+    import itertools
+
+    from .tile_mapping import NO_STORE, STORE_FINAL, STORE_PARTIAL
+
     if s.mt % s.rows and s.mt < s.m or s.nt % s.cols and s.nt < s.n:
         raise ValueError(
             f"tile: SRAM tile M{s.mt} N{s.nt} is not a multiple of the {s.rows} x {s.cols} "
             "array (nor the whole dimension)"
         )
-    TI, TJ = s.tiles_m, s.tiles_n
-    if s.n_outer:
-        walk = [(i, j) for j in range(TJ) for i in range(TI)]
-    else:
-        walk = [(i, j) for i in range(TI) for j in range(TJ)]
-    if [(i, j) for i, j, _, _ in s.steps] != walk:
-        raise ValueError(f"tile: the mapping's DRAM steps are not a nested M/N tile walk "
+    count = {"M": s.tiles_m, "N": s.tiles_n, "K": s.tiles_k}
+    if any(count[d] > 1 and d not in s.order for d in count):
+        raise ValueError(f"tile: the DRAM loop order {s.order} misses a split dimension")
+    walk = []
+    for ix in itertools.product(*(range(count[d]) for d in s.order)):
+        at = dict(zip(s.order, ix, strict=True))
+        walk.append((at.get("M", 0), at.get("N", 0), at.get("K", 0)))
+    if [st[:3] for st in s.steps] != walk:
+        raise ValueError(f"tile: the mapping's DRAM steps are not a nested M/N/K tile walk "
                          f"({s.mapping})")  # fmt: skip
-    big = max(s.k + 1, s.act_words, s.weight_words, s.out_words, TI, TJ, s.fr, s.fc)
+    last_k = s.tiles_k - 1
+    for n, (ti, tj, tk, la, lw, lp, store) in enumerate(s.steps):
+        prev = s.steps[n - 1] if n else None
+        want_a = prev is None or (prev[0], prev[2]) != (ti, tk)
+        want_w = prev is None or (prev[1], prev[2]) != (tj, tk)
+        if s.weight_whole:
+            want_w = ti == 0
+        if s.psum in ("none", "dram"):
+            want_p, want_st = s.psum == "dram" and tk > 0, STORE_FINAL
+        else:
+            want_p, want_st = False, NO_STORE
+        if tk == last_k:
+            want_st = STORE_FINAL
+        elif want_st == STORE_FINAL:
+            want_st = STORE_PARTIAL
+        if (la, lw, lp, store) != (want_a, want_w, want_p, want_st):
+            raise ValueError(
+                f"tile: step {n} of {s.mapping} moves (act {la}, weight {lw}, partial-sum read "
+                f"{lp}, store {store}); the {s.psum!r} controller would move ({want_a}, "
+                f"{want_w}, {want_p}, {want_st})"
+            )
+    big = max(s.k + 1, s.act_words, s.weight_words, s.out_words, s.tiles_m * s.tiles_n,
+              s.tiles_m * s.tiles_k, s.tiles_n * s.tiles_k, s.fr, s.fc)  # fmt: skip
     if big >= MAX_INDEX:
         raise ValueError(f"tile: a buffer depth or loop count ({big}) exceeds {MAX_INDEX - 1}")
 
@@ -292,11 +366,13 @@ def tile_design(acc, layer, mapping="scalesim", *, objective: str = "latency") -
 
 def _buffer_sizes(s: TileSpec) -> dict:
     """Widths and depths of the buffers (bits, words) and the address widths."""
+    dram = s.psum == "dram"  # partial sums are filled into `out` by the DMA
     return dict(
         WD=s.weight_words,
-        AW=cw(max(s.act_words, s.weight_words)),
+        AW=cw(max(s.act_words, s.weight_words, s.out_words if dram else 1)),
         OW=cw(s.out_words),
-        FW=max(s.rows * s.a_bits, s.cols * s.w_bits),
+        FW=max(s.rows * s.a_bits, s.cols * s.w_bits, s.cols * s.acc_bits if dram else 1),
+        FO=2 if dram else 1,  # fill_op bits: 0 act, 1 weight (, 2 out)
     )
 
 
@@ -305,13 +381,17 @@ def buffers_design(s: TileSpec) -> Design:
     per row fold of the SRAM tile) and weight (K words of C codes per column fold held)
     written by the fill port and read with one cycle of latency (registered outputs a_q /
     w_q, read enable `rd`); out (R words of C accumulators per fold of the tile) written a
-    fold at a time by `cap` at `cap_addr`, read combinationally by the DMA drain."""
+    fold at a time by `cap` at `cap_addr`, read combinationally by the DMA drain. With partial
+    sums in the buffer (psum "sram"/"dram") the capture adds the stored partial sum when
+    `cap_add` (an accumulator-width adder per PE, wrapping as the PE's accumulator does), and
+    (psum "dram") the fill port with fill_op 2 writes partial sums read back from DRAM."""
     R, C, AB, WB, A = s.rows, s.cols, s.a_bits, s.w_bits, s.acc_bits
     z = _buffer_sizes(s)
-    WD, AW, OW, FW = z["WD"], z["AW"], z["OW"], z["FW"]
+    WD, AW, OW, FW, FO = z["WD"], z["AW"], z["OW"], z["FW"], z["FO"]
     AD, OD = s.act_words, s.out_words
+    add = s.psum in ("sram", "dram")
     params = dict(rows=R, cols=C, k=s.k, a_bits=AB, w_bits=WB, acc_bits=A, act_words=AD,
-                  weight_words=WD, out_words=OD)  # fmt: skip
+                  weight_words=WD, out_words=OD, psum=s.psum)  # fmt: skip
     top = module_name("tile_buffers", params)
     v = V()
     _header(
@@ -321,7 +401,7 @@ def buffers_design(s: TileSpec) -> Design:
         [
             "input  wire clk",
             "input  wire fill_we",
-            "input  wire fill_op",
+            "input  wire fill_op" if FO == 1 else f"input  wire [{FO - 1}:0] fill_op",
             f"input  wire [{AW - 1}:0] fill_addr",
             f"input  wire [{FW - 1}:0] fill_data",
             "input  wire rd",
@@ -330,6 +410,7 @@ def buffers_design(s: TileSpec) -> Design:
             f"output reg  [{R * AB - 1}:0] a_q",
             f"output reg  [{C * WB - 1}:0] w_q",
             "input  wire cap",
+            *(["input  wire cap_add"] if add else []),
             f"input  wire [{OW - 1}:0] cap_addr",
             f"input  wire [{R * C * A - 1}:0] cap_data",
             f"input  wire [{OW - 1}:0] drain_row",
@@ -345,10 +426,14 @@ def buffers_design(s: TileSpec) -> Design:
     def low(sig: str, w: int) -> str:
         return sig if w == AW else f"{sig}[{w - 1}:0]"
 
-    v(f"        if (fill_we && !fill_op) amem[{low('fill_addr', KA)}] <= "
+    is_a, is_w = ("!fill_op", "fill_op") if FO == 1 else ("fill_op == 2'd0", "fill_op == 2'd1")
+    v(f"        if (fill_we && {is_a}) amem[{low('fill_addr', KA)}] <= "
       f"fill_data[{R * AB - 1}:0];")  # fmt: skip
-    v(f"        if (fill_we && fill_op) wmem[{low('fill_addr', KW)}] <= "
+    v(f"        if (fill_we && {is_w}) wmem[{low('fill_addr', KW)}] <= "
       f"fill_data[{C * WB - 1}:0];")  # fmt: skip
+    if FO == 2:  # partial sums read back from DRAM
+        v(f"        if (fill_we && fill_op == 2'd2) omem[{low('fill_addr', OW)}] <= "
+          f"fill_data[{C * A - 1}:0];")  # fmt: skip
     v(
         "        if (rd) begin",
         f"            a_q <= amem[{low('a_addr', KA)}];",
@@ -359,7 +444,15 @@ def buffers_design(s: TileSpec) -> Design:
     one = OD == R  # one fold per tile (scalesim): fixed rows, no capture address
     for r in range(R):
         at = str(r) if one else ("cap_addr" if r == 0 else f"cap_addr + {OW}'d{r}")
-        v(f"            omem[{at}] <= cap_data[{(r + 1) * C * A - 1}:{r * C * A}];")
+        new = f"cap_data[{(r + 1) * C * A - 1}:{r * C * A}]"
+        if add:  # resume: each of the C accumulators adds its stored partial sum
+            for c in range(C):
+                hi, lo = (r * C + c + 1) * A - 1, (r * C + c) * A
+                old = f"omem[{at}][{(c + 1) * A - 1}:{c * A}]"
+                v(f"            {old} <= cap_data[{hi}:{lo}] + "
+                  f"(cap_add ? {old} : {A}'d0);  // MUT:resume")  # fmt: skip
+        else:
+            v(f"            omem[{at}] <= {new};")
     v("        end", "    end")
     v("    assign drain_data = omem[drain_row];")
     if one:
@@ -377,15 +470,30 @@ def _c16(v: int) -> str:
     return f"16'd{v}"
 
 
+def _advance(order: tuple) -> str:
+    """Verilog advancing the DRAM step odometer over `order` (outer first): the innermost
+    loop counts, wrapping to 0 and carrying outwards."""
+    reg = {"M": "ti", "N": "tj", "K": "tk"}
+    last = {"M": "last_ti", "N": "last_tj", "K": "last_tk"}
+    code = ""
+    for d in order:  # outer to inner: each inner loop carries into the code built so far
+        code = (f"if ({last[d]}) begin {reg[d]} <= 16'd0; {code} end "
+                f"else {reg[d]} <= {reg[d]} + 16'd1;")  # fmt: skip
+    return code
+
+
 def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     R, C, K, AB, WB, A = s.rows, s.cols, s.k, s.a_bits, s.w_bits, s.acc_bits
     FR, FC, CPC = s.fr, s.fc, s.cpc
-    FRT, FCT, TI, TJ = s.frt, s.fct, s.tiles_m, s.tiles_n
+    FRT, FCT, TI, TJ, TK, KT = s.frt, s.fct, s.tiles_m, s.tiles_n, s.tiles_k, s.ktile
+    ks, P = TK > 1, s.psum  # K split at DRAM; where partial sums wait
     params = dict(pe=s.pe, **dict(s.pe_params), rows=R, cols=C, m=s.m, n=s.n, k=K,
                   whole=s.weight_whole, mt=s.mt, nt=s.nt, n_outer=s.n_outer)  # fmt: skip
+    if ks:
+        params.update(kt=KT, order="".join(s.order), psum=P)
     top = module_name("tile", params)
     z = _buffer_sizes(s)
-    FW, AW, OW = z["FW"], z["AW"], z["OW"]
+    FW, AW, OW, FO = z["FW"], z["AW"], z["OW"], z["FO"]
     KW, CC = cw(K + 1), cw(CPC)
     TW = cw(R + C + 1)
     BW = 16
@@ -410,7 +518,7 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
             f"output reg  [{BW - 1}:0] dma_blk",
             "input  wire dma_ack",
             "input  wire fill_we",
-            "input  wire fill_op",
+            "input  wire fill_op" if FO == 1 else f"input  wire [{FO - 1}:0] fill_op",
             f"input  wire [{AW - 1}:0] fill_addr",
             f"input  wire [{FW - 1}:0] fill_data",
             f"input  wire [{OW - 1}:0] drain_row",
@@ -420,13 +528,21 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
             f"output reg  [{CNT - 1}:0] n_rd_act",
             f"output reg  [{CNT - 1}:0] n_rd_w",
             f"output reg  [{CNT - 1}:0] n_wr_out",
+            # reads of stored partial sums by resuming captures (only when they meet in `out`)
+            *([f"output reg  [{CNT - 1}:0] n_rd_out"] if P in ("sram", "dram") else []),
         ],
     )
     # ---- controller state: DRAM step (ti, tj) = (M tile, N tile), fold (li, lj) inside it
     v("    localparam [2:0] S_IDLE = 3'd0, S_LDA = 3'd1, S_LDW = 3'd2, S_RUN = 3'd3,")
-    v("                     S_DRAIN = 3'd4, S_CAP = 3'd5, S_ST = 3'd6;")
+    v("                     S_DRAIN = 3'd4, S_CAP = 3'd5, S_ST = 3'd6"
+      + (", S_LDP = 3'd7;" if P == "dram" else ";"))  # fmt: skip
     v("    reg [2:0] st;")
     v("    reg [15:0] ti, tj, li, lj;  // M tile, N tile, row fold and column fold in the tile")
+    if ks:
+        v("    reg [15:0] tk;  // K tile")
+        v("    reg [15:0] ak_tag, wk_tag;  // K tile of the act / weight tile held")
+        v(f"    wire last_tk = (tk == {_c16(TK - 1)});")
+        v(f"    wire first_tk = (tk == {_c16(0)});")
     v(f"    reg [{KW - 1}:0] kk;", f"    reg [{CC - 1}:0] cc;", f"    reg [{TW - 1}:0] dr;")
     v("    /* verilator lint_off UNUSEDSIGNAL */")  # resident weights use no weight tag
     v("    reg a_ok, w_ok;  // an act / weight tile is in its buffer, tagged a_tag / w_tag")
@@ -442,16 +558,25 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     v(f"    wire [{CNT - 1}:0] rv = last_i ? {CNT}'d{rv_last} : {CNT}'d{R};")
     v(f"    wire [{CNT - 1}:0] cv = last_j ? {CNT}'d{cv_last} : {CNT}'d{C};")
     # a tile is (re)loaded when the buffer does not hold the one this step uses
-    v("    wire need_a = !a_ok || (a_tag != ti);  // MUT:need_a")
+    kx = " || (ak_tag != tk)" if ks else ""
+    v(f"    wire need_a = !a_ok || (a_tag != ti){kx};  // MUT:need_a")
     if s.weight_whole:  # scalesim, resident weights: each column block once, in row fold 0
         v(f"    wire need_w = (ti == {_c16(0)});  // MUT:need_w")
     else:
-        v("    wire need_w = !w_ok || (w_tag != tj);  // MUT:need_w")
+        kx = " || (wk_tag != tk)" if ks else ""
+        v(f"    wire need_w = !w_ok || (w_tag != tj){kx};  // MUT:need_w")
+    if P == "dram":  # partial sums of this output tile come back from DRAM after K tile 0
+        v("    wire need_p = !first_tk;  // MUT:need_p")
+    # the last chunk of this step's K tile (a ragged last K tile is shorter)
+    kend = f"{KW}'d{K - 1}"
+    if ks:
+        v(f"    wire [{KW - 1}:0] kend = last_tk ? {KW}'d{s.tile_k(TK - 1) - 1} : {KW}'d{KT - 1};")
+        kend = "kend"
     k16 = "kk" if KW == 16 else f"{{{16 - KW}'d0, kk}}"
     wsel = "fj" if s.weight_whole else "lj"
     v("    /* verilator lint_off UNUSEDSIGNAL */")
-    v(f"    wire [15:0] a_lin = li * {_c16(K)} + {k16};")
-    v(f"    wire [15:0] w_lin = {wsel} * {_c16(K)} + {k16};")
+    v(f"    wire [15:0] a_lin = li * {_c16(KT)} + {k16};")
+    v(f"    wire [15:0] w_lin = {wsel} * {_c16(KT)} + {k16};")
     v(f"    wire [15:0] o_lin = (li * {_c16(FCT)} + lj) * {_c16(R)};")
     v("    /* verilator lint_on UNUSEDSIGNAL */")
     v(f"    wire [{AW - 1}:0] a_addr = a_lin[{AW - 1}:0];  // MUT:a_addr")
@@ -461,12 +586,18 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     v(f"    wire rd = issue && (cc == {CC}'d0);")
     # ---- SRAM read port (registered) + step control, one cycle later
     v(f"    wire [{R * AB - 1}:0] a_q;", f"    wire [{C * WB - 1}:0] w_q;")
-    v("    wire cap = (st == S_CAP);")
+    # the capture writes `out` every fold, except while the PEs keep the partial sums
+    v("    wire cap = (st == S_CAP)" + (" && last_tk;" if P == "pe" else ";"))
+    if P in ("sram", "dram"):
+        v("    wire cap_add = !first_tk;  // resume from the stored partial sums")
     caps = ", ".join(f"acc_{r}_{c}" for r in reversed(range(R)) for c in reversed(range(C)))
     v(f"    {bufs.top} buffers (")
     v("        .clk(clk), .fill_we(fill_we), .fill_op(fill_op), .fill_addr(fill_addr),")
     v("        .fill_data(fill_data), .rd(rd), .a_addr(a_addr), .w_addr(w_addr), .a_q(a_q),")
-    v("        .w_q(w_q), .cap(cap), .cap_addr(cap_addr),")
+    v(
+        "        .w_q(w_q), .cap(cap), .cap_addr(cap_addr),"
+        + (" .cap_add(cap_add)," if P in ("sram", "dram") else "")
+    )
     v(f"        .cap_data({{{caps}}}), .drain_row(drain_row),")
     v("        .drain_data(drain_data)", "    );")
     v("    reg s_en, s_start, s_last;")
@@ -474,8 +605,9 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     v("        if (rst) begin", "            s_en <= 1'b0; s_start <= 1'b0; s_last <= 1'b0;")
     v("        end else begin")
     v("            s_en <= issue;")
-    v(f"            s_start <= issue && (kk == {KW}'d0) && (cc == {CC}'d0);")
-    v(f"            s_last <= issue && (kk == {KW}'d{K - 1});")
+    keep = " && first_tk" if P == "pe" else ""  # "pe": the array resumes its accumulators
+    v(f"            s_start <= issue && (kk == {KW}'d0) && (cc == {CC}'d0){keep};  // MUT:start")
+    v(f"            s_last <= issue && (kk == {kend});")
     v("        end", "    end")
     # ---- skew: row r delayed r cycles, column c delayed c cycles
     HB = 3 + AB
@@ -524,9 +656,12 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     v(f"            dma_op <= 2'd0; dma_blk <= {BW}'d0; ti <= {z16}; tj <= {z16};")
     v(f"            li <= {z16}; lj <= {z16}; a_ok <= 1'b0; w_ok <= 1'b0;")
     v(f"            a_tag <= {z16}; w_tag <= {z16};")
+    if ks:
+        v(f"            tk <= {z16}; ak_tag <= {z16}; wk_tag <= {z16};")
     v(f"            kk <= {KW}'d0; cc <= {CC}'d0; dr <= {TW}'d0;")
     v(f"            n_cycles <= {CNT}'d0; n_array <= {CNT}'d0; n_rd_act <= {CNT}'d0;")
-    v(f"            n_rd_w <= {CNT}'d0; n_wr_out <= {CNT}'d0;")
+    rd0 = f" n_rd_out <= {CNT}'d0;" if P in ("sram", "dram") else ""
+    v(f"            n_rd_w <= {CNT}'d0; n_wr_out <= {CNT}'d0;{rd0}")
     v("        end else begin")
     v("            if (busy) n_cycles <= n_cycles + 1;")
     v(f"            if ((st == S_RUN && (kk != {KW}'d0 || cc != {CC}'d0)) || st == S_DRAIN)")
@@ -538,13 +673,21 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     v("            S_IDLE: if (start) begin")
     v("                busy <= 1'b1; fin <= 1'b0; st <= S_LDA; a_ok <= 1'b0; w_ok <= 1'b0;")
     v(f"                ti <= {z16}; tj <= {z16}; li <= {z16}; lj <= {z16};")
-    v(f"                n_cycles <= {CNT}'d0; n_array <= {CNT}'d0;")
+    if ks:
+        v(f"                tk <= {z16};")
+    v(f"                n_cycles <= {CNT}'d0; n_array <= {CNT}'d0;{rd0}")
     v(f"                n_rd_act <= {CNT}'d0; n_rd_w <= {CNT}'d0; n_wr_out <= {CNT}'d0;")
     v("            end")
-    for state, need, op, blk, nxt, tag in (
-        ("S_LDA", "need_a", "2'd0", "ti", "S_LDW", "a_ok <= 1'b1; a_tag <= ti;"),
-        ("S_LDW", "need_w", "2'd1", "tj", "S_RUN", "w_ok <= 1'b1; w_tag <= tj;"),
-    ):
+    loads = [
+        ("S_LDA", "need_a", "2'd0", f"ti * {_c16(TK)} + tk" if ks else "ti", "S_LDW",
+         "a_ok <= 1'b1; a_tag <= ti;" + (" ak_tag <= tk;" if ks else "")),
+        ("S_LDW", "need_w", "2'd1", f"tj * {_c16(TK)} + tk" if ks else "tj",
+         "S_LDP" if P == "dram" else "S_RUN",
+         "w_ok <= 1'b1; w_tag <= tj;" + (" wk_tag <= tk;" if ks else "")),
+    ]  # fmt: skip
+    if P == "dram":  # partial sums back from DRAM: one out row per word through the fill port
+        loads.append(("S_LDP", "need_p", "2'd2", f"ti * {_c16(TJ)} + tj", "S_RUN", ""))
+    for state, need, op, blk, nxt, tag in loads:
         v(f"            {state}: if (!{need}) st <= {nxt};")
         v("            else if (dma_ack) begin")
         v(f"                dma_req <= 1'b0; st <= {nxt}; {tag}")
@@ -554,7 +697,7 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     v("            S_RUN: begin")
     v(f"                if (cc == {CC}'d{CPC - 1}) begin")
     v(f"                    cc <= {CC}'d0;")
-    v(f"                    if (kk == {KW}'d{K - 1}) begin")
+    v(f"                    if (kk == {kend}) begin")
     v(f"                        kk <= {KW}'d0; st <= S_DRAIN; dr <= {TW}'d0;")
     v(f"                    end else kk <= kk + {KW}'d1;")
     v(f"                end else cc <= cc + {CC}'d1;")
@@ -562,23 +705,28 @@ def _emit(s: TileSpec, arr: Design, outs) -> tuple[str, str, dict]:
     v(f"            S_DRAIN: if (dr == {TW}'d{R + C - 2}) st <= S_CAP;  // MUT:drain")
     v(f"                     else dr <= dr + {TW}'d1;")
     v("            S_CAP: begin")  # the buffers module captures every acc this cycle
-    v("                n_wr_out <= n_wr_out + rv * cv;")
+    v("                if (cap) n_wr_out <= n_wr_out + rv * cv;" if P == "pe" else
+      "                n_wr_out <= n_wr_out + rv * cv;")  # fmt: skip
+    if P in ("sram", "dram"):
+        v("                if (cap_add) n_rd_out <= n_rd_out + rv * cv;")
     v("                if (!last_lj) begin lj <= lj + 16'd1; st <= S_RUN; end")
     v(f"                else if (!last_li) begin lj <= {z16}; li <= li + 16'd1; st <= S_RUN; end")
     v(f"                else begin lj <= {z16}; li <= {z16}; st <= S_ST; end  // MUT:fold")
     v("            end")
-    if s.n_outer:
-        adv = (f"if (last_ti) begin ti <= {z16}; tj <= tj + 16'd1; end "
-               "else ti <= ti + 16'd1;")  # fmt: skip
+    adv = _advance(s.order if s.order else ("M", "N"))
+    done = "last_ti && last_tj" + (" && last_tk" if ks else "")
+    if P in ("pe", "sram"):  # the output tile stays on chip until its last K tile
+        v(f"            S_ST: if (!last_tk) begin st <= S_LDA; {adv} end")
+        v("            else if (dma_ack) begin")
     else:
-        adv = (f"if (last_tj) begin tj <= {z16}; ti <= ti + 16'd1; end "
-               "else tj <= tj + 16'd1;")  # fmt: skip
-    v("            S_ST: if (dma_ack) begin")
+        v("            S_ST: if (dma_ack) begin")
     v("                dma_req <= 1'b0;")
-    v("                if (last_ti && last_tj) begin st <= S_IDLE; busy <= 1'b0; fin <= 1'b1; end")
+    v(f"                if ({done}) begin st <= S_IDLE; busy <= 1'b0; fin <= 1'b1; end")
     v(f"                else begin st <= S_LDA; {adv} end  // MUT:step")
     v("            end else if (!dma_req) begin")
-    v("                dma_req <= 1'b1; dma_wr <= 1'b1; dma_op <= 2'd2;")
+    # final outputs (op 2, output format) or partial sums (op 3, accumulator width)
+    kind = "(last_tk ? 2'd2 : 2'd3)" if P == "dram" else "2'd2"
+    v(f"                dma_req <= 1'b1; dma_wr <= 1'b1; dma_op <= {kind};  // MUT:store")
     v(f"                dma_blk <= ti * {_c16(TJ)} + tj;  // MUT:spill")
     v("            end")
     v("            default: st <= S_IDLE;")

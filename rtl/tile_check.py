@@ -50,18 +50,29 @@ class TileResult:
 
 
 def step_transfers(s: TileSpec, step) -> list[tuple[str, int, float, int]]:
-    """The DMA transfers of one DRAM step (ti, tj, load act, load weight) in order:
-    (what, block, bytes, words). Loads move one array-edge vector per word (K per row or
-    column fold of the tile); the write-back one result row per word plus an address cycle."""
-    ti, tj, la, lw = step
+    """The DMA transfers of one DRAM step (`TileSpec.steps`) in order: (what, block, bytes,
+    words). Loads move one array-edge vector per word (the K tile's chunks per row or column
+    fold of the tile), partial sums read back one out row per word (accumulator width); the
+    write-back one result row per word plus an address cycle: final outputs ("write_out", the
+    output format) or partial sums ("write_psum", the accumulator width)."""
+    from .tile_mapping import NO_STORE, STORE_FINAL
+
+    ti, tj, tk, la, lw, lp, store = step
     rows, cols = s.tile_row_folds(ti), s.tile_col_folds(tj)
+    kt, tm, tn = s.tile_k(tk), s.tile_m(ti), s.tile_n(tj)
     out = []
     if la:
-        out.append(("read_act", ti, s.tile_m(ti) * s.k * s.act_bytes, s.k * len(rows)))
+        out.append(("read_act", ti * s.tiles_k + tk, tm * kt * s.act_bytes, kt * len(rows)))
     if lw:
-        out.append(("read_weight", tj, s.k * s.tile_n(tj) * s.weight_bytes, s.k * len(cols)))
-    out.append(("write_out", ti * s.tiles_n + tj, s.tile_m(ti) * s.tile_n(tj) * s.out_bytes,
-                s.tile_m(ti) * len(cols) + 1))  # fmt: skip
+        out.append(("read_weight", tj * s.tiles_k + tk, kt * tn * s.weight_bytes,
+                    kt * len(cols)))  # fmt: skip
+    blk = ti * s.tiles_n + tj
+    if lp:
+        out.append(("read_psum", blk, tm * tn * s.psum_bytes, tm * len(cols)))
+    if store != NO_STORE:
+        final = store == STORE_FINAL
+        nbytes = tm * tn * (s.out_bytes if final else s.psum_bytes)
+        out.append(("write_out" if final else "write_psum", blk, nbytes, tm * len(cols) + 1))
     return out
 
 
@@ -76,20 +87,38 @@ def transfer_cycles(s: TileSpec) -> int:
 
 
 def skipped_loads(s: TileSpec) -> int:
-    """Load states passed without a transfer (one cycle each): resident act/weight tiles."""
-    return sum((not la) + (not lw) for _, _, la, lw in s.steps)
+    """Load / store states passed without a transfer (one cycle each): resident act/weight
+    tiles, the partial-sum read of a first K tile (psum "dram"), the store of an output tile
+    whose K tiles are not done (psum "pe"/"sram")."""
+    from .tile_mapping import NO_STORE
+
+    return sum((not la) + (not lw) + (s.psum == "dram" and not lp) + (st == NO_STORE)
+               for _, _, _, la, lw, lp, st in s.steps)  # fmt: skip
+
+
+def step_folds(s: TileSpec, step) -> int:
+    """Array folds of one DRAM step."""
+    return len(s.tile_row_folds(step[0])) * len(s.tile_col_folds(step[1]))
+
+
+def array_cycles(s: TileSpec) -> int:
+    """Array cycles of the layer: per fold R + C - 2 + (K-tile chunks) x CPC, the
+    simulator's fold time for the step's K tile."""
+    return sum(step_folds(s, st) * (s.rows + s.cols - 2 + s.tile_k(st[2]) * s.cpc)
+               for st in s.steps)  # fmt: skip
 
 
 def rtl_cycles(s: TileSpec) -> int:
-    """Total tile cycles, start to finish: folds x (fold + overhead) + transfers + one cycle
-    per load state whose tile is resident."""
-    return s.folds * (s.fold_cycles + FOLD_OVERHEAD) + transfer_cycles(s) + skipped_loads(s)
+    """Total tile cycles, start to finish: array cycles + FOLD_OVERHEAD per fold + transfers
+    + one cycle per load/store state passed without a transfer."""
+    folds = sum(step_folds(s, st) for st in s.steps)
+    return array_cycles(s) + folds * FOLD_OVERHEAD + transfer_cycles(s) + skipped_loads(s)
 
 
 def overlap_bound(s: TileSpec) -> int:
     """Largest simulator-vs-tile difference the contract allows (cycles): everything but
     the array cycles."""
-    return s.folds * FOLD_OVERHEAD + transfer_cycles(s) + skipped_loads(s)
+    return rtl_cycles(s) - array_cycles(s)
 
 
 def make_job(s: TileSpec, seed: int) -> dict:
@@ -108,32 +137,38 @@ def make_job(s: TileSpec, seed: int) -> dict:
     xc = np.array(_codes(unit.cfg.a_fmt, x.ravel())).reshape(s.m, s.k)
     wc = np.array(_codes(unit.cfg.w_fmt, w.ravel())).reshape(s.k, s.n)
     am, wm = (1 << s.a_bits) - 1, (1 << s.w_bits) - 1
-    R, C, K = s.rows, s.cols, s.k
+    R, C, KT = s.rows, s.cols, s.ktile
 
     def word(codes, bits, mask):
         return sum((int(c) & mask) << (i * bits) for i, c in enumerate(codes))
 
     plans = {}
     for step in s.steps:
-        ti, tj = step[0], step[1]
+        ti, tj, tk = step[0], step[1], step[2]
+        k0, kt = tk * KT, s.tile_k(tk)  # first chunk and chunks of the K tile
+        # out rows of the tile: (buffer address, global row m, first column, valid columns)
+        rows = [[(li * s.fct + lj) * R + r, fi * R + r, fj * C, s.cols_valid(fj)]
+                for li, fi in enumerate(s.tile_row_folds(ti))
+                for lj, fj in enumerate(s.tile_col_folds(tj))
+                for r in range(s.rows_valid(fi))]  # fmt: skip
         for what, blk, nbytes, _ in step_transfers(s, step):
             if what == "read_act":
                 rf = enumerate(s.tile_row_folds(ti))
-                fill = [[li * K + k, word(xc[fi * R : (fi + 1) * R, k], s.a_bits, am)]
-                        for li, fi in rf for k in range(K)]  # fmt: skip
-                plan = dict(op=0, elems=s.tile_m(ti) * K, fill=fill)
+                fill = [[li * KT + k, word(xc[fi * R : (fi + 1) * R, k0 + k], s.a_bits, am)]
+                        for li, fi in rf for k in range(kt)]  # fmt: skip
+                plan = dict(op=0, elems=s.tile_m(ti) * kt, fill=fill)
             elif what == "read_weight":
-                base = tj * K if s.weight_whole else 0
+                base = tj * KT if s.weight_whole else 0
                 cf = enumerate(s.tile_col_folds(tj))
-                fill = [[base + lj * K + k, word(wc[k, fj * C : (fj + 1) * C], s.w_bits, wm)]
-                        for lj, fj in cf for k in range(K)]  # fmt: skip
-                plan = dict(op=1, elems=K * s.tile_n(tj), fill=fill)
+                fill = [[base + lj * KT + k,
+                         word(wc[k0 + k, fj * C : (fj + 1) * C], s.w_bits, wm)]
+                        for lj, fj in cf for k in range(kt)]  # fmt: skip
+                plan = dict(op=1, elems=kt * s.tile_n(tj), fill=fill)
+            elif what == "read_psum":  # data: what the tile wrote to this block (bench)
+                plan = dict(op=2, elems=s.tile_m(ti) * s.tile_n(tj), fill=rows)
             else:
-                drain = [[(li * s.fct + lj) * R + r, fi * R + r, fj * C, s.cols_valid(fj)]
-                         for li, fi in enumerate(s.tile_row_folds(ti))
-                         for lj, fj in enumerate(s.tile_col_folds(tj))
-                         for r in range(s.rows_valid(fi))]  # fmt: skip
-                plan = dict(op=2, elems=s.tile_m(ti) * s.tile_n(tj), drain=drain)
+                plan = dict(op=2 if what == "write_out" else 3,
+                            elems=s.tile_m(ti) * s.tile_n(tj), drain=rows)  # fmt: skip
             plans[f"{what}:{blk}"] = dict(plan, bytes=nbytes)
 
     def acc_reg(xr, wc):  # the accumulator register after the dot product (step model)
@@ -219,6 +254,7 @@ def compare(s: TileSpec, measured: dict, row) -> list[tuple[str, bool, float, fl
     """Checks of the measured tile against the simulator's layer row (a dict or Series):
     (name, ok, rtl value, simulator value)."""
     mz = measured
+    ob = s.out_sram_bytes
     out = [
         ("outputs == PE model", not mz["bad"] and mz["outputs_not_written_once"] == 0,
          len(mz["bad"]) + mz["outputs_not_written_once"], 0),
@@ -235,13 +271,19 @@ def compare(s: TileSpec, measured: dict, row) -> list[tuple[str, bool, float, fl
         ("sram_read_bytes_weight", mz["n_rd_w"] * s.weight_bytes),
         ("sram_write_bytes_act", mz["fills"]["act"] * s.act_bytes),
         ("sram_write_bytes_weight", mz["fills"]["weight"] * s.weight_bytes),
-        ("sram_write_bytes_out", mz["n_wr_out"] * s.out_bytes),
-        # the write-back's reads of `out`: the nest model counts them, scalesim's does not
-        ("sram_read_bytes_out", mz["drained"] * s.out_bytes if s.mapping != "scalesim" else 0.0),
+        # captures and partial sums filled back, at the accumulator width when partial sums
+        # meet in `out` (`TileSpec.out_sram_bytes`)
+        ("sram_write_bytes_out", (mz["n_wr_out"] + mz["fills"]["out"]) * ob),
+        # the write-backs' reads of `out` and the resuming captures' reads of the stored
+        # partial sums: the nest model counts them, scalesim's does not
+        (
+            "sram_read_bytes_out",
+            (mz["drained"] + mz["n_rd_out"]) * ob if s.mapping != "scalesim" else 0.0,
+        ),
         ("dram_read_bytes_act", mz["dram"]["read_act"]),
         ("dram_read_bytes_weight", mz["dram"]["read_weight"]),
-        ("dram_read_bytes_out", 0.0),
-        ("dram_write_bytes_out", mz["dram"]["write_out"]),
+        ("dram_read_bytes_out", mz["dram"]["read_psum"]),
+        ("dram_write_bytes_out", mz["dram"]["write_out"] + mz["dram"]["write_psum"]),
     ]
     for col, got in counts:
         want = float(row[col])
@@ -304,9 +346,13 @@ DEFAULT_TILES = (
 #: two row folds per step, a ragged last M tile): the weight tile stays resident across the
 #: inner M loop (DRAM weight bytes once, not per row fold) and the act tile is re-read per
 #: step. `optimal` runs the bit-serial case with the mapper's own nest (M tiles outer, three
-#: column folds per step).
+#: column folds per step). `k_split` splits K in two (SRAM tile M2 N3 K3, DRAM order K > M > N):
+#: every step writes its partial sums to DRAM at the accumulator width and the second K tile
+#: of each output tile reads them back (psum "dram"); the final outputs go out once.
 MAPPED_TILES = (
     ("int_mac_nest_n_outer_dram_bound", DEFAULT_TILES[0][1], DEFAULT_TILES[0][2],
      {"tiles": {"M": 4, "N": 3}, "order": ["N", "M"]}),
     ("bitserial_nest_optimal", DEFAULT_TILES[1][1], DEFAULT_TILES[1][2], "optimal"),
+    ("int_mac_nest_k_split_dram_psums", DEFAULT_TILES[0][1], DEFAULT_TILES[0][2],
+     {"tiles": {"M": 2, "N": 3, "K": 3}, "order": ["K", "M", "N"]}),
 )  # fmt: skip

@@ -118,7 +118,8 @@ def test_injected_bug_is_caught(name, kind, params, old, new):
 
 # ----------------------------------------------------------------- accelerator tile (emit_tile)
 # (name, tile case, marker of the generated line, old text, new text); cases: DEFAULT_TILES
-# indices 0..2 (mapping "scalesim"), "n_outer": MAPPED_TILES[0] (a pinned loop nest)
+# indices 0..2 (mapping "scalesim"), "n_outer": MAPPED_TILES[0] (a pinned loop nest),
+# "k_split": MAPPED_TILES[2] (a nest splitting K, partial sums through DRAM)
 TILE_MUTATIONS = [
     # the activation address generator reads chunk k + 1 (off by one)
     ("tile_act_address_off_by_one", 0, "MUT:a_addr", ";  // MUT", " + 1'b1;  // MUT"),
@@ -137,6 +138,14 @@ TILE_MUTATIONS = [
     # tag is ignored): later steps compute with a stale act tile
     pytest.param("tile_nest_act_not_reloaded", "n_outer", "MUT:need_a", "|| (a_tag != ti)", "",
                  marks=pytest.mark.slow, id="tile_nest_act_not_reloaded"),
+    # K split (partial sums through DRAM): the second K tile does not read its partial sums
+    # back, so its captures resume from whatever the out buffer holds (another output tile)
+    ("tile_k_split_psum_not_reloaded", "k_split", "MUT:need_p", "= !first_tk;", "= 1'b0;"),
+    # K split: partial sums spilled in the output format (DMA op 2, 1 B per element) instead
+    # of the accumulator width: DRAM bytes and the block read back no longer match
+    pytest.param("tile_k_split_spill_in_output_format", "k_split", "MUT:store",
+                 "(last_tk ? 2'd2 : 2'd3)", "2'd2", marks=pytest.mark.slow,
+                 id="tile_k_split_spill_in_output_format"),
 ]  # fmt: skip
 
 
@@ -152,8 +161,8 @@ def test_injected_tile_bug_is_caught(name, idx, marker, old, new, tmp_path):
     tools.setup_path()
     if tools.missing("icarus"):
         pytest.skip(tools.missing("icarus"))
-    if idx == "n_outer":
-        _, kw, mnk, mapping = MAPPED_TILES[0]
+    if idx in ("n_outer", "k_split"):
+        _, kw, mnk, mapping = MAPPED_TILES[0 if idx == "n_outer" else 2]
     else:
         (_, kw, mnk), mapping = DEFAULT_TILES[idx], "scalesim"
     acc = hwsim.accel.systolic(dataflow="os", **kw)

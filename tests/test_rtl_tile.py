@@ -24,6 +24,7 @@ from hwsim.rtl.tile_check import (
     rtl_cycles,
     simulate_mapping,
 )
+from hwsim.rtl.tile_mapping import STORE_FINAL, STORE_PARTIAL
 
 
 def case(kwargs, mnk):
@@ -67,7 +68,9 @@ def test_mapped_tile_matches_model_and_simulator(name, kw, mnk, mapping, sim, tm
     acc, layer = case(kw, mnk)
     res = run_case(acc, layer, sim, build_dir=tmp_path, mapping=mapping)
     assert len(res.checks) == 14 and all(c[1] for c in res.checks)
-    assert res.measured["drained"] == layer.m * layer.n  # every result read out once
+    # every result read out once; with partial sums in DRAM, once more per earlier K tile
+    s = tile_spec(acc, layer, mapping)
+    assert res.measured["drained"] == layer.m * layer.n * (s.tiles_k if s.psum == "dram" else 1)
 
 
 def test_hand_computed_counts_of_the_dram_bound_case():
@@ -100,7 +103,8 @@ def test_hand_computed_counts_of_the_n_outer_nest():
     assert (s.mt, s.nt, s.n_outer, s.frt, s.fct) == (4, 3, True, 2, 1)
     steps = [(0, 0, True, True), (1, 0, True, False), (0, 1, True, True), (1, 1, True, False),
              (0, 2, True, True), (1, 2, True, False)]  # fmt: skip
-    assert list(s.steps) == steps
+    # (M tile, N tile, K tile 0, act, weight, no partial-sum read, final store)
+    assert list(s.steps) == [(i, j, 0, a, w, False, STORE_FINAL) for i, j, a, w in steps]
     row = sim_row(acc, layer, mapping)
     assert (row["dram_read_bytes_act"], row["dram_read_bytes_weight"]) == (90, 42)
     assert row["dram_write_bytes_out"] == 35 and row["compute_cycles"] == 9 * 9
@@ -132,10 +136,38 @@ def test_mapping_forms_give_the_same_tile():
     assert opt.mapping == sim_row(acc, layer, "optimal")["mapping"] != want.mapping
 
 
-def test_nest_splitting_k_is_refused_naming_the_dimension():
-    acc, layer = case(*DEFAULT_TILES[0][1:])
-    with pytest.raises(ValueError, match="splits K at the DRAM level"):
-        tile_spec(acc, layer, {"tiles": {"M": 2, "N": 3, "K": 3}, "order": ["K", "M", "N"]})
+def test_hand_computed_counts_of_the_k_split_nest():
+    """The 5x7x6 DRAM-bound case with K split in two (SRAM tile M2 N3 K3, DRAM K > M > N):
+    3 x 3 output tiles x 2 K tiles = 18 steps, one fold each (fold 2 + 3 - 2 + 3 = 6 cycles).
+    Partial sums (int_mac int8: 32-bit accumulator, 4 B) go to DRAM after K tile 0 (35 x 4 B)
+    and come back for K tile 1 (35 x 4 B); the final outputs leave once (35 x 1 B). The out
+    buffer's accesses are at the accumulator width: writes 35 captures x 2 + 35 partial sums
+    read back; reads 35 resuming captures + 35 x 2 write-backs."""
+    name, kw, mnk, mapping = MAPPED_TILES[2]
+    acc, layer = case(kw, mnk)
+    s = tile_spec(acc, layer, mapping)
+    assert (s.psum, s.tiles_k, len(s.steps), s.order) == ("dram", 2, 18, ("K", "M", "N"))
+    assert [st[5] for st in s.steps] == [False] * 9 + [True] * 9  # partial sums read back
+    assert [st[6] for st in s.steps] == [STORE_PARTIAL] * 9 + [STORE_FINAL] * 9
+    row = sim_row(acc, layer, mapping)
+    assert row["compute_cycles"] == 18 * 6
+    assert (row["dram_read_bytes_out"], row["dram_write_bytes_out"]) == (35 * 4, 35 * 4 + 35)
+    assert row["sram_write_bytes_out"] == row["sram_read_bytes_out"] == 3 * 35 * 4
+
+
+def test_what_the_tile_still_refuses_names_the_problem():
+    """K splits on a saturating accumulator (adding saturated partial sums is not saturating
+    once) and nests with an accumulator-buffer level are refused with the reason."""
+    split = {"tiles": {"M": 2, "N": 3, "K": 3}, "order": ["K", "M", "N"]}
+    kw = dict(DEFAULT_TILES[0][1], pe_params=dict(a_fmt="int8", w_fmt="int8",
+                                                  overflow="saturate"))  # fmt: skip
+    acc, layer = case(kw, DEFAULT_TILES[0][2])
+    with pytest.raises(ValueError, match="accumulator saturates"):
+        tile_spec(acc, layer, split)
+    tile_spec(acc, layer, {"tiles": {"M": 2, "N": 3}})  # K whole: fine
+    acc, layer = case(dict(DEFAULT_TILES[0][1], accumulator_bytes=1024), DEFAULT_TILES[0][2])
+    with pytest.raises(ValueError, match="'accum' buffer level"):
+        tile_spec(acc, layer, split)
 
 
 @pytest.mark.parametrize(
@@ -204,24 +236,41 @@ def test_random_tiles(seed, tmp_path):
     run_case(acc, layer, "icarus" if seed % 5 else "verilator", seed, tmp_path)
 
 
-def random_nest(rng: random.Random, kw: dict, mnk) -> dict:
+def random_nest(rng: random.Random, kw: dict, mnk, split_k: bool = False) -> dict:
     """A random pinned nest for a random tile: SRAM tile M and N (a multiple of the array
-    edge, or the whole dimension), K whole, either DRAM order."""
-    m, n, _ = mnk
+    edge, or the whole dimension); K whole, or (``split_k``, K > 1) a random K tile below K;
+    any DRAM order of M, N and K."""
+    m, n, k = mnk
     R, C = kw["rows"], kw["cols"]
     mt = min(m, R * rng.randint(1, -(-m // R)))
     nt = min(n, C * rng.randint(1, -(-n // C)))
-    return {"tiles": {"M": mt, "N": nt}, "order": rng.choice([["M", "N"], ["N", "M"]])}
+    tiles = {"M": mt, "N": nt}
+    if split_k and k > 1:
+        tiles["K"] = rng.randint(1, k - 1)
+    order = ["M", "N", "K"]
+    rng.shuffle(order)
+    return {"tiles": tiles, "order": order}
+
+
+def random_k_split_case(rng: random.Random):
+    """`random_case` with K >= 2 and a wrapping accumulator (a K split is exact)."""
+    kw, (m, n, k) = random_case(rng)
+    pp = dict(kw["pe_params"])
+    if pp.get("overflow") == "saturate":
+        pp["overflow"] = "wrap"
+    return dict(kw, pe_params=pp), (m, n, max(k, rng.randint(2, 8)))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(25))
+@pytest.mark.parametrize("seed", range(30))
 def test_random_nest_tiles(seed, tmp_path):
-    """25 random tiles running loop nests: random pinned SRAM tiles and DRAM orders, and
-    every fifth the mapper's optimal nest."""
+    """30 random tiles running loop nests: random pinned SRAM tiles and DRAM orders of M, N
+    and K (seeds with seed % 5 in 0..2, 18 of them: K split at the DRAM level), and every
+    fifth the mapper's optimal nest (which splits K when the reduction does not fit)."""
     rng = random.Random(1000 + seed)
-    kw, mnk = random_case(rng)
-    mapping = "optimal" if seed % 5 == 4 else random_nest(rng, kw, mnk)
+    split = seed % 5 in (0, 1, 2)
+    kw, mnk = random_k_split_case(rng) if split else random_case(rng)
+    mapping = "optimal" if seed % 5 == 4 else random_nest(rng, kw, mnk, split)
     acc, layer = case(kw, mnk)
     try:
         tile_spec(acc, layer, mapping)
@@ -235,14 +284,6 @@ def test_random_nest_tiles(seed, tmp_path):
     [
         (None, "no such file"),
         (('dataflow = "os"', 'dataflow = "ws"'), "output-stationary"),
-        (
-            (
-                'mode = "scalesim"',
-                'mode = "optimal"\n[mapping.layers.gemm_5x7x6]\n'
-                'tiles = { M = 2, N = 3, K = 3 }\norder = ["K", "M", "N"]',
-            ),
-            "splits K",
-        ),
         (
             ('mode = "scalesim"', 'mode = "optimal"\nprefetch_next_layer = true'),
             "prefetch_next_layer",
@@ -300,6 +341,26 @@ def test_cli_tile_accepts_loop_nest_mappings(mode, tmp_path, capsys, monkeypatch
     assert act_bytes == sim_row(acc, layer, want)["dram_read_bytes_act"]
 
 
+def test_cli_tile_optimal_mapping_that_splits_k_runs(tmp_path, capsys):
+    """rtl/configs/tile_ksplit_example.toml: mode "optimal" on a 4x4x40 GEMM, where the
+    mapper splits K (partial sums in the out buffer): the CLI generates, runs and checks the
+    tile on Icarus and every check holds."""
+    from pathlib import Path
+
+    from hwsim.cli import main
+    from hwsim.config import load_simulation
+
+    cfg = Path(__file__).resolve().parents[1] / "rtl/configs/tile_ksplit_example.toml"
+    acc, wl, _ = load_simulation(cfg)
+    s = tile_spec(acc, wl.layers[0], "optimal")
+    assert s.tiles_k > 1 and s.psum in ("pe", "sram", "dram"), s
+    tools.setup_path()
+    if tools.missing("icarus"):
+        pytest.skip(tools.missing("icarus"))
+    args = ["rtl", "verify", "--tile", str(cfg), "--simulator", "icarus"]
+    assert main([*args, "--build-dir", str(tmp_path)]) == 0, capsys.readouterr()
+
+
 def test_example_config_builds_a_tile():
     from pathlib import Path
 
@@ -328,7 +389,8 @@ def test_nest_example_config_is_the_mapped_default_tile():
 
 @pytest.mark.parametrize("seed", [None, *range(6)])
 def test_tile_lints_clean(seed):
-    """verilator --lint-only -Wall on the default tiles and a few random shapes and nests."""
+    """verilator --lint-only -Wall on the default tiles and a few random shapes and nests
+    (with and without K splits)."""
     from hwsim.rtl.lint import lint
 
     tools.setup_path()
@@ -340,6 +402,8 @@ def test_tile_lints_clean(seed):
         rng = random.Random(100 + seed)
         kw, mnk = random_case(rng)
         cases = [("r", kw, mnk, "scalesim"), ("n", kw, mnk, random_nest(rng, kw, mnk))]
+        kw, mnk = random_k_split_case(rng)
+        cases.append(("k", kw, mnk, random_nest(rng, kw, mnk, split_k=True)))
     for _, kw, mnk, mapping in cases:
         acc, layer = case(kw, mnk)
         try:
