@@ -102,3 +102,47 @@ def test_table_kernel_rejects_bad_input():
         BT.bitmod_fp_gemm_table(*g, 8, np.ones((1, 3)), False, 1.0)
     with pytest.raises(ValueError, match="term exponents"):
         BT.term_keys(np.zeros((1, 2, 2)), np.full((1, 2, 2), 4), np.ones((1, 2, 2)))
+
+
+@pytest.mark.parametrize(
+    ("w_fmt", "m", "k", "n", "scaled"),
+    [("int4", 9, 130, 70, False), ("int4", 6, 99, 40, True), ("int8", 5, 37, 300, True),
+     ("bitmod_fp4_er_pos", 7, 66, 50, True), ("bitmod_fp4_er_pos", 5, 41, 30, False),
+     ("bitmod_fp3_er_neg", 6, 70, 33, True), ("int6", 4, 38, 20, False)],
+)  # fmt: skip
+def test_f32_kernel_is_bit_identical_to_lane_kernels_and_step_model(w_fmt, m, k, n, scaled):
+    """The float32 kernel (pe/bitmod_f32.py, the PE path for 4 lanes) against the int64
+    4-lane kernel, the lane-generic kernel and the step model; FP16 activations with
+    subnormals (flushed), zeros, +-65504; K not a multiple of 4."""
+    from hwsim.pe import bitmod_f32 as B32
+
+    unit, X, W, side = _operands(w_fmt, m, k, n, scaled, seed=3 * k + n)
+    f, group, sc = _fields(unit, X, W, side, scaled)
+    wu = float(unit.w_unit)
+    assert B32.f32_operands(*f) is not None, "the float32 datapath must take these terms"
+    got = B32.bitmod_fp_gemm_f32(*f, group, sc, scaled, wu)
+    ref4 = K.bitmod_fp_gemm(*f, 4, group, sc, scaled, wu)
+    seq = K._bitmod_fp_gemm_tiles(*f, 4, group, sc, scaled, wu, 0, m * -(-n // K.TILE_N),
+                                  np.zeros((m, n)))  # fmt: skip
+    assert _bits_equal(got, ref4)
+    assert _bits_equal(got, seq)
+    assert _bits_equal(unit.matmul(X, W, **side).value, got)  # the PE path runs it
+    step = [unit.step_dot(X[2], W[:, j], **{key: v[:, j] for key, v in side.items()}).value
+            for j in range(4)]  # fmt: skip
+    assert _bits_equal(got[2, :4], step)
+
+
+def test_f32_kernel_falls_back_where_float32_is_not_exact():
+    """A term with man = 0 but ew != 0 (its exponent still counts in max_exp) or a bsig
+    above 7 goes to the int64 kernel; results stay equal to it."""
+    from hwsim.pe import bitmod_f32 as B32
+
+    unit, X, W, side = _operands("int4", 4, 36, 20, False, seed=2)
+    f, group, sc = _fields(unit, X, W, side, False)
+    TE = f[4].copy()
+    TE[f[5] == 0] = 3  # zero terms (man = 0) with ew = 3
+    g = (*f[:4], TE, *f[5:])
+    assert B32.f32_operands(*g) is None
+    assert B32.f32_operands(*f[:6], np.array([0, 8])) is None
+    got = B32.bitmod_fp_gemm_f32(*g, group, sc, False, 1.0)
+    assert _bits_equal(got, K.bitmod_fp_gemm(*g, 4, group, sc, False, 1.0))
