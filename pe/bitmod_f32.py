@@ -141,26 +141,41 @@ def _bitmod_f32_par(EAP, PA, WT, BSP, Kd, group, scales, has, unit, n, out):
     return out
 
 
+@njit_cached
+def _term_values(TS, TE, TM, pad):
+    """(WT, ok): float32 (T, K + pad, N) term values +-man * 2^ew (zero padding), and
+    whether every term has ew in 0..3, man in {0, 1} and ew = 0 where man = 0."""
+    T, Kd, N = TS.shape
+    WT = np.zeros((T, Kd + pad, N), np.float32)
+    ok = True
+    for j in range(T):
+        for k in range(Kd):
+            for n in range(N):
+                e, m = TE[j, k, n], TM[j, k, n]
+                ok &= (m == 0 and e == 0) or (m == 1 and 0 <= e <= 3)
+                v = np.float32(m * (1 << max(min(e, 3), 0)))
+                WT[j, k, n] = -v if TS[j, k, n] != 0 else v
+    return WT, ok
+
+
 def f32_operands(SA, EA, MA, TS, TE, TM, BS):
     """Float32 operands of `_bitmod_f32_tiles` from the integer fields (K padded to a
     multiple of 4), or None if the float32 datapath is not exact for them (a term with
-    man = 0 and ew != 0, a term exponent outside 0..3 or a bsig outside 0..MAX_BSIG)."""
+    man = 0 and ew != 0, a term exponent outside 0..3, a mantissa outside {0, 1} or a bsig
+    outside 0..MAX_BSIG)."""
     BS = np.asarray(BS, np.int64)
-    TE, TM = np.asarray(TE), np.asarray(TM)
-    if np.any((BS < 0) | (BS > MAX_BSIG)) or np.any((TE < 0) | (TE > 3)):
-        return None
-    if np.any((TM == 0) & (TE != 0)) or np.any((TM != 0) & (TM != 1)):
+    if np.any((BS < 0) | (BS > MAX_BSIG)):
         return None
     pad = -SA.shape[1] % 4
-    EA = np.asarray(EA, np.int64)
-    pow_a = np.ldexp(np.float32(1.0), EA.astype(np.int32))  # 2^ea, exact
+    WT, ok = _term_values(np.asarray(TS), np.asarray(TE), np.asarray(TM), pad)
+    if not ok:
+        return None
+    pow_a = np.ldexp(np.float32(1.0), np.asarray(EA).astype(np.int32))  # 2^ea, exact
     PA = np.where(np.asarray(SA) != 0, -1, 1) * (np.asarray(MA, np.int64) << 3) * pow_a
-    pow_w = np.array([0.0, 1.0, 2.0, 4.0, 8.0, -0.0, -1.0, -2.0, -4.0, -8.0], np.float32)
-    WT = pow_w[5 * (np.asarray(TS) != 0) + np.asarray(TM, np.int64) * (1 + TE)]
     return (
         np.pad(pow_a.astype(np.float32), ((0, 0), (0, pad)), constant_values=1.0),
         np.pad(PA.astype(np.float32), ((0, 0), (0, pad))),
-        np.pad(WT, ((0, 0), (0, pad), (0, 0))),
+        WT,
         np.ldexp(np.float32(1.0), BS.astype(np.int32)).astype(np.float32),
     )
 
