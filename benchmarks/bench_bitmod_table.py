@@ -1,10 +1,11 @@
-"""BitMoD FP16 GEMM: table-driven kernel (pe/bitmod_table.py) against the 4-lane kernel the
-PE path runs (kernels.bitmod_fp_gemm), and numpy float64 matmul, on one LLM-sized GEMM.
+"""BitMoD FP16 GEMM kernels: the int64 4-lane kernel (kernels.bitmod_fp_gemm), the float32
+one the PE path runs (pe/bitmod_f32.py) and the table-driven one (pe/bitmod_table.py),
+against numpy float64 matmul, on one LLM-sized GEMM.
 
-Default shape M x K x N = 512 x 576 x 1536 (as bench_fp16_pe.py). Both kernels get the same
+Default shape M x K x N = 512 x 576 x 1536 (as bench_fp16_pe.py). The kernels get the same
 prepared fields (activation and term extraction excluded); results are checked bit-equal.
 The table kernel tabulates a term cycle only if its A^4 entries are at most the columns
-a table serves (BT.TABLE_USES); the others it computes lane by lane as the 4-lane kernel.
+a table serves (BT.TABLE_USES); the others it computes lane by lane as the int64 kernel.
 Prints medians and ratios to numpy float64 matmul measured in the same run. No asserts.
 
     python benchmarks/bench_bitmod_table.py [--m 512 --k 576 --n 1536] [--reps 3]
@@ -21,6 +22,7 @@ import numpy as np
 
 import hwsim.formats as F
 import hwsim.pe as pe
+from hwsim.pe import bitmod_f32 as B32
 from hwsim.pe import bitmod_fp as BF
 from hwsim.pe import bitmod_table as BT
 from hwsim.pe import kernels as K
@@ -55,8 +57,10 @@ def main() -> None:
         sc = s["scales"].astype(np.float64) if scaled else np.ones((1, n))
         g, wu = (128 if scaled else k), float(unit.w_unit)
         runs = {
-            "4-lane kernel": lambda f=f, g=g, sc=sc, sd=scaled, wu=wu: K.bitmod_fp_gemm(
+            "int64 4-lane kernel": lambda f=f, g=g, sc=sc, sd=scaled, wu=wu: K.bitmod_fp_gemm(
                 *f, 4, g, sc, sd, wu),
+            "float32 kernel (PE path)": lambda f=f, g=g, sc=sc, sd=scaled, wu=wu: (
+                B32.bitmod_fp_gemm_f32(*f, g, sc, sd, wu)),
             "table kernel": lambda f=f, g=g, sc=sc, sd=scaled, wu=wu: BT.bitmod_fp_gemm_table(
                 *f, g, sc, sd, wu),
         }  # fmt: skip
@@ -66,7 +70,8 @@ def main() -> None:
             t, outs[name] = median_time(fn, a.reps)
             label = f"{w_fmt}{' g128' if scaled else ''}: {name}"
             print(f"{label:44s} median {t * 1e3:8.1f} ms  ratio {t / t_np:5.1f}")
-        same = np.array_equal(*(o.view(np.int64) for o in outs.values()))
+        ref = next(iter(outs.values())).view(np.int64)
+        same = all(np.array_equal(ref, o.view(np.int64)) for o in outs.values())
         sizes, _, _ = BT.alphabets(BT.term_keys(*f[3:6]))
         tab = [int(j) for j in np.flatnonzero(sizes**4 <= BT.TABLE_USES * min(n, BT.TB_TN))]
         print(
