@@ -453,7 +453,8 @@ class BitSerialPE(IntegerAccumulatorPE):
         c = self.cfg
         SA, EA, MA = BF.act_fields(X)
         if self.w_terms:
-            TS, TE, TM, BS = BF.term_arrays(W, False, self._booth_arrays, self.cpc)
+            TS, TE, TM = BF.fp_term_fields(W)  # the values of term_arrays, as int8
+            BS = np.arange(2, dtype=np.int64)
         else:  # Booth digits straight to int8 term fields (same values as term_arrays)
             TS, TE, TM = K.booth_terms(W, self.cpc)
             BS = 2 * np.arange(self.cpc, dtype=np.int64)

@@ -146,3 +146,18 @@ def test_f32_kernel_falls_back_where_float32_is_not_exact():
     assert B32.f32_operands(*f[:6], np.array([0, 8])) is None
     got = B32.bitmod_fp_gemm_f32(*g, group, sc, False, 1.0)
     assert _bits_equal(got, K.bitmod_fp_gemm(*g, 4, group, sc, False, 1.0))
+
+
+@pytest.mark.parametrize("w_fmt", ["bitmod_fp4_er_pos", "bitmod_fp3_er_neg", "bitmod_fp4_ea_neg"])
+def test_fp_term_fields_equal_term_arrays(w_fmt):
+    """The PE path's FP term decode (one table over the present magnitudes, int8) against
+    `term_arrays` (np.unique and per-cycle tables, int64)."""
+    unit = pe.get("bitserial", scheme="bitmod", a_fmt="fp16", w_fmt=w_fmt)
+    W = np.random.default_rng(5).choice(F.get(w_fmt).grid(), size=(40, 30))
+    _, Wp, _ = unit._prepare(np.zeros((1, 40)), W, {})
+    ref = BF.term_arrays(Wp, False, unit._booth_arrays, unit.cpc)
+    got = BF.fp_term_fields(Wp)
+    for g, r in zip(got, ref[:3], strict=True):
+        assert g.dtype == np.int8 and np.array_equal(g, r)
+    with pytest.raises(ValueError, match="more than two set bits"):
+        BF.fp_term_fields(np.array([[1, 7]]))
