@@ -62,7 +62,8 @@ def _bitmod_f32_tiles(EAP, PA, WT, BSP, Kd, group, scales, has_scales, unit, t_l
     """Output tiles t_lo <= t < t_hi (F32_TM x F32_TN) of the 4-lane BitMoD FP16 GEMM.
     EAP, PA: float32 (M, Kp) 2^ea and +-(ma << 3) * 2^ea; WT: float32 (T, Kp, N)
     +-man * 2^ew; BSP: float32 (T,) 2^bsig; Kp = K padded to a multiple of 4 with zero
-    activations (2^0, 0) and zero terms (0)."""
+    activations (2^0, 0) and zero terms (0). has_scales: 0 none, 1 scales (round-to-odd
+    sum + `round_fast`), 2 scales whose products are float32 values (`_f32_products`)."""
     M = PA.shape[0]
     T = WT.shape[0]
     N = WT.shape[2]
@@ -122,7 +123,10 @@ def _bitmod_f32_tiles(EAP, PA, WT, BSP, Kd, group, scales, has_scales, unit, t_l
             for r in range(mm):
                 for jn in range(nn):
                     gv = float(man[r, jn] + np.float32(0.0)) * (float(eac[r, jn]) * grid)
-                    if has_scales:
+                    if has_scales == 2:  # gv exact in float32: one IEEE float32 add (RNE)
+                        gv *= scales[g0 // group, n0 + jn]
+                        res[r, jn] = float(np.float32(res[r, jn]) + np.float32(gv))
+                    elif has_scales:
                         gv *= scales[g0 // group, n0 + jn]
                         s = K.sum_to_odd(gv, res[r, jn])
                         res[r, jn] = K.round_fast(s, 23, -126, K.F32_MAX, False, f32_tiny)
@@ -180,6 +184,21 @@ def f32_operands(SA, EA, MA, TS, TE, TM, BS):
     )
 
 
+def _f32_products(scales, unit) -> bool:
+    """Whether every group result man * 2^(exp - 28) * unit * scale is a float32 value:
+    unit a power of two and integer scales in 0..2^9 - 1 (15 + 9 significant bits at most).
+    Then the FP32 group sum round(gv + res) is one float32 addition (IEEE RNE, gradual
+    underflow; exponents stay far inside float32's range), the value of the round-to-odd
+    sum followed by `round_fast`."""
+    sc = np.asarray(scales)
+    u = float(unit)
+    return (
+        u > 0
+        and math.frexp(u)[0] == 0.5
+        and bool(np.all((sc >= 0) & (sc < 512) & (sc == np.floor(sc))))
+    )
+
+
 def bitmod_fp_gemm_f32(SA, EA, MA, TS, TE, TM, BS, group, scales, has_scales, unit):
     """4-lane BitMoD FP16 GEMM, bit-identical to `kernels.bitmod_fp_gemm` with lanes = 4
     (which it calls when `f32_operands` finds the float32 datapath inexact): activation
@@ -197,7 +216,10 @@ def bitmod_fp_gemm_f32(SA, EA, MA, TS, TE, TM, BS, group, scales, has_scales, un
     group = min(group, Kd + (-Kd % 4))  # one group: chunks past K read the zero padding
     out = np.zeros((M, N))
     n = -(-M // F32_TM) * -(-N // F32_TN)
-    args = (*ops, Kd, group, scales, has_scales, float(unit))
+    mode = int(bool(has_scales))
+    if has_scales and _f32_products(scales, unit):
+        mode = 2
+    args = (*ops, Kd, group, scales, mode, float(unit))
     if M * N * Kd * T >= K.PAR_MIN_WORK:
         return _bitmod_f32_par(*args, n, out)
     return _bitmod_f32_tiles(*args, 0, n, out)

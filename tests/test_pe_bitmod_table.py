@@ -161,3 +161,19 @@ def test_fp_term_fields_equal_term_arrays(w_fmt):
         assert g.dtype == np.int8 and np.array_equal(g, r)
     with pytest.raises(ValueError, match="more than two set bits"):
         BF.fp_term_fields(np.array([[1, 7]]))
+
+
+@pytest.mark.parametrize("top", [1024, 1 << 14])
+def test_f32_kernel_group_sum_with_large_scales(top):
+    """Kernel-level scales of 9+ bits (the PE itself takes 8-bit scales) take the
+    round-to-odd group sum instead of the float32 addition; both equal the int64 kernel (and
+    the float32 addition is chosen for small scales)."""
+    from hwsim.pe import bitmod_f32 as B32
+
+    unit, X, W, side = _operands("int4", 5, 70, 40, True, seed=top)
+    f, group, _ = _fields(unit, X, W, side, True)
+    sc = np.random.default_rng(top).integers(top - 64, top, size=(3, 40)).astype(np.float64)
+    assert not B32._f32_products(sc, 1.0) and B32._f32_products(sc % 512, 1.0)
+    for s in (sc, sc % 512):
+        got = B32.bitmod_fp_gemm_f32(*f, group, s, True, 1.0)
+        assert _bits_equal(got, K.bitmod_fp_gemm(*f, 4, group, s, True, 1.0))
