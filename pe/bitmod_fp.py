@@ -115,3 +115,20 @@ def term_arrays(W: np.ndarray, booth: bool, digits_fn, cycles: int):
             s[j] = W < 0
         bsig = np.arange(2, dtype=np.int64)
     return s, e, m, bsig
+
+
+def fp_term_fields(W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`term_arrays` for FP term weights (two cycles), as int8 (sign, ew, man) arrays of
+    shape (2, K, N): the same values from one look-up table over the magnitudes present
+    (no sort). Raises ValueError as `fp_term_schedule` for a magnitude it cannot schedule."""
+    W = np.asarray(W)
+    mags = np.abs(W)
+    present = np.zeros(int(mags.max(initial=0)) + 1, dtype=bool)
+    present[mags] = True
+    lut = np.zeros((2, 2, len(present)), dtype=np.int8)  # (cycle, ew / man, magnitude)
+    for v in np.flatnonzero(present):
+        for j, (ew, man) in enumerate(fp_term_schedule(int(v))):
+            lut[j, 0, v], lut[j, 1, v] = ew, man
+    from . import kernels  # numba gather; kernels does not import this module
+
+    return kernels.table_terms(np.ascontiguousarray(W, dtype=np.int64), lut)

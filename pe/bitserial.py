@@ -29,6 +29,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from . import bitmod_f32 as B32
 from . import bitmod_fp as BF
 from . import kernels as K
 from . import softfloat as sf
@@ -452,13 +453,18 @@ class BitSerialPE(IntegerAccumulatorPE):
         c = self.cfg
         SA, EA, MA = BF.act_fields(X)
         if self.w_terms:
-            TS, TE, TM, BS = BF.term_arrays(W, False, self._booth_arrays, self.cpc)
+            TS, TE, TM = BF.fp_term_fields(W)  # the values of term_arrays, as int8
+            BS = np.arange(2, dtype=np.int64)
         else:  # Booth digits straight to int8 term fields (same values as term_arrays)
             TS, TE, TM = K.booth_terms(W, self.cpc)
             BS = 2 * np.arange(self.cpc, dtype=np.int64)
         has = scales is not None
         group = c.group_size if has else X.shape[1]
         sc = scales.astype(np.float64) if has else np.ones((1, W.shape[1]))
+        if self.lanes == 4 and (group % 4 == 0 or group >= X.shape[1]):
+            return B32.bitmod_fp_gemm_f32(
+                SA, EA, MA, TS, TE, TM, BS, group, sc, has, float(self.w_unit)
+            )  # float32 datapath; falls back to K.bitmod_fp_gemm where it is not exact
         return K.bitmod_fp_gemm(
             SA, EA, MA, TS, TE, TM, BS, self.lanes, group, sc, has, float(self.w_unit)
         )

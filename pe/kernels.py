@@ -616,6 +616,25 @@ def booth_terms(W, n):
 
 
 @njit_cached
+def table_terms(W, lut):
+    """(sign, ew, man) int8 arrays (2, k, N) of FP term weights W (k x N, grid units) from
+    lut (2 cycles, ew / man, magnitude): sign = W < 0 in both cycles."""
+    k, N = W.shape
+    s = np.empty((2, k, N), dtype=np.int8)
+    e = np.empty((2, k, N), dtype=np.int8)
+    m = np.empty((2, k, N), dtype=np.int8)
+    for kk in range(k):
+        for c in range(N):
+            w = W[kk, c]
+            a = -w if w < 0 else w
+            for j in range(2):
+                s[j, kk, c] = w < 0
+                e[j, kk, c] = lut[j, 0, a]
+                m[j, kk, c] = lut[j, 1, a]
+    return s, e, m
+
+
+@njit_cached
 def _bitmod_fp_gemm_tiles(
     SA, EA, MA, TS, TE, TM, BS, lanes, group, scales, has_scales, unit, t_lo, t_hi, out
 ):
