@@ -1,5 +1,6 @@
-"""Table-driven BitMoD FP16 kernel (pe/bitmod_table.py) against the lane-by-lane kernels
-and the step model: bit-identical results on random small GEMMs."""
+"""Float32 BitMoD FP16 kernel (pe/bitmod_f32.py, the PE path) against the int64 4-lane
+kernel, the lane-generic kernel and the step model: bit-identical results on random small
+GEMMs, and its fallbacks."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import pytest
 import hwsim.formats as F
 import hwsim.pe as pe
 from hwsim.pe import bitmod_fp as BF
-from hwsim.pe import bitmod_table as BT
 from hwsim.pe import kernels as K
 
 
@@ -40,68 +40,6 @@ def _fields(unit, X, W, side, scaled):
     sc = s["scales"].astype(np.float64) if scaled else np.ones((1, n))
     group = 32 if scaled else X.shape[1]
     return (SA, EA, MA, TS, TE, TM, BS), group, sc
-
-
-@pytest.mark.parametrize(
-    ("w_fmt", "m", "k", "n", "scaled"),
-    [("int4", 9, 130, 70, False), ("int4", 6, 99, 40, True),
-     ("bitmod_fp4_er_pos", 7, 66, 50, True), ("bitmod_fp4_er_pos", 5, 41, 30, False),
-     ("bitmod_fp3_er_neg", 6, 70, 33, True), ("int6", 4, 38, 20, False)],
-)  # fmt: skip
-@pytest.mark.parametrize("uses", [0.0, 1e9])
-def test_table_kernel_is_bit_identical_to_lane_kernels_and_step_model(w_fmt, m, k, n, scaled, uses):
-    """uses=0: no cycle tabulated (lane-by-lane inside the table kernel); uses=1e9: every
-    cycle tabulated. Oracles: the 4-lane kernel, the lane-generic sequential kernel and the
-    step model (a few outputs)."""
-    unit, X, W, side = _operands(w_fmt, m, k, n, scaled, seed=k + n)
-    f, group, sc = _fields(unit, X, W, side, scaled)
-    wu = float(unit.w_unit)
-    got = BT.bitmod_fp_gemm_table(*f, group, sc, scaled, wu, uses=uses)
-    ref4 = K.bitmod_fp_gemm(*f, 4, group, sc, scaled, wu)
-    seq = K._bitmod_fp_gemm_tiles(*f, 4, group, sc, scaled, wu, 0, m * -(-n // K.TILE_N),
-                                  np.zeros((m, n)))  # fmt: skip
-    assert _bits_equal(got, ref4)
-    assert _bits_equal(got, seq)
-    step = [unit.step_dot(X[2], W[:, j], **{key: v[:, j] for key, v in side.items()}).value
-            for j in range(4)]  # fmt: skip
-    assert _bits_equal(got[2, :4], step)
-
-
-def test_table_kernel_detects_a_wrong_table_entry():
-    """The equality above can fail: a kernel whose cycle results drop the sign of lane 0
-    differs from the reference."""
-    unit, X, W, side = _operands("int4", 4, 36, 20, False, seed=1)
-    f, group, sc = _fields(unit, X, W, side, False)
-    SA = f[0].copy()
-    SA[:, 0] ^= 1  # a wrong sign on one lane stands in for a wrong table
-    bad = BT.bitmod_fp_gemm_table(SA, *f[1:], group, sc, False, float(unit.w_unit), uses=1e9)
-    ref = K.bitmod_fp_gemm(*f, 4, group, sc, False, float(unit.w_unit))
-    assert not _bits_equal(bad, ref)
-
-
-def test_table_kernel_alphabets_and_codes():
-    """Booth int4 has the 5-term alphabet {0, +-1, +-2}; codes are base-A digits, lane 0
-    least significant."""
-    TS = np.array([[[0], [1], [1], [0]]], np.int8)  # digits 0, -1, -2, +2 in 4 lanes
-    TE = np.array([[[0], [0], [1], [1]]], np.int8)
-    TM = np.array([[[0], [1], [1], [1]]], np.int8)
-    keys = BT.term_keys(TS, TE, TM)
-    sizes, alph, index = BT.alphabets(keys)
-    assert sizes[0] == 4 and set(alph[0, :4]) == {0, 9, 11, 3}
-    code = BT.term_codes(keys, index, sizes)[0, 0, 0]
-    digits = [index[0, int(keys[0, i, 0])] for i in range(4)]
-    assert code == sum(d * 4**i for i, d in enumerate(digits))
-
-
-def test_table_kernel_rejects_bad_input():
-    f = (np.zeros((2, 8), np.int64),) * 3 + (np.zeros((1, 8, 3), np.int8),) * 3 + (np.zeros(1),)
-    with pytest.raises(ValueError, match="multiple of 4"):
-        BT.bitmod_fp_gemm_table(*f, 6, np.ones((2, 3)), True, 1.0)
-    with pytest.raises(ValueError, match="K = 8, terms 7"):
-        g = f[:3] + (np.zeros((1, 7, 3), np.int8),) * 3 + f[6:]
-        BT.bitmod_fp_gemm_table(*g, 8, np.ones((1, 3)), False, 1.0)
-    with pytest.raises(ValueError, match="term exponents"):
-        BT.term_keys(np.zeros((1, 2, 2)), np.full((1, 2, 2), 4), np.ones((1, 2, 2)))
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,12 @@
-"""BitMoD FP16 GEMM kernels: the int64 4-lane kernel (kernels.bitmod_fp_gemm), the float32
-one the PE path runs (pe/bitmod_f32.py) and the table-driven one (pe/bitmod_table.py),
-against numpy float64 matmul, on one LLM-sized GEMM.
+"""BitMoD FP16 GEMM kernels: the int64 4-lane kernel (kernels.bitmod_fp_gemm, the reference)
+and the float32 one the PE path runs (pe/bitmod_f32.py), against numpy float64 matmul, on
+one LLM-sized GEMM.
 
 Default shape M x K x N = 512 x 576 x 1536 (as bench_fp16_pe.py). The kernels get the same
 prepared fields (activation and term extraction excluded); results are checked bit-equal.
-The table kernel tabulates a term cycle only if its A^4 entries are at most the columns
-a table serves (BT.TABLE_USES); the others it computes lane by lane as the int64 kernel.
 Prints medians and ratios to numpy float64 matmul measured in the same run. No asserts.
 
-    python benchmarks/bench_bitmod_table.py [--m 512 --k 576 --n 1536] [--reps 3]
+    python benchmarks/bench_bitmod_kernels.py [--m 512 --k 576 --n 1536] [--reps 3]
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ import hwsim.formats as F
 import hwsim.pe as pe
 from hwsim.pe import bitmod_f32 as B32
 from hwsim.pe import bitmod_fp as BF
-from hwsim.pe import bitmod_table as BT
 from hwsim.pe import kernels as K
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,8 +58,6 @@ def main() -> None:
                 *f, 4, g, sc, sd, wu),
             "float32 kernel (PE path)": lambda f=f, g=g, sc=sc, sd=scaled, wu=wu: (
                 B32.bitmod_fp_gemm_f32(*f, g, sc, sd, wu)),
-            "table kernel": lambda f=f, g=g, sc=sc, sd=scaled, wu=wu: BT.bitmod_fp_gemm_table(
-                *f, g, sc, sd, wu),
         }  # fmt: skip
         outs = {}
         for name, fn in runs.items():
@@ -72,12 +67,7 @@ def main() -> None:
             print(f"{label:44s} median {t * 1e3:8.1f} ms  ratio {t / t_np:5.1f}")
         ref = next(iter(outs.values())).view(np.int64)
         same = all(np.array_equal(ref, o.view(np.int64)) for o in outs.values())
-        sizes, _, _ = BT.alphabets(BT.term_keys(*f[3:6]))
-        tab = [int(j) for j in np.flatnonzero(sizes**4 <= BT.TABLE_USES * min(n, BT.TB_TN))]
-        print(
-            f"{'':44s} bit-identical: {same}; alphabet sizes per cycle "
-            f"{sizes.tolist()}, tabulated cycles {tab}"
-        )
+        print(f"{'':44s} bit-identical: {same}")
 
 
 if __name__ == "__main__":
