@@ -158,36 +158,21 @@ def _exact_epilogue_kernel(P, SX, SW, out):
     g_, m_, n_ = P.shape
     for m in numba.prange(m_):
         parts = np.empty(_BUF)
+        sx = SX[:, m]
         for n in range(n_):
-            cnt = 0
-            naive = 0.0
-            for g in range(g_):
-                v = P[g, m, n]
-                s1, s2 = _two_prod(SX[g, m], SW[g, n])
-                naive += s1 * v
-                if v == 0.0:
-                    continue
-                p, e = _two_prod(s1, v)
-                cnt = _grow(parts, cnt, p)
-                if e != 0.0:
-                    cnt = _grow(parts, cnt, e)
-                if s2 != 0.0:
-                    p, e = _two_prod(s2, v)
-                    cnt = _grow(parts, cnt, p)
-                    if e != 0.0:
-                        cnt = _grow(parts, cnt, e)
-            out[m, n] = _finish(parts, cnt) if math.isfinite(naive) else naive
+            out[m, n] = _exact_output(P, sx, SW, m, n, parts)
 
 
 @njit_cached(inline="always")
-def _exact_row_output(P, sx, SW, m, n, parts):
-    """sum_g sx * SW[g, n] * P[g, m, n] exactly, rounded once (the general kernel's
-    computation for one output, with a row scale sx common to every segment)."""
+def _exact_output(P, sx, SW, m, n, parts):
+    """sum_g sx[g] * SW[g, n] * P[g, m, n] exactly, rounded once (the scale product split
+    into s1 + s2 exactly, each times P as an exact two-term product); a non-finite plain sum
+    is returned as it is."""
     cnt = 0
     naive = 0.0
     for g in range(P.shape[0]):
         v = np.float64(P[g, m, n])
-        s1, s2 = _two_prod(sx, SW[g, n])
+        s1, s2 = _two_prod(sx[g], SW[g, n])
         naive += s1 * v
         if v == 0.0:
             continue
@@ -222,6 +207,7 @@ def _row_scaled_epilogue_kernel(P, sx, SW, limit, out):
     g_, m_, n_ = P.shape
     for m in numba.prange(m_):
         parts = np.empty(_BUF)
+        row = np.full(g_, sx[m])  # the row scale of every segment (Shewchuk route)
         acc = np.zeros(n_)
         bnd = np.zeros(n_)
         bad = np.zeros(n_)
@@ -237,7 +223,7 @@ def _row_scaled_epilogue_kernel(P, sx, SW, limit, out):
             if row_ok and bad[n] == 0.0 and bnd[n] < limit[n]:
                 out[m, n] = sx[m] * acc[n]
             else:
-                out[m, n] = _exact_row_output(P, sx[m], SW, m, n, parts)
+                out[m, n] = _exact_output(P, row, SW, m, n, parts)
 
 
 def _quantum_limits(sw: np.ndarray) -> np.ndarray:
