@@ -11,7 +11,6 @@ Prints medians and ratios to numpy float64 matmul measured in the same run. No a
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -25,23 +24,16 @@ from hwsim.pe import bitmod_fp as BF
 from hwsim.pe import kernels as K
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import median_time  # noqa: E402
+from _timing import fp16_gemm_reference, gemm_parser, median_time  # noqa: E402
 
 CASES = [("int4", False), ("int4", True), ("bitmod_fp4_er_pos", False)]  # (w_fmt, g128 scales)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--m", type=int, default=512)
-    ap.add_argument("--k", type=int, default=576)
-    ap.add_argument("--n", type=int, default=1536)
-    ap.add_argument("--reps", type=int, default=3)
+    ap = gemm_parser(__doc__.splitlines()[0])
     a = ap.parse_args()
     m, k, n = a.m, a.k, a.n
-    rng = np.random.default_rng(0)
-    X = F.get("fp16").quantize(rng.normal(size=(m, k)))
-    Xf, Wf = rng.normal(size=(m, k)), rng.normal(size=(k, n))
-    t_np, _ = median_time(lambda: Xf @ Wf, max(a.reps, 5))
+    rng, X, t_np = fp16_gemm_reference(m, k, n, a.reps)
     print(f"GEMM {m} x {k} x {n}, load average {os.getloadavg()[0]:.1f}")
     print(f"{'numpy float64 matmul':44s} median {t_np * 1e3:8.1f} ms  ratio  1.0")
     for w_fmt, scaled in CASES:

@@ -11,7 +11,6 @@ the same run (the machine is shared: compare ratios, not times). No asserts.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import hwsim.formats as F
 import hwsim.pe as pe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import median_time  # noqa: E402
+from _timing import fp16_gemm_reference, gemm_parser, median_time  # noqa: E402
 
 CASES = [  # (label, kind, params, side inputs)
     ("lut FP16 x bipolar2", "lut", {"w_fmt": "bipolar2"}, None),
@@ -36,18 +35,11 @@ CASES = [  # (label, kind, params, side inputs)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--m", type=int, default=512)
-    ap.add_argument("--k", type=int, default=576)
-    ap.add_argument("--n", type=int, default=1536)
-    ap.add_argument("--reps", type=int, default=3)
+    ap = gemm_parser(__doc__.splitlines()[0])
     ap.add_argument("--only", default="", help="run only cases whose label contains this")
     a = ap.parse_args()
     m, k, n = a.m, a.k, a.n
-    rng = np.random.default_rng(0)
-    X = F.get("fp16").quantize(rng.normal(size=(m, k)))
-    Xf, Wf = rng.normal(size=(m, k)), rng.normal(size=(k, n))
-    t_np, _ = median_time(lambda: Xf @ Wf, max(a.reps, 5))
+    rng, X, t_np = fp16_gemm_reference(m, k, n, a.reps)
     print(f"GEMM M x K x N = {m} x {k} x {n} ({m * k * n / 1e6:.0f} M MACs)")
     print(f"{'numpy float64 matmul':36s} median {t_np * 1e3:8.1f} ms  ratio  1.0")
     for label, kind, params, side in CASES:
