@@ -14,6 +14,18 @@ def quick_demo(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def pe_demo(quick_demo):
+    """The quick demo's output folder when it measured the PE part (an accuracy extra is
+    installed); otherwise skip, naming the installs."""
+    from hwsim.demo import pe_accuracy_model
+
+    model, note = pe_accuracy_model()
+    if model is None:
+        pytest.skip(note)
+    return quick_demo
+
+
 def test_progress_lines_per_step_with_time_and_quiet(tmp_path, capsys, monkeypatch):
     import hwsim.demo as D
 
@@ -33,8 +45,8 @@ def test_reference_columns_in_the_outputs(quick_demo):
     assert "lloyd_max_sqnr_db" in fe.columns
 
 
-def test_demo_csv_names_its_throughput_columns(quick_demo):
-    tmp_path = quick_demo
+def test_demo_csv_names_its_throughput_columns(pe_demo):
+    tmp_path = pe_demo
     pes = pd.read_csv(tmp_path / "pe_designs.csv").set_index("design")
     assert "utilization" not in pes.columns  # ambiguous for bit-serial PEs
     for col in ("array_busy_fraction", "macs_per_cycle", "peak_macs_per_cycle", "peak_fraction"):
@@ -82,11 +94,11 @@ def test_format_plot_is_the_study_plot_with_front_labels_and_a_legend(quick_demo
             assert not a.overlaps(b), "labels overprint"
 
 
-def test_pe_table_is_one_model_on_both_axes(quick_demo):
+def test_pe_table_is_one_model_on_both_axes(pe_demo):
     from hwsim.demo import pe_accuracy_model
 
     model, _ = pe_accuracy_model()
-    pes = pd.read_csv(quick_demo / "pe_designs.csv").set_index("design")
+    pes = pd.read_csv(pe_demo / "pe_designs.csv").set_index("design")
     assert set(pes["model"]) == {model}  # energy simulated on the model that is measured
     if model == "smollm2-135m":
         assert pes.loc["fp16_fma", "accuracy_path"] == "format-emulated"
