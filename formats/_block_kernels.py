@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 
 from ._float_kernels import _U0, _U1, ST_OK, _msb, decompose, round_magnitude
@@ -208,23 +209,57 @@ def _round_int(v, rmode):
     return np.ceil(v)
 
 
-@njit_cached
+@njit_cached(inline="always")
+def _scaled_q(xv, s, inv, s32, inv32, z, mul_recip, f32, qmin, qmax, rmode):
+    """clip(round(x / s) + z, qmin, qmax) for one element (see ``scaled_int_blocks``)."""
+    if f32:
+        xi = np.float32(xv)
+        v = float(xi * inv32) if mul_recip else float(xi / s32)
+    else:
+        xi = float(xv)
+        v = xi * inv if mul_recip else xi / s
+    q = _round_int(v, rmode) + z  # round(x / s) + z (AWQ/GPTQ convention)
+    return min(max(q, qmin), qmax)
+
+
+@njit_cached(parallel=True)
 def scaled_int_blocks(
-    x, block, scales, zps, mul_recip, f32, qmin, qmax, step, rmode, bits, out_codes, out_vals
+    x,
+    block,
+    scales,
+    zps,
+    mul_recip,
+    f32,
+    qmin,
+    qmax,
+    step,
+    rmode,
+    bits,
+    out_codes,
+    out_vals,
+    out_elems,
 ):
     """Integer elements of block-scaled rows: q = clip(round(x / s) + z, qmin, qmax).
 
     ``x`` is rows x L (float32 or float64), ``scales``/``zps`` rows x n_blocks (float64; zps
     empty for symmetric formats); x / s is computed as x / s or x * (1 / s), in float32 when
     ``f32`` else float64 (one rounding), exactly like the numpy path. Codes are two's
-    complement (``bits`` wide); values (q - z) * s * step when ``out_vals`` is non-empty.
+    complement (``bits`` wide); values (q - z) * s * step when ``out_vals`` is non-empty;
+    the element integers q (float64) when ``out_elems`` is non-empty. Rows in parallel
+    (independent: the result does not depend on threads). One block per row (per-row
+    scales) goes to ``_scaled_int_rows``, whose loop over a whole row vectorises.
     """
     rows, length = x.shape
     nblocks = (length + block - 1) // block
+    if nblocks == 1:
+        _scaled_int_rows(x, scales, zps, mul_recip, f32, qmin, qmax, step, rmode, bits,
+                         out_codes, out_vals, out_elems)  # fmt: skip
+        return
     has_zp = zps.shape[0] > 0
     has_vals = out_vals.shape[0] > 0
+    has_elems = out_elems.shape[0] > 0
     mask = (1 << bits) - 1
-    for r in range(rows):
+    for r in numba.prange(rows):
         for b in range(nblocks):
             s = scales[r, b]
             z = zps[r, b] if has_zp else 0.0
@@ -232,15 +267,34 @@ def scaled_int_blocks(
             s32 = np.float32(s)
             inv32 = np.float32(1.0) / s32
             for i in range(b * block, min((b + 1) * block, length)):
-                if f32:
-                    xi = np.float32(x[r, i])
-                    v = float(xi * inv32) if mul_recip else float(xi / s32)
-                else:
-                    xi = float(x[r, i])
-                    v = xi * inv if mul_recip else xi / s
-                q = _round_int(v, rmode) + z  # round(x / s) + z (AWQ/GPTQ convention)
-                q = min(max(q, qmin), qmax)
-                qi = np.int64(q)
-                out_codes[r, i] = qi & mask
+                q = _scaled_q(x[r, i], s, inv, s32, inv32, z, mul_recip, f32, qmin, qmax, rmode)
+                out_codes[r, i] = np.int64(q) & mask
+                if has_elems:
+                    out_elems[r, i] = q
                 if has_vals:
                     out_vals[r, i] = (q - z) * s * step
+
+
+@njit_cached(parallel=True)
+def _scaled_int_rows(
+    x, scales, zps, mul_recip, f32, qmin, qmax, step, rmode, bits, out_codes, out_vals, out_elems
+):
+    """``scaled_int_blocks`` with one block per row."""
+    rows, length = x.shape
+    has_zp = zps.shape[0] > 0
+    has_vals = out_vals.shape[0] > 0
+    has_elems = out_elems.shape[0] > 0
+    mask = (1 << bits) - 1
+    for r in numba.prange(rows):
+        s = scales[r, 0]
+        z = zps[r, 0] if has_zp else 0.0
+        inv = 1.0 / s
+        s32 = np.float32(s)
+        inv32 = np.float32(1.0) / s32
+        for i in range(length):
+            q = _scaled_q(x[r, i], s, inv, s32, inv32, z, mul_recip, f32, qmin, qmax, rmode)
+            out_codes[r, i] = np.int64(q) & mask
+            if has_elems:
+                out_elems[r, i] = q
+            if has_vals:
+                out_vals[r, i] = (q - z) * s * step

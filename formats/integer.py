@@ -194,6 +194,7 @@ class IntFormat(ElementFormat):
         scaled_int_blocks(
             flat, max(flat.shape[1], 1), scale, np.empty((0, 0)), False, False,
             float(self.qmin), float(self.qmax), 1.0, rmode, self.bits, codes, vals,
+            np.empty((0, 0)),
         )  # fmt: skip
         return codes.reshape(arr.shape), (vals.reshape(arr.shape) if with_values else None)
 

@@ -252,8 +252,9 @@ class ScaledFormat:
             return None
         return {"rne": 0, "rna": 1, "rtz": 2, "floor": 3, "ceil": 4}.get(el.rounding)
 
-    def _int_fast(self, arr: np.ndarray, axis: int, with_values: bool):
-        """(QuantizedTensor, values or None) via ``scaled_int_blocks``; None if non-finite."""
+    def _int_fast(self, arr: np.ndarray, axis: int, with_values: bool, with_elements=False):
+        """(QuantizedTensor, values or None, element integers or None) via
+        ``scaled_int_blocks``; None if non-finite."""
         plan = plan_blocks(arr.shape, axis, self.block, self.partial, self.name)
         if arr.dtype != np.float32 or self.compute_dtype != "float32":
             arr = arr.astype(np.float64) if arr.dtype != np.float32 else arr
@@ -267,10 +268,11 @@ class ScaledFormat:
         el = self.element
         codes = np.empty(rows2d.shape, dtype=code_dtype(el.bits))
         vals = np.empty(rows2d.shape if with_values else (0, 0), dtype=np.float64)
+        elems = np.empty(rows2d.shape if with_elements else (0, 0), dtype=np.float64)
         BK.scaled_int_blocks(
             rows2d, plan.size, scale_vals, zp if zp is not None else np.empty((0, 0)),
             self.scale_op == "mul_recip", self.compute_dtype == "float32",
-            float(el.qmin), float(el.qmax), 1.0, self._int_rmode, el.bits, codes, vals,
+            float(el.qmin), float(el.qmax), 1.0, self._int_rmode, el.bits, codes, vals, elems,
         )  # fmt: skip
         qt = QuantizedTensor(
             format=self,
@@ -279,7 +281,11 @@ class ScaledFormat:
             plan=plan,
             zero_points=None if zp is None else from_rows(zp.astype(np.int64), plan),
         )
-        return qt, (from_rows(vals, plan) if with_values else None)
+        return (
+            qt,
+            from_rows(vals, plan) if with_values else None,
+            from_rows(elems, plan) if with_elements else None,
+        )
 
     # --- encode -------------------------------------------------------------------------
     def encode(self, x, axis: int = -1) -> QuantizedTensor:
@@ -293,6 +299,18 @@ class ScaledFormat:
             if done is not None:
                 return done[0]
         return self._encode_generic(arr, axis)
+
+    def encode_elements(self, x, axis: int = -1, with_values: bool = True):
+        """(QuantizedTensor, element integers, dequantized values or None), float64 arrays
+        of x's shape, in one kernel pass (no decode of the codes): the same codes and values
+        as ``encode`` / ``quantize``, elements = codes read as integers (zero points not
+        subtracted). For integer elements without fraction bits and computed (non power of
+        two) scales on finite input; None otherwise (then use ``encode``)."""
+        arr = as_real_array(x, self.name)
+        if self._int_rmode is None or not self._fast_ok(arr):
+            return None
+        done = self._int_fast(arr, axis, with_values=with_values, with_elements=True)
+        return None if done is None else (done[0], done[2], done[1])
 
     def _fast_ok(self, arr: np.ndarray) -> bool:
         if arr.dtype.kind == "f":

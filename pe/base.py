@@ -217,16 +217,24 @@ class ProcessingElement:
         in one vectorised pass (``_fast_segments``); the test suite checks them against
         the per-segment calls."""
         X, W = self._as_2d(X, W)
-        segment = check_size("segment", segment)
-        if segment == 0:
-            raise PEError(f"{self.name}: segment length must be >= 1")
+        segment = self._segment_length(segment)
         value, ovf = self._fast_segments(X, W, segment)
         if ovf and getattr(self.cfg, "overflow", "wrap") == "error":
             raise PEOverflowError(
                 f"{self.name}: accumulator of {self.cfg.acc_bits} bits overflowed"
             )
-        m, k = X.shape
-        n = W.shape[1]
+        cycles, events = self.segments_cost(X.shape[0], W.shape[1], X.shape[1], segment)
+        return PEResult(value, cycles, events, ovf)
+
+    def _segment_length(self, segment) -> int:
+        segment = check_size("segment", segment)
+        if segment == 0:
+            raise PEError(f"{self.name}: segment length must be >= 1")
+        return segment
+
+    def segments_cost(self, m: int, n: int, k: int, segment: int) -> tuple[int, dict]:
+        """(cycles, events) of ``matmul_segments`` on m x k by k x n operands: the
+        per-segment GEMMs' cycles and events summed (data-independent)."""
         full, rest = divmod(k, segment)
         cycles = full * self.matmul_cycles(m, n, segment)
         events: Counter = Counter()
@@ -234,7 +242,16 @@ class ProcessingElement:
         if rest:
             cycles += self.matmul_cycles(m, n, rest)
             add_events(events, self.matmul_events(m, n, rest))
-        return PEResult(value, cycles, dict(events), ovf)
+        return cycles, dict(events)
+
+    def segments_exact(self, X, W, segment: int) -> bool:
+        """True when ``matmul_segments(X, W, segment)`` returns, for these operands, the
+        exact integer dot product of every segment (no rounding, no accumulator overflow
+        possible), so a caller may form those sums in any exact way and take the cost from
+        ``segments_cost``. Validates X and W as ``matmul`` does (PEError on bad operands).
+        Default False: a PE claims it only where its datapath provably is exact (tests
+        check every claim against ``matmul_segments``)."""
+        return False
 
     def _fast_segments(self, X, W, segment: int) -> tuple[np.ndarray, bool]:
         """(n_segments x M x N values, overflowed): the fast path on each K segment alone.

@@ -67,12 +67,32 @@ class IntegerAccumulatorPE(ProcessingElement):
         c = self.cfg
         return K.exact_int_matmul(X, W, c.lanes, c.acc_bits, self.mode, maxes=side.get("_maxes"))
 
+    def _own_datapath(self) -> bool:
+        """True when a subclass uses this class's validation and fast path as they are."""
+        cls = type(self)
+        return (
+            cls._fast is IntegerAccumulatorPE._fast
+            and cls._prepare_fast is IntegerAccumulatorPE._prepare_fast
+        )
+
+    def segments_exact(self, X, W, segment: int) -> bool:
+        """Exact when no segment's partial sum can reach the accumulator's range (or 2^53):
+        the adder tree is exact, so each segment sum is then the exact integer dot product
+        (the bound ``kernels.group_partials`` uses for its BLAS route)."""
+        if not self._own_datapath():
+            return False
+        X, W = self._as_2d(X, W)
+        segment = self._segment_length(segment)
+        _, _, side = self._prepare_fast(X, W, {})
+        xmax, wmax = side["_maxes"]
+        bound = min(segment, X.shape[1]) * xmax * wmax
+        return bound < min(2.0 ** (self.cfg.acc_bits - 1), 2.0**53)
+
     def _fast_segments(self, X, W, segment):
         """All K segments in one pass (``kernels.group_partials``: one batched BLAS call
         when no segment partial can reach the accumulator's limits, else the chunked
         integer kernel per segment) for PEs that use this class's datapath as it is."""
-        own = type(self)._fast is IntegerAccumulatorPE._fast
-        if not own or type(self)._prepare_fast is not IntegerAccumulatorPE._prepare_fast:
+        if not self._own_datapath():
             return super()._fast_segments(X, W, segment)
         c = self.cfg
         X, W, side = self._prepare_fast(X, W, {})

@@ -356,6 +356,39 @@ def single_thread_blas():
     return contextlib.nullcontext() if c is None else c.limit(limits=1, user_api="blas")
 
 
+def blas_threads() -> int:
+    """Threads the BLAS library uses now (its current limit, threadpoolctl; 1 without it)."""
+    c = _blas_controller()
+    if c is None:
+        return 1
+    counts = [lib.num_threads for lib in c.lib_controllers if lib.user_api == "blas"]
+    return max(1, min(counts)) if counts else 1
+
+
+MIN_ROWS_PER_THREAD = 64  # below this, one thread (thread start-up outweighs the split)
+
+
+def row_parallel(fn, rows: int, threads: int | None = None) -> None:
+    """Call ``fn(r0, r1)`` on ``threads`` (default: ``blas_threads()``) disjoint row ranges
+    covering 0..rows at once, each on its own Python thread with single-threaded BLAS.
+
+    For batches of small GEMMs: the threads never synchronise inside a GEMM (unlike the
+    BLAS library's own threads, which meet once per small GEMM and lose a time slice
+    there when the machine is loaded), and each does whole rows, so the result does not
+    depend on the thread count. ``fn`` must only write its own rows."""
+    threads = min(threads or blas_threads(), rows // MIN_ROWS_PER_THREAD)
+    if threads <= 1:
+        with single_thread_blas():
+            fn(0, rows)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    cut = [rows * i // threads for i in range(threads + 1)]
+    with single_thread_blas(), ThreadPoolExecutor(threads) as pool:
+        for f in [pool.submit(fn, cut[i], cut[i + 1]) for i in range(threads)]:
+            f.result()  # re-raises a worker's exception
+
+
 def group_partials(
     X, W, group: int, lanes: int, acc_bits: int, mode: int, maxes=None, float32_ok=False
 ):
@@ -374,16 +407,20 @@ def group_partials(
         if ng == 1:  # one group: a plain GEMM (float32 BLAS when exact, see blas_exact)
             return blas_exact(X, W, True, bound, float32_ok)[None], False
         dt = np.float32 if float32_ok and bound < 2.0**24 else np.float64
-        X = np.asarray(X, dtype=dt)
         W = np.asarray(W, dtype=dt)
         out = np.empty((ng, M, N), dtype=dt)
         full = Kd // group
-        with single_thread_blas():
+        Wg = W[: full * group].reshape(full, group, N)
+
+        def rows(r0, r1):
+            Xr = np.asarray(X[r0:r1], dtype=dt)
             if full:
-                Xg = X[:, : full * group].reshape(M, full, group).transpose(1, 0, 2)
-                np.matmul(Xg, W[: full * group].reshape(full, group, N), out=out[:full])
+                Xg = Xr[:, : full * group].reshape(r1 - r0, full, group).transpose(1, 0, 2)
+                np.matmul(Xg, Wg, out=out[:full, r0:r1])
             if full < ng:
-                np.matmul(X[:, full * group :], W[full * group :], out=out[full])
+                np.matmul(Xr[:, full * group :], W[full * group :], out=out[full, r0:r1])
+
+        row_parallel(rows, M)
         if dt == np.float64:
             out += 0.0  # fold -0.0 (products 0 * -w): the exact integer sums are +0
         return out, False

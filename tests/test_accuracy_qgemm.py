@@ -57,6 +57,32 @@ def test_split_reproduces_the_format_quantizer(fmt):
     assert np.array_equal((q.elements - zexp) * np.repeat(q.scales, q.block, 1)[:, :96], want)
 
 
+ONE_PASS = [
+    "int8_channel", "int8_tensor", "int4_g128", "int4_g64", "uint4_g128_asym", "int3_g128",
+    "ternary_absmean", "nvint4",
+    F.ScaledFormat(F.get("int8_sym"), block="channel", name="int8_row"),
+    F.ScaledFormat(F.get("int4_sym"), block=40, name="int4_b40_recip32",
+                   scale_op="mul_recip", compute_dtype="float32"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ONE_PASS, ids=lambda f: getattr(f, "name", f))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_one_pass_integer_split_equals_the_generic_split(fmt, dtype, monkeypatch):
+    """quantize_rows' one-pass kernel (elements and values written together) gives the same
+    operand as decoding the codes and checking the element x scale split."""
+    x = (X * np.linspace(0.01, 40, 96)).astype(dtype)  # partial last block for block=40
+    fast = quantize_rows(fmt, x)
+    monkeypatch.setattr(F.ScaledFormat, "encode_elements", lambda *a, **k: None)
+    slow = quantize_rows(fmt, x)
+    assert fast.elements is not None and fast.values.dtype == np.float64
+    for field in ("values", "elements", "scales", "zeros"):
+        a, b = getattr(fast, field), getattr(slow, field)
+        assert (a is None and b is None) or (a.dtype == b.dtype and np.array_equal(a, b)), field
+    for field in ("fmt", "block", "element", "scale_format"):
+        assert getattr(fast, field) == getattr(slow, field), field
+
+
 PAIRS = [("int8_channel", "int8_channel"), ("int8_g128", "int8_g128"),
          ("int8_tensor", "uint4_g128_asym"), ("int8_channel", "int4_g128"),
          ("mxint8", "bfp8"), ("int8_g32", "int4_g128")]  # fmt: skip
@@ -69,6 +95,58 @@ def test_exact_int_pe_equals_the_reference_bit_for_bit(af, wf):
     for kind, params in (("int_mac", {}), ("int_mac", {"lanes": 8}), ("bitserial", {})):
         y = pe_matmul(xq, wq, pe_spec(kind, params))
         assert np.array_equal(y, ref), (kind, params)
+
+
+def _spread_weights():
+    """Weights whose column 0 has group scales 2^30 apart (the fold's bound fails there),
+    a zero row of activations and a column of zero weights (signed zeros)."""
+    w = W_ROWS.copy()
+    w[0, :32] *= 2.0**30
+    w[1] = 0.0
+    x = X.copy()
+    x[2] = 0.0
+    return x, w
+
+
+@pytest.mark.parametrize(
+    "af, wf, params",
+    [("int8_channel", "int4_g32", {}), ("int8_channel", "uint4_g128_asym", {}),
+     ("int8", "int4_g32", {"lanes": 4}), ("int8_tensor", "int8_g32", {}),
+     ("int8_g32", "int4_g32", {}),  # activation groups: never folded
+     ("int8_channel", "int4_g32", {"acc_bits": 12}),  # can overflow: never folded
+     ("int8_channel", F.ScaledFormat(F.get("int4_sym"), block=32, name="g32_fp32"), {})],
+)  # fmt: skip
+def test_folded_gemm_equals_the_segmented_route_bit_for_bit(af, wf, params):
+    """pe_matmul's one-GEMM fold (weight scales folded in, where the PE's segment sums are
+    exact and the bound holds) gives the segmented route's floats, signed zeros and stats;
+    columns that fail the bound (column 0 here) take the segmented route."""
+    from hwsim.accuracy.llm.model import resolve_format
+
+    x, w = _spread_weights()
+    wf = resolve_format(wf) if isinstance(wf, str) else wf  # fp32 scales: column 0 unfolded
+    xq, wq = quantize_rows(resolve_format(af), x), quantize_rows(wf, w)
+    spec = pe_spec("int_mac", params)
+    s1, s2 = GemmStats(), GemmStats()
+    a = pe_matmul(xq, wq, spec, stats=s1)
+    b = pe_matmul(xq, wq, spec, stats=s2, fold=False)
+    assert np.array_equal(a, b) and np.array_equal(np.signbit(a), np.signbit(b))
+    assert (s1.pe_cycles, s1.overflowed) == (s2.pe_cycles, s2.overflowed)
+    if "acc_bits" not in params:
+        assert np.array_equal(a, exact_gemm(xq.values, wq.values.T))
+
+
+def test_fold_bound_sends_wide_scale_columns_to_the_segmented_route(monkeypatch):
+    import hwsim.accuracy.qgemm as Q
+
+    x, w = _spread_weights()
+    g32 = F.ScaledFormat(F.get("int4_sym"), block=32, name="int4_g32_fp32")  # fp32 scales
+    assert g32.scale_format.name == "fp32"
+    xq, wq = quantize_rows("int8_channel", x), quantize_rows(g32, w)
+    seen = []
+    real = Q._segmented
+    monkeypatch.setattr(Q, "_segmented", lambda *a: seen.append(a[2].shape) or real(*a))
+    pe_matmul(xq, wq, pe_spec("int_mac"))
+    assert seen == [(96, 1)]  # only column 0 (scales 2^30 apart) left the fold
 
 
 @pytest.mark.parametrize(

@@ -106,3 +106,34 @@ def test_row_scaled_epilogue_falls_back_on_fractions_and_non_finite_values():
     P[2, 1, 1] = np.inf
     out = exact_scaled_sum(P, sx, sw)
     assert not np.isfinite(out[1, 1]) and np.isfinite(np.delete(out.ravel(), 4)).all()
+
+
+@pytest.mark.parametrize("kind, params, amax, wvals", CASES[:-1], ids=lambda v: str(v)[:40])
+@pytest.mark.parametrize("m, k, n, g", [(5, 200, 7, 64), (4, 50, 3, 64)])
+def test_segments_exact_claims_hold(kind, params, amax, wvals, m, k, n, g):
+    """A PE that claims exact segment sums (``segments_exact``) returns the exact integer
+    dot product of every segment; int_mac claims it unless its accumulator can overflow."""
+    unit = hpe.get(kind, **params)
+    if wvals is None:
+        import hwsim.formats as F
+
+        wvals = F.get(params["w_fmt"]).grid()
+    X = RNG.integers(-amax, amax + 1, (m, k)).astype(np.float64)
+    W = RNG.choice(wvals, (k, n)).astype(np.float64)
+    claim = unit.segments_exact(X, W, g)
+    exact = np.stack([X[:, s : s + g].astype(np.int64) @ W[s : s + g].astype(np.int64)
+                      for s in range(0, k, g)])  # fmt: skip
+    if claim:
+        r = unit.matmul_segments(X, W, g)
+        assert np.array_equal(np.asarray(r.value, dtype=np.float64), exact) and not r.overflowed
+    if kind in ("int_mac", "bipolar"):  # the integer-accumulator datapath as it is
+        narrow = params.get("acc_bits", 32) < 16  # 64 * 127 * 8 >= 2^11 overflows 12 bits
+        assert claim == (not narrow)
+
+
+def test_segments_exact_validates_like_matmul():
+    unit = hpe.get("int_mac", a_fmt="int8", w_fmt="int4")
+    with pytest.raises(PEError, match="segment length"):
+        unit.segments_exact(np.ones((2, 4)), np.ones((4, 3)), 0)
+    with pytest.raises(PEError):
+        unit.segments_exact(np.full((2, 4), 0.5), np.ones((4, 3)), 2)  # not int8 values

@@ -46,6 +46,7 @@ on a PE.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -303,8 +304,8 @@ def exact_qgemm(xq, wq) -> np.ndarray:
     same products (x = e_x s_x and w = (e_w - z_w) s_w exactly, ``quantize_rows`` checks
     it), rounded once, i.e. the same float64 as ``exact_gemm``, about 50x faster. Any
     other operands run ``exact_gemm``."""
-    m, k = xq.values.shape
-    n = wq.values.shape[0]
+    m, k = xq.shape
+    n = wq.shape[0]
     fast = _integer_elements(xq) and _integer_elements(wq) and xq.zeros is None and m and n
     if fast:
         g = math.gcd(xq.block, wq.block)
@@ -341,21 +342,44 @@ class QOperand:
     """One GEMM operand quantized along K, in row form (rows x K: activations as given,
     weights transposed, i.e. one row per output channel).
 
-    values: dequantized values (float64, exact); elements: the element-format values the PE
-    takes (same shape), or None when the format has no single element format; scales:
-    (rows, n_blocks) float64 scale of each K block (1.0 for element formats); zeros:
-    (rows, n_blocks) integer zero points or None; block: K-block length (K when the scale
-    is per row or per tensor); element: PE operand format name of the elements.
+    dequantized: the dequantized values (float64, exact), or None to compute them on first
+    use of ``values`` from the split (the PE path never needs them); elements: the
+    element-format values the PE takes (same shape), or None when the format has no single
+    element format; scales: (rows, n_blocks) float64 scale of each K block (1.0 for element
+    formats); zeros: (rows, n_blocks) integer zero points or None; block: K-block length (K
+    when the scale is per row or per tensor); element: PE operand format name of the
+    elements.
     """
 
     fmt: str | None
-    values: np.ndarray
+    dequantized: np.ndarray | None
     elements: np.ndarray | None = None
     scales: np.ndarray | None = None
     zeros: np.ndarray | None = None
     block: int = 0
     element: str = ""
     scale_format: str = ""
+
+    def __post_init__(self):
+        if self.dequantized is None and (self.elements is None or self.scales is None):
+            raise QGemmError("QOperand: give the dequantized values or elements and scales")
+
+    @functools.cached_property
+    def values(self) -> np.ndarray:
+        """Dequantized values (rows x K float64): ``dequantized``, or (elements - zeros) *
+        scales, the product the formats' ``dequantize`` forms."""
+        if self.dequantized is not None:
+            return self.dequantized
+        k = self.elements.shape[1]
+        el = np.asarray(self.elements, dtype=np.float64)
+        if self.zeros is not None:
+            el = el - np.repeat(self.zeros, self.block, axis=1)[:, :k]
+        return el * np.repeat(self.scales, self.block, axis=1)[:, :k]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, K) of the operand."""
+        return (self.elements if self.dequantized is None else self.dequantized).shape
 
 
 def operand_format_name(element) -> str:
@@ -392,17 +416,26 @@ def quantize_rows(fmt_name, x: np.ndarray) -> QOperand:
     and split it into PE element values and K-block scales (see ``QOperand``).
 
     The split is checked: (elements - zeros) * scales equals the dequantized values exactly,
-    else AssertionError (it would mean the format's decode changed)."""
-    x = np.asarray(x, dtype=np.float64)
+    else AssertionError (it would mean the format's decode changed). Integer elements with
+    computed scales take one kernel pass that writes elements and values together
+    (``ScaledFormat.encode_elements``; the same arrays, tested against this generic split)."""
+    x = np.asarray(x)
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
     if x.ndim != 2:
         raise QGemmError(f"quantize_rows: need a 2-D rows x K array, got shape {x.shape}")
     rows, k = x.shape
-    if fmt_name is None:
-        return QOperand(None, x, block=k)
     if isinstance(fmt_name, str):
         fmt = F.get(fmt_name)
-    else:
+    elif fmt_name is not None:
         fmt, fmt_name = fmt_name, getattr(fmt_name, "name", repr(fmt_name))
+    if fmt_name is not None and isinstance(fmt, F.ScaledFormat):
+        split = fmt.encode_elements(x, axis=1, with_values=False)  # float32 input as is
+        if split is not None:
+            return _int_split_operand(fmt, fmt_name, k, split[0], split[1])
+    x = np.asarray(x, dtype=np.float64)
+    if fmt_name is None:
+        return QOperand(None, x, block=k)
     if not getattr(fmt, "is_block", False):
         v = fmt.quantize(x)
         return QOperand(
@@ -420,11 +453,7 @@ def quantize_rows(fmt_name, x: np.ndarray) -> QOperand:
         if isinstance(el, F.IntFormat) and el.frac_bits:
             elements = np.ldexp(elements, el.frac_bits)  # fixed point -> integers, exact
             scales = np.ldexp(scales, -el.frac_bits)
-        block = k if qt.plan.axis < 0 else qt.plan.size
-        nb = -(-k // block)
-        scales = np.broadcast_to(scales, (rows, nb)).copy()
-        if zeros is not None:
-            zeros = np.broadcast_to(np.asarray(zeros, dtype=np.int64), (rows, nb)).copy()
+        block, scales, zeros = _block_layout(qt, rows, k, scales, zeros)
         exp = np.repeat(scales, block, axis=1)[:, :k]
         zexp = 0 if zeros is None else np.repeat(zeros, block, axis=1)[:, :k]
         if not np.array_equal((elements - zexp) * exp, values):
@@ -434,6 +463,29 @@ def quantize_rows(fmt_name, x: np.ndarray) -> QOperand:
             operand_format_name(el), _scale_format_name(fmt.scale_format),
         )  # fmt: skip
     return QOperand(fmt_name, values, block=k)
+
+
+def _block_layout(qt, rows: int, k: int, scales, zeros):
+    """(block length, scales rows x n_blocks float64, zero points rows x n_blocks int64 or
+    None) of a row-quantized tensor (per-row and per-tensor scales broadcast)."""
+    block = k if qt.plan.axis < 0 else qt.plan.size
+    nb = -(-k // block)
+    scales = np.broadcast_to(np.asarray(scales, dtype=np.float64), (rows, nb)).copy()
+    if zeros is not None:
+        zeros = np.broadcast_to(np.asarray(zeros, dtype=np.int64), (rows, nb)).copy()
+    return block, scales, zeros
+
+
+def _int_split_operand(fmt, fmt_name, k: int, qt, elements) -> QOperand:
+    """QOperand of ``ScaledFormat.encode_elements``'s one-pass split (values computed from
+    it when first used)."""
+    block, scales, zeros = _block_layout(
+        qt, elements.shape[0], k, fmt.scale_values(qt), qt.zero_points
+    )
+    return QOperand(
+        fmt_name, None, elements, scales, zeros, block,
+        operand_format_name(fmt.element), _scale_format_name(fmt.scale_format),
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------ PE specification
@@ -632,12 +684,13 @@ def _check_pe_operands(spec: PESpec, xq: QOperand, wq: QOperand, layer: str) -> 
 
 
 def pe_matmul(xq: QOperand, wq: QOperand, spec: PESpec, layer: str = "gemm",
-              stats: GemmStats | None = None) -> np.ndarray:  # fmt: skip
+              stats: GemmStats | None = None, fold: bool = True) -> np.ndarray:  # fmt: skip
     """Y (M x N float64) = activations ``xq`` (M x K rows) times weights ``wq`` (N x K rows,
-    i.e. W^T) executed by the PE ``spec`` as the module docstring describes."""
+    i.e. W^T) executed by the PE ``spec`` as the module docstring describes. ``fold=False``
+    keeps the segmented route where the folded one would apply (same values; for tests)."""
     _check_pe_operands(spec, xq, wq, layer)
-    m, k = xq.values.shape
-    n = wq.values.shape[0]
+    m, k = xq.shape
+    n = wq.shape[0]
     unit = _unit_for(spec, xq, wq, layer)
     X, WT = xq.elements, wq.elements
     if spec.kind in SCALED_KINDS:
@@ -651,13 +704,13 @@ def pe_matmul(xq: QOperand, wq: QOperand, spec: PESpec, layer: str = "gemm",
         if wq.zeros is not None:
             side["zeros"] = np.ascontiguousarray(wq.zeros.T)
         r = unit.matmul(X, WT.T, **side)
-        _record(stats, r, layer)
+        _record(stats, layer, 1, r.cycles, r.overflowed)
         P = np.asarray(r.value, dtype=np.float64)[None]
-        return exact_scaled_sum(P, xq.scales[:, :1].T, np.ones((1, n)))
+        return _note_nonfinite(
+            stats, layer, exact_scaled_sum(P, xq.scales[:, :1].T, np.ones((1, n)))
+        )
     g = math.gcd(xq.block, wq.block)
     nseg = -(-k // g)
-    chunk = max(1, min(m, PARTIALS_PER_CHUNK // max(1, nseg * n)))
-    out = np.empty((m, n))
     if wq.zeros is not None and not np.array_equal(X, np.round(X)):
         raise QGemmError(
             f"layer {layer}: weight zero points ({wq.fmt}) need integer activations on "
@@ -667,37 +720,102 @@ def pe_matmul(xq: QOperand, wq: QOperand, spec: PESpec, layer: str = "gemm",
     SW = wq.scales[:, seg0 // wq.block].T  # (nseg, N)
     Z = None if wq.zeros is None else wq.zeros[:, seg0 // wq.block].T.astype(np.int64)
     W = WT.T
+    out = np.empty((m, n))
+    rest = np.arange(n)  # output columns left for the segmented route
+    if fold and nseg > 1 and xq.block == k and unit.segments_exact(X, W, g):
+        done = _folded(X, W, xq.scales[:, 0], SW, Z, g, out)
+        if done is not None and done.any():
+            cycles, _ = unit.segments_cost(m, int(done.sum()), k, g)
+            _record(stats, layer, nseg, cycles, False)
+            rest = np.flatnonzero(~done)
+    if rest.size:
+        whole = rest.size == n
+        Wr, SWr = (W, SW) if whole else (W[:, rest], SW[:, rest])
+        Zr = Z if Z is None or whole else Z[:, rest]
+        y = _segmented(unit, X, Wr, xq, SWr, Zr, g, layer, stats)
+        if whole:
+            out = y
+        else:
+            out[:, rest] = y
+    return _note_nonfinite(stats, layer, out)
+
+
+def _note_nonfinite(stats: GemmStats | None, layer: str, out: np.ndarray) -> np.ndarray:
+    """Record ``layer`` in stats.nonfinite when its output has inf / NaN: with finite scales
+    (every format's) an output is non-finite iff a PE partial is (the epilogue returns the
+    plain sum of a non-finite one), and the output is the smaller array to check."""
+    if stats is not None and layer not in stats.nonfinite and not np.isfinite(out).all():
+        stats.nonfinite.append(layer)
+    return out
+
+
+def _segmented(unit, X, W, xq: QOperand, SW, Z, g: int, layer: str, stats) -> np.ndarray:
+    """Y (M x N) from the PE's per-segment partial sums (``matmul_segments``, row chunks
+    bounded by PARTIALS_PER_CHUNK) and the exact scale epilogue."""
+    m, k = X.shape
+    n = W.shape[1]
+    nseg = SW.shape[0]
+    seg0 = np.arange(nseg) * g
+    chunk = max(1, min(m, PARTIALS_PER_CHUNK // max(1, nseg * n)))
+    out = np.empty((m, n))
     for r0 in range(0, m, chunk):
         r1 = min(m, r0 + chunk)
         Xc = X[r0:r1]
         r = unit.matmul_segments(Xc, W, g)  # one PE GEMM per segment, batched
-        _record(stats, r, layer, calls=nseg, check_values=False)
+        _record(stats, layer, nseg, r.cycles, r.overflowed)
         P = r.value
         if Z is not None:  # P_seg - z_w * sum_seg x, exact integers
             sx = np.add.reduceat(Xc.astype(np.int64), seg0, axis=1).T  # (nseg, rows)
             P = P.astype(np.int64) - sx[:, :, None] * Z[:, None, :]
         SX = xq.scales[r0:r1, seg0 // xq.block].T  # (nseg, rows)
         out[r0:r1] = exact_scaled_sum(P, SX, SW)
-        # with finite scales (every format's) an output is non-finite iff a partial is
-        # (the epilogue returns the plain sum of a non-finite one): check the smaller array
-        fresh = stats is not None and layer not in stats.nonfinite
-        if fresh and not np.isfinite(out[r0:r1]).all():
-            stats.nonfinite.append(layer)
     return out
 
 
-def _record(stats: GemmStats | None, r, layer: str, calls: int = 1, check_values=True) -> None:
+def _folded(X, W, sx, SW, Z, g: int, out: np.ndarray) -> np.ndarray | None:
+    """The segmented route's result in one float64 GEMM, for integer segment sums that the
+    PE computes exactly (``segments_exact``) under one scale ``sx[m]`` per row.
+
+    The epilogue's value is RN(sx[m] * S[m, n]) with S = sum_seg SW[seg, n] P[seg, m, n] =
+    sum_k x[m, k] Wf[k, n], Wf = (w - z) * SW[seg(k), n]. Every term x Wf is an integer
+    multiple of q_n (the smallest last-significand-bit weight of column n's scales, a power
+    of two), so every partial sum of any subset is too; when sum_k |x| |Wf| < 2^53 q_n each
+    of them is a float64 (Wf's products included), so X @ Wf in float64 BLAS is exactly S,
+    in any summation order or blocking, and sx * S rounds once: the same float64 as the
+    epilogue (its fast route, whose test this bound implies). The bound used, max_m
+    sum_k |x| * max_k |Wf| with a 2^-40 margin for its own rounding, is checked per
+    column; writes the columns that pass into ``out`` and returns their mask (None when
+    the row scales are not all positive and finite: then nothing is folded)."""
+    sx = np.asarray(sx, dtype=np.float64)
+    if not (np.isfinite(sx).all() and (sx > 0).all()):
+        return None
+    k = X.shape[1]
+    Wi = np.asarray(W, dtype=np.float64)
+    if Z is not None:
+        Wi = Wi - np.repeat(Z, g, axis=0)[:k]
+    Wf = Wi * np.repeat(SW, g, axis=0)[:k]
+    X = np.asarray(X, dtype=np.float64)
+    rmax = float(np.abs(X).sum(axis=1).max(initial=0.0))  # exact: integers below 2^53
+    ok = rmax * np.abs(Wf).max(axis=0) * (1.0 + 2.0**-40) < _quantum_limits(SW)
+    if not ok.any():
+        return ok
+    S = X @ (Wf if ok.all() else Wf[:, ok])
+    S += 0.0  # an exact zero sum is +0 (BLAS may leave -0.0 from 0 * -w), as the epilogue's
+    S *= sx[:, None]
+    if ok.all():
+        out[...] = S
+    else:
+        out[:, ok] = S
+    return ok
+
+
+def _record(stats: GemmStats | None, layer: str, calls: int, cycles, overflowed) -> None:
     if stats is None:
         return
     stats.pe_calls += calls
-    stats.pe_cycles += int(r.cycles)
-    if r.overflowed and layer not in stats.overflowed:
+    stats.pe_cycles += int(cycles)
+    if overflowed and layer not in stats.overflowed:
         stats.overflowed.append(layer)
-    v = np.asarray(r.value)
-    if not check_values or layer in stats.nonfinite:
-        return
-    if v.dtype.kind == "f" and not np.isfinite(v).all():
-        stats.nonfinite.append(layer)
 
 
 # ------------------------------------------------------------------ per-layer formats

@@ -160,9 +160,9 @@ def gptq(w: np.ndarray, hessian: np.ndarray, wfmt, damp: float = DAMP,
             err[:, j] = e
         w[:, i2:] -= err @ u[i1:i2, i2:]
     if op.elements is None:  # element formats without scales: the values are the elements
-        return dataclasses.replace(op, values=q)
+        return dataclasses.replace(op, dequantized=q)
     frac = getattr(grid.element, "frac_bits", 0) or 0
-    return dataclasses.replace(op, values=q, elements=np.ldexp(el, frac))
+    return dataclasses.replace(op, dequantized=q, elements=np.ldexp(el, frac))
 
 
 def apply(weights: LlamaWeights, wfmt, stats: CalibStats, damp: float = DAMP,
