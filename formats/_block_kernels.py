@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from ._float_kernels import _U0, _U1, ST_OK, _msb, decompose, round_magnitude
@@ -222,7 +221,7 @@ def _scaled_q(xv, s, inv, s32, inv32, z, mul_recip, f32, qmin, qmax, rmode):
     return min(max(q, qmin), qmax)
 
 
-@njit_cached(parallel=True)
+@njit_cached
 def scaled_int_blocks(
     x,
     block,
@@ -245,9 +244,10 @@ def scaled_int_blocks(
     empty for symmetric formats); x / s is computed as x / s or x * (1 / s), in float32 when
     ``f32`` else float64 (one rounding), exactly like the numpy path. Codes are two's
     complement (``bits`` wide); values (q - z) * s * step when ``out_vals`` is non-empty;
-    the element integers q (float64) when ``out_elems`` is non-empty. Rows in parallel
-    (independent: the result does not depend on threads). One block per row (per-row
-    scales) goes to ``_scaled_int_rows``, whose loop over a whole row vectorises.
+    the element integers q (float64) when ``out_elems`` is non-empty. Serial (it runs
+    between BLAS calls in the accuracy models, whose spinning worker threads would slow a
+    parallel kernel down). One block per row (per-row scales) goes to
+    ``_scaled_int_rows``, whose loop over a whole row from index 0 vectorises.
     """
     rows, length = x.shape
     nblocks = (length + block - 1) // block
@@ -259,7 +259,7 @@ def scaled_int_blocks(
     has_vals = out_vals.shape[0] > 0
     has_elems = out_elems.shape[0] > 0
     mask = (1 << bits) - 1
-    for r in numba.prange(rows):
+    for r in range(rows):
         for b in range(nblocks):
             s = scales[r, b]
             z = zps[r, b] if has_zp else 0.0
@@ -275,7 +275,7 @@ def scaled_int_blocks(
                     out_vals[r, i] = (q - z) * s * step
 
 
-@njit_cached(parallel=True)
+@njit_cached
 def _scaled_int_rows(
     x, scales, zps, mul_recip, f32, qmin, qmax, step, rmode, bits, out_codes, out_vals, out_elems
 ):
@@ -285,7 +285,7 @@ def _scaled_int_rows(
     has_vals = out_vals.shape[0] > 0
     has_elems = out_elems.shape[0] > 0
     mask = (1 << bits) - 1
-    for r in numba.prange(rows):
+    for r in range(rows):
         s = scales[r, 0]
         z = zps[r, 0] if has_zp else 0.0
         inv = 1.0 / s

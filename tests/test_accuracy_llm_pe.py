@@ -28,6 +28,19 @@ LAYERS = M.layer_names(2)
 
 
 # ------------------------------------------------------------------ no model needed
+def test_exact_qgemm_with_scales_too_far_apart_to_fold():
+    """A weight column whose fp32 group scales are 2^30 apart fails the fold's bound: the
+    segmented route computes the GEMM, still equal to exact_gemm."""
+    import hwsim.formats as F
+
+    g32 = F.ScaledFormat(F.get("int4_sym"), block=32, name="int4_g32_fp32")
+    x = RNG.standard_normal((5, 96))
+    w = RNG.standard_normal((4, 96))
+    w[0, :32] *= 2.0**30
+    xq, wq = quantize_rows(M.resolve_format("int8"), x), quantize_rows(g32, w)
+    assert np.array_equal(exact_qgemm(xq, wq), exact_gemm(xq.values, wq.values.T))
+
+
 @pytest.mark.parametrize(
     "af, wf",
     [

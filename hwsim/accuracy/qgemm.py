@@ -52,7 +52,6 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import numba
 import numpy as np
 
 import hwsim.formats as F
@@ -62,6 +61,11 @@ SCALED_KINDS = ("mixpe", "dequant_mac")  # PEs that apply per-group weight scale
 #: PE path: rows per call keep the (segments x rows x N) partials at most this many values
 PARTIALS_PER_CHUNK = 1 << 23
 _BUF = 96  # Shewchuk partials per output: non-overlapping doubles, <= 2098 / 53 + 1 = 41
+# Serial kernels: the PE path's numba kernels (epilogues, quantization) run between BLAS
+# calls, right when the BLAS library's worker threads still spin waiting for work; a
+# parallel kernel then shares the cores with them and waits for its slowest thread. The
+# SmolLM2 perplexity at 2,048 tokens on int_mac (2 cores) measured 13.3-13.6 s with
+# parallel kernels, 11.6-12.3 s serial (benchmarks/bench_llm_pe.py).
 
 
 class QGemmError(ValueError):
@@ -152,12 +156,12 @@ def _exact_gemm_kernel(A, BT, out):
             out[m, n] = _finish(parts, cnt) if math.isfinite(naive) else naive
 
 
-@njit_cached(parallel=True)
+@njit_cached
 def _exact_epilogue_kernel(P, SX, SW, out):
-    """out[m, n] = sum_g SX[g, m] * SW[g, n] * P[g, m, n], exact, one rounding. Rows in
-    parallel (every output is computed alone, so the result does not depend on threads)."""
+    """out[m, n] = sum_g SX[g, m] * SW[g, n] * P[g, m, n], exact, one rounding. Serial, as
+    every kernel of the PE path (see "Serial kernels" above)."""
     g_, m_, n_ = P.shape
-    for m in numba.prange(m_):
+    for m in range(m_):
         parts = np.empty(_BUF)
         sx = SX[:, m]
         for n in range(n_):
@@ -189,7 +193,7 @@ def _exact_output(P, sx, SW, m, n, parts):
     return _finish(parts, cnt) if math.isfinite(naive) else naive
 
 
-@njit_cached(parallel=True)
+@njit_cached
 def _row_scaled_epilogue_kernel(P, sx, SW, limit, out):
     """out[m, n] = sum_g sx[m] * SW[g, n] * P[g, m, n], exact, one rounding, for segment
     partials P (any real dtype) under a row scale sx[m] common to every segment.
@@ -203,10 +207,9 @@ def _row_scaled_epilogue_kernel(P, sx, SW, limit, out):
     that reaches limit[n] rounds to >= limit[n], since limit[n] is a float64 and rounding is
     monotone.) Outputs that fail the test (a non-integer or non-finite P, a bound too
     large, a row scale not positive and finite) take the Shewchuk route of the general
-    kernel. Rows in parallel; every output is
-    computed alone, so the result does not depend on threads."""
+    kernel. Serial (see "Serial kernels" above)."""
     g_, m_, n_ = P.shape
-    for m in numba.prange(m_):
+    for m in range(m_):
         parts = np.empty(_BUF)
         row = np.full(g_, sx[m])  # the row scale of every segment (Shewchuk route)
         acc = np.zeros(n_)
@@ -302,8 +305,10 @@ def exact_qgemm(xq, wq) -> np.ndarray:
     constant scales stays below 2^53, it computes the integer segment sums in float64 BLAS
     (exact in any summation order) and ``exact_scaled_sum`` of them: the exact sum of the
     same products (x = e_x s_x and w = (e_w - z_w) s_w exactly, ``quantize_rows`` checks
-    it), rounded once, i.e. the same float64 as ``exact_gemm``, about 50x faster. Any
-    other operands run ``exact_gemm``."""
+    it), rounded once, i.e. the same float64 as ``exact_gemm``, about 50x faster. With one
+    activation scale per row the scales are folded into the weights instead (one float64
+    GEMM, ``_folded``; exact under its bound, checked per column). Any other operands run
+    ``exact_gemm``."""
     m, k = xq.shape
     n = wq.shape[0]
     fast = _integer_elements(xq) and _integer_elements(wq) and xq.zeros is None and m and n
@@ -318,6 +323,11 @@ def exact_qgemm(xq, wq) -> np.ndarray:
     nseg = -(-k // g)
     seg0 = np.arange(nseg) * g
     SW = wq.scales[:, seg0 // wq.block].T  # (nseg, N)
+    if xq.block == k:
+        out = np.empty((m, n))
+        done = _folded(xq.elements, WE.T, xq.scales[:, 0], SW, None, g, out)
+        if done is not None and done.all():
+            return out
     chunk = max(1, min(m, (1 << 23) // max(1, nseg * n)))
     W = np.ascontiguousarray(WE.T, dtype=np.float64)  # K x N
     out = np.empty((m, n))
@@ -905,18 +915,31 @@ class GemmRunner:
     def matmul(self, x: np.ndarray, w_rows, layer: str) -> np.ndarray:
         """Y = x @ W for activations x (..., K); ``w_rows`` is W^T (N x K float64), quantized
         here with the layer's weight format, or a ready ``QOperand`` of it."""
-        wf, af = self.formats(layer)
+        return self.matmul_shared(x, [(w_rows, layer)])[0]
+
+    def matmul_shared(self, x: np.ndarray, gemms) -> list[np.ndarray]:
+        """``[matmul(x, w_rows, layer) for w_rows, layer in gemms]`` for GEMMs that share
+        their input (attention Q/K/V, FFN gate/up): x is quantized once per distinct
+        activation format instead of once per GEMM (the same operands, hence results)."""
         shape = x.shape
         x2 = x.reshape(-1, shape[-1])
-        wq = w_rows if isinstance(w_rows, QOperand) else quantize_rows(wf, w_rows)
-        xq = quantize_rows(af, x2)
-        self.stats.gemms += 1
-        spec = self.spec_for(layer)
-        if spec is None or (wf is None and af is None):
-            if self.reference is exact_gemm:
-                y = exact_qgemm(xq, wq)  # the same values, fast for INT operands
+        quantized: dict = {}
+        out = []
+        for w_rows, layer in gemms:
+            wf, af = self.formats(layer)
+            key = af if af is None or isinstance(af, str) else id(af)
+            if key not in quantized:
+                quantized[key] = quantize_rows(af, x2)
+            xq = quantized[key]
+            wq = w_rows if isinstance(w_rows, QOperand) else quantize_rows(wf, w_rows)
+            self.stats.gemms += 1
+            spec = self.spec_for(layer)
+            if spec is None or (wf is None and af is None):
+                if self.reference is exact_gemm:
+                    y = exact_qgemm(xq, wq)  # the same values, fast for INT operands
+                else:
+                    y = self.reference(xq.values, wq.values.T)
             else:
-                y = self.reference(xq.values, wq.values.T)
-        else:
-            y = pe_matmul(xq, wq, spec, layer, self.stats)
-        return y.reshape(*shape[:-1], y.shape[-1])
+                y = pe_matmul(xq, wq, spec, layer, self.stats)
+            out.append(y.reshape(*shape[:-1], y.shape[-1]))
+        return out

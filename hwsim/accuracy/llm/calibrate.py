@@ -58,18 +58,21 @@ class _Recorder(Llama):
         super().__init__(weights)
         self.acc: dict = {}
 
-    def linear(self, x, i, short):
-        g = GROUP_OF[short]
-        if GROUPS[g][0] == short:
-            x2 = x.reshape(-1, x.shape[-1])
-            a = np.abs(x2, dtype=np.float64)
-            old = self.acc.get((i, g))
-            new = (a.max(axis=0), a.sum(axis=0), x2.T @ x2, len(x2))
-            if old is not None:
-                new = (np.maximum(old[0], new[0]), old[1] + new[1], old[2] + new[2],
-                       old[3] + new[3])  # fmt: skip
-            self.acc[(i, g)] = new
-        return super().linear(x, i, short)
+    def linears(self, x, i, shorts):
+        for short in shorts:
+            if GROUPS[GROUP_OF[short]][0] == short:
+                self._record(x, i, GROUP_OF[short])
+        return super().linears(x, i, shorts)
+
+    def _record(self, x, i, g):
+        x2 = x.reshape(-1, x.shape[-1])
+        a = np.abs(x2, dtype=np.float64)
+        old = self.acc.get((i, g))
+        new = (a.max(axis=0), a.sum(axis=0), x2.T @ x2, len(x2))
+        if old is not None:
+            new = (np.maximum(old[0], new[0]), old[1] + new[1], old[2] + new[2],
+                   old[3] + new[3])  # fmt: skip
+        self.acc[(i, g)] = new
 
 
 def collect_stats(weights: LlamaWeights, ids: np.ndarray, window: int) -> CalibStats:

@@ -187,20 +187,29 @@ class Llama:
     # ------------------------------------------------------------------ pieces
     def linear(self, x: np.ndarray, i: int, short: str) -> np.ndarray:
         """x (..., in) @ W^T of layer ``short`` of block i, float32 result."""
-        w = self.w.blocks[i][short]
+        return self.linears(x, i, (short,))[0]
+
+    def linears(self, x: np.ndarray, i: int, shorts) -> list[np.ndarray]:
+        """``[linear(x, i, s) for s in shorts]`` for layers that share the input x: on the
+        quantized path x is quantized once for all of them (``GemmRunner.matmul_shared``)."""
+        ws = [self.w.blocks[i][short] for short in shorts]
         if self.fast:
-            return x @ w.T  # BLAS takes the transposed view as is (no copy)
+            return [x @ w.T for w in ws]  # BLAS takes the transposed view as is (no copy)
         if self.online.outlier_threshold is not None:
             from .outlier import split_matmul
 
             x2 = x.reshape(-1, x.shape[-1])
-            y = split_matmul(x2, w, self.wfmt, self.afmt, self.online.outlier_threshold)
-            return y.reshape(*x.shape[:-1], y.shape[-1])
-        key = (i, short)
-        if key not in self._wq:
-            self._wq[key] = quantize_rows(self.wfmt, w)
-        wq: QOperand = self._wq[key]
-        return self.runner.matmul(x, wq, f"L{i}.{short}").astype(F32)
+            ys = [split_matmul(x2, w, self.wfmt, self.afmt, self.online.outlier_threshold)
+                  for w in ws]  # fmt: skip
+            return [y.reshape(*x.shape[:-1], y.shape[-1]) for y in ys]
+        gemms = []
+        for short, w in zip(shorts, ws, strict=True):
+            key = (i, short)
+            if key not in self._wq:
+                self._wq[key] = quantize_rows(self.wfmt, w)
+            wq: QOperand = self._wq[key]
+            gemms.append((wq, f"L{i}.{short}"))
+        return [y.astype(F32) for y in self.runner.matmul_shared(x, gemms)]
 
     def store_kv(self, t: np.ndarray) -> np.ndarray:
         """K or V (..., head_dim) as stored in the cache (quantized along head_dim)."""
@@ -233,9 +242,10 @@ class Llama:
         blk = self.w.blocks[i]
         b, t, _ = x.shape
         h = rms_norm(x, blk["attn_norm"], c.eps)
-        q = self.linear(h, i, "q_proj").reshape(b, t, c.heads, c.head_dim)
-        k = self.linear(h, i, "k_proj").reshape(b, t, c.kv_heads, c.head_dim)
-        v = self.linear(h, i, "v_proj").reshape(b, t, c.kv_heads, c.head_dim)
+        q, k, v = self.linears(h, i, ("q_proj", "k_proj", "v_proj"))
+        q = q.reshape(b, t, c.heads, c.head_dim)
+        k = k.reshape(b, t, c.kv_heads, c.head_dim)
+        v = v.reshape(b, t, c.kv_heads, c.head_dim)
         cos, sin = rope_angles(start, t, c.head_dim, c.rope_base)
         q, k = self.rope(q, cos, sin), self.rope(k, cos, sin)
         if self.online.qk_rotation is not None:
@@ -248,7 +258,8 @@ class Llama:
         ctx = self.attention(q, k, v, start)
         x = x + self.linear(ctx, i, "o_proj")
         h = rms_norm(x, blk["ffn_norm"], c.eps)
-        up = silu(self.linear(h, i, "gate_proj")) * self.linear(h, i, "up_proj")
+        gate, up = self.linears(h, i, ("gate_proj", "up_proj"))
+        up = silu(gate) * up
         if self.online.down_rotation is not None:
             up = self.online.down_rotation(up)
         return x + self.linear(up, i, "down_proj"), k, v
