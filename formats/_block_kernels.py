@@ -279,7 +279,9 @@ def scaled_int_blocks(
 def _scaled_int_rows(
     x, scales, zps, mul_recip, f32, qmin, qmax, step, rmode, bits, out_codes, out_vals, out_elems
 ):
-    """``scaled_int_blocks`` with one block per row."""
+    """``scaled_int_blocks`` with one block per row. The loop body repeats the block
+    kernel's on purpose: moving the stores into an inline helper stopped numba / LLVM from
+    vectorising it (measured 9.7 ns per element instead of 0.43)."""
     rows, length = x.shape
     has_zp = zps.shape[0] > 0
     has_vals = out_vals.shape[0] > 0
