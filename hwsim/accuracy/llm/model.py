@@ -16,8 +16,17 @@ run through ``hwsim.accuracy.qgemm.GemmRunner``: weights quantized along K per o
 with ``weight_fmt``, input activations along K per token with ``act_fmt`` (either may be None);
 with ``pe`` the quantized GEMMs run on that PE's fast path, else the dequantized operands are
 multiplied in float32 BLAS. ``kv_fmt`` quantizes K (after RoPE) and V as they are stored in
-the cache, each (token, KV head) vector of head_dim along the head dimension. The attention
-products themselves, the norms, the softmax and the LM head stay float32. Plain integer names
+the cache (``k_fmt`` / ``v_fmt`` give each its own format); ``k_axis`` / ``v_axis`` choose
+the blocks: "head_dim" (default) quantizes each (token, KV head) vector along the head
+dimension (per-token scales, or groups of channels for a grouped format), "tokens" each
+(KV head, channel) series along the positions written by one forward call (per-channel
+scales over those positions, or groups of consecutive positions for a grouped format:
+KIVI's key layout, Liu et al., ICML 2024; KIVI's full-precision window of recent tokens is
+not modelled: every position is stored quantized). ``score_fmt`` quantizes the scaled
+attention scores and ``prob_fmt`` the softmax probabilities, each query's row along the key
+positions it may see (masked positions take no part in the scale: they are zero when
+quantized and masked after). The attention products themselves, the norms, the softmax and
+the LM head stay float32. Plain integer names
 (``int4``, ``int8_sym``, ...) mean symmetric absmax INT with one fp32 scale per row (per token
 for activations and KV, per output channel for weights), like ``int8_channel``; plain bipolar
 names (``bipolar4``: odd integers -15..15) likewise get one fp32 absmax scale per row.
@@ -66,24 +75,52 @@ def resolve_format(name):
     return name
 
 
+KV_AXES = ("head_dim", "tokens")  # blocks of the K / V cache quantization (module docstring)
+
+
 @dataclass(frozen=True)
 class QuantSpec:
-    """Formats (``hwsim.formats`` names; None = float32) and the optional PE of the GEMMs."""
+    """Formats (``hwsim.formats`` names; None = float32) and the optional PE of the GEMMs;
+    ``k_fmt`` / ``v_fmt`` override ``kv_fmt`` for K or V; axes and the attention formats as
+    in the module docstring."""
 
     weight_fmt: str | None = None
     act_fmt: str | None = None
     kv_fmt: str | None = None
     pe: object = None
     pe_params: object = None
+    k_fmt: str | None = None
+    v_fmt: str | None = None
+    k_axis: str = "head_dim"
+    v_axis: str = "head_dim"
+    score_fmt: str | None = None
+    prob_fmt: str | None = None
+
+    def __post_init__(self):
+        for name in ("k_axis", "v_axis"):
+            if getattr(self, name) not in KV_AXES:
+                raise ValueError(
+                    f"{name} must be one of {list(KV_AXES)}, got {getattr(self, name)!r}"
+                )
+
+    @property
+    def key_fmt(self):
+        """K's cache format: ``k_fmt``, else ``kv_fmt``."""
+        return self.kv_fmt if none_format(self.k_fmt) is None else self.k_fmt
+
+    @property
+    def value_fmt(self):
+        """V's cache format: ``v_fmt``, else ``kv_fmt``."""
+        return self.kv_fmt if none_format(self.v_fmt) is None else self.v_fmt
+
+    def formats(self) -> tuple:
+        """Every format of the spec (weights, activations, K, V, scores, probabilities)."""
+        return (self.weight_fmt, self.act_fmt, self.key_fmt, self.value_fmt, self.score_fmt,
+                self.prob_fmt)  # fmt: skip
 
     @property
     def is_baseline(self) -> bool:
-        return (
-            none_format(self.weight_fmt) is None
-            and none_format(self.act_fmt) is None
-            and none_format(self.kv_fmt) is None
-            and self.pe is None
-        )
+        return all(none_format(f) is None for f in self.formats()) and self.pe is None
 
 
 def layer_names(layers: int) -> list[str]:
@@ -174,7 +211,10 @@ class Llama:
         self.rope = rope
         self.wfmt = resolve_format(quant.weight_fmt)
         self.afmt = resolve_format(quant.act_fmt)
-        self.kvfmt = resolve_format(quant.kv_fmt)
+        self.kfmt = resolve_format(quant.key_fmt)
+        self.vfmt = resolve_format(quant.value_fmt)
+        self.score_fmt = resolve_format(quant.score_fmt)
+        self.prob_fmt = resolve_format(quant.prob_fmt)
         self.fast = self.wfmt is None and self.afmt is None and quant.pe is None
         if online.outlier_threshold is not None and quant.pe is not None:
             raise ValueError("the LLM.int8 outlier split runs on the float path only (pe=None)")
@@ -211,12 +251,26 @@ class Llama:
             gemms.append((wq, f"L{i}.{short}"))
         return [y.astype(F32) for y in self.runner.matmul_shared(x, gemms)]
 
-    def store_kv(self, t: np.ndarray) -> np.ndarray:
-        """K or V (..., head_dim) as stored in the cache (quantized along head_dim)."""
-        if self.kvfmt is None:
+    def store_kv(self, t: np.ndarray, fmt=None, axis: str = "head_dim") -> np.ndarray:
+        """K or V (B, T, kv_heads, head_dim) as stored in the cache: quantized with ``fmt``
+        along ``axis`` ("head_dim": each token's vector; "tokens": each channel's T
+        positions), float32."""
+        if fmt is None:
             return t
-        q = quantize_rows(self.kvfmt, t.reshape(-1, t.shape[-1]))
-        return q.values.reshape(t.shape).astype(F32)
+        if axis == "head_dim":
+            q = quantize_rows(fmt, t.reshape(-1, t.shape[-1]))
+            return q.values.reshape(t.shape).astype(F32)
+        rows = t.transpose(0, 2, 3, 1)  # (B, kvh, hd, T): one row per channel
+        q = quantize_rows(fmt, rows.reshape(-1, t.shape[1])).values.reshape(rows.shape)
+        return q.transpose(0, 3, 1, 2).astype(F32)
+
+    @staticmethod
+    def _quantize_visible(a: np.ndarray, fmt, visible: np.ndarray) -> np.ndarray:
+        """a (..., T, S) quantized with ``fmt`` per row along S, the positions outside
+        ``visible`` (T x S) set to zero first (they take no part in the scales)."""
+        a = np.where(visible, a, F32(0.0))
+        q = quantize_rows(fmt, a.reshape(-1, a.shape[-1])).values.reshape(a.shape)
+        return q.astype(F32)
 
     def attention(self, q, k, v, start: int) -> np.ndarray:
         """Causal GQA. q: (B, T, heads, hd) at positions start..start+T-1; k, v: (B,
@@ -230,10 +284,14 @@ class Llama:
         scores *= F32(1.0 / np.sqrt(c.head_dim))
         pos_q = np.arange(start, start + t)[:, None]
         future = np.arange(s_len)[None, :] > pos_q
+        if self.score_fmt is not None:
+            scores = self._quantize_visible(scores, self.score_fmt, ~future)
         scores[..., future] = -np.inf
         scores -= scores.max(axis=-1, keepdims=True)
         np.exp(scores, out=scores)
         scores /= scores.sum(axis=-1, keepdims=True)
+        if self.prob_fmt is not None:
+            scores = self._quantize_visible(scores, self.prob_fmt, ~future)
         ctx = scores @ v[:, :, None]  # (B, kvh, g, T, hd)
         return ctx.reshape(b, c.heads, t, c.head_dim).transpose(0, 2, 1, 3).reshape(b, t, -1)
 
@@ -250,8 +308,8 @@ class Llama:
         q, k = self.rope(q, cos, sin), self.rope(k, cos, sin)
         if self.online.qk_rotation is not None:
             q, k = q @ self.online.qk_rotation, k @ self.online.qk_rotation
-        k = self.store_kv(k).transpose(0, 2, 1, 3)
-        v = self.store_kv(v).transpose(0, 2, 1, 3)
+        k = self.store_kv(k, self.kfmt, self.quant.k_axis).transpose(0, 2, 1, 3)
+        v = self.store_kv(v, self.vfmt, self.quant.v_axis).transpose(0, 2, 1, 3)
         if cache is not None and cache.length:
             k = np.concatenate([cache.keys[i], k], axis=2)
             v = np.concatenate([cache.values[i], v], axis=2)

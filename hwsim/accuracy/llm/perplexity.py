@@ -51,6 +51,12 @@ class PerplexityResult:
     text_sha256: str
     seconds: float
     method_seconds: float = 0.0
+    k_fmt: str | None = None
+    v_fmt: str | None = None
+    k_axis: str = "head_dim"
+    v_axis: str = "head_dim"
+    score_fmt: str | None = None
+    prob_fmt: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -88,11 +94,22 @@ def evaluate(
     rope=None,
     method_params=None,
     calib_tokens: int = DEFAULT_TOKENS,
+    k_fmt=None,
+    v_fmt=None,
+    k_axis: str = "head_dim",
+    v_axis: str = "head_dim",
+    score_fmt=None,
+    prob_fmt=None,
 ) -> PerplexityResult:
     """Perplexity with everything it depends on (see the module docstring; formats and
     ``pe`` as in ``model.QuantSpec``; ``method`` and its ``method_params`` (a dict) as in
     ``methods``, calibrated on ``calib_tokens`` calibration tokens; ``rope``: override the
     RoPE function, for tests).
+
+    KV cache and attention: ``kv_fmt`` stores K and V, ``k_fmt`` / ``v_fmt`` override it for
+    one of them, ``k_axis`` / ``v_axis`` ("head_dim" or "tokens") choose the blocks,
+    ``score_fmt`` / ``prob_fmt`` quantize the attention scores / probabilities
+    (``model`` module docstring).
 
     PE datapaths: ``pe`` (a PE kind, (kind, params), or a per-layer {glob: pe} mapping,
     ``hwsim.accuracy.qgemm.pe_plan``) runs the quantized linear GEMMs on that PE's fast
@@ -105,8 +122,9 @@ def evaluate(
     _check_sizes(tokens, window, available=tokens)
     if reference not in REFERENCES:
         raise QGemmError(f"reference must be one of {list(REFERENCES)}, got {reference!r}")
-    quant = QuantSpec(weight_fmt, act_fmt, kv_fmt, select_layers(pe, pe_layers), pe_params)
-    for f in (weight_fmt, act_fmt, kv_fmt):
+    quant = QuantSpec(weight_fmt, act_fmt, kv_fmt, select_layers(pe, pe_layers), pe_params,
+                      k_fmt, v_fmt, k_axis, v_axis, score_fmt, prob_fmt)  # fmt: skip
+    for f in quant.formats():
         resolve_format(f)  # bad names fail before the model is loaded
     pe_plan(quant.pe, pe_params)  # so do bad PE kinds and parameters
     check_method(method, quant, method_params)
@@ -144,6 +162,7 @@ def evaluate(
         weight_fmt, act_fmt, kv_fmt, method, repr(dict(sorted((method_params or {}).items()))),
         pe_label,
         platform.python_version(), sha256(text), time.perf_counter() - t0, t_method,
+        k_fmt, v_fmt, k_axis, v_axis, score_fmt, prob_fmt,
     )  # fmt: skip
 
 
@@ -160,7 +179,8 @@ def llm_perplexity(
     """Perplexity of ``model`` on the first ``tokens`` tokens of the default offline text
     (``hwsim.formats`` names; None = the shipped model unquantized; ``method`` one of
     ``methods.METHODS``). ``options``: ``window``, ``pe``, ``pe_params``, ``pe_layers``,
-    ``reference``, ``check_text``, ``method_params``, ``calib_tokens`` of ``evaluate``."""
+    ``reference``, ``check_text``, ``method_params``, ``calib_tokens``, ``k_fmt``, ``v_fmt``,
+    ``k_axis``, ``v_axis``, ``score_fmt``, ``prob_fmt`` of ``evaluate``."""
     return evaluate(
         model, tokens=tokens, weight_fmt=weight_fmt, act_fmt=act_fmt, kv_fmt=kv_fmt,
         method=method, **options,

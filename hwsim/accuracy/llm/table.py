@@ -25,6 +25,7 @@ class Row:
     weight_fmt: str | None = None
     act_fmt: str | None = None
     kv_fmt: str | None = None
+    k_axis: str = "head_dim"  # "tokens": K per channel (KIVI's layout; the label says so)
 
 
 ROWS = (
@@ -40,6 +41,7 @@ ROWS = (
     Row("bipolar-INT4 W", "bipolar4"),
     Row("KV int8", kv_fmt="int8"),
     Row("KV int4", kv_fmt="int4"),
+    Row("KV int4, K per channel", kv_fmt="int4", k_axis="tokens"),
 )
 TABLE_METHODS = METHODS  # columns, in this order
 # GPTQ needs one element format under block scales; BitMoD's per-group type mixture has none
