@@ -269,10 +269,24 @@ class ScaledFormat:
         codes = np.empty(rows2d.shape, dtype=code_dtype(el.bits))
         vals = np.empty(rows2d.shape if with_values else (0, 0), dtype=np.float64)
         elems = np.empty(rows2d.shape if with_elements else (0, 0), dtype=np.float64)
+        zps = zp if zp is not None else np.empty((0, 0))
+        if plan.n_blocks > 1 and not pad:  # whole blocks: one kernel row per block (views)
+            nb = rows2d.shape[0] * plan.n_blocks
+
+            def per_block(a):
+                return a.reshape(nb, -1) if a.size else a
+
+            kernel_args = (rows2d.reshape(nb, plan.size), plan.size,
+                           np.ascontiguousarray(scale_vals, dtype=np.float64).reshape(nb, 1),
+                           np.ascontiguousarray(zps, dtype=np.float64).reshape(nb, 1)
+                           if zps.size else zps)  # fmt: skip
+            outs = (per_block(codes), per_block(vals), per_block(elems))
+        else:
+            kernel_args = (rows2d, plan.size, scale_vals, zps)
+            outs = (codes, vals, elems)
         BK.scaled_int_blocks(
-            rows2d, plan.size, scale_vals, zp if zp is not None else np.empty((0, 0)),
-            self.scale_op == "mul_recip", self.compute_dtype == "float32",
-            float(el.qmin), float(el.qmax), 1.0, self._int_rmode, el.bits, codes, vals, elems,
+            *kernel_args, self.scale_op == "mul_recip", self.compute_dtype == "float32",
+            float(el.qmin), float(el.qmax), 1.0, self._int_rmode, el.bits, *outs,
         )  # fmt: skip
         qt = QuantizedTensor(
             format=self,
