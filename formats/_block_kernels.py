@@ -210,7 +210,7 @@ def _round_int(v, rmode):
 
 @njit_cached(inline="always")
 def _scaled_q(xv, s, inv, s32, inv32, z, mul_recip, f32, qmin, qmax, rmode):
-    """clip(round(x / s) + z, qmin, qmax) for one element (see ``scaled_int_blocks``)."""
+    """clip(round(x / s) + z, qmin, qmax) for one element (see ``scaled_int_rows``)."""
     if f32:
         xi = np.float32(xv)
         v = float(xi * inv32) if mul_recip else float(xi / s32)
@@ -222,66 +222,21 @@ def _scaled_q(xv, s, inv, s32, inv32, z, mul_recip, f32, qmin, qmax, rmode):
 
 
 @njit_cached
-def scaled_int_blocks(
-    x,
-    block,
-    scales,
-    zps,
-    mul_recip,
-    f32,
-    qmin,
-    qmax,
-    step,
-    rmode,
-    bits,
-    out_codes,
-    out_vals,
-    out_elems,
+def scaled_int_rows(
+    x, scales, zps, mul_recip, f32, qmin, qmax, step, rmode, bits, out_codes, out_vals, out_elems
 ):
-    """Integer elements of block-scaled rows: q = clip(round(x / s) + z, qmin, qmax).
+    """Integer elements of rows that each have one scale: q = clip(round(x / s) + z, qmin,
+    qmax). Block formats pass one row per block (callers reshape; views).
 
-    ``x`` is rows x L (float32 or float64), ``scales``/``zps`` rows x n_blocks (float64; zps
-    empty for symmetric formats); x / s is computed as x / s or x * (1 / s), in float32 when
+    ``x`` is rows x L (float32 or float64), ``scales``/``zps`` rows x 1 (float64; zps empty
+    for symmetric formats); x / s is computed as x / s or x * (1 / s), in float32 when
     ``f32`` else float64 (one rounding), exactly like the numpy path. Codes are two's
     complement (``bits`` wide); values (q - z) * s * step when ``out_vals`` is non-empty;
     the element integers q (float64) when ``out_elems`` is non-empty. Serial (it runs
     between BLAS calls in the accuracy models, whose spinning worker threads would slow a
-    parallel kernel down). One block per row (per-row scales) goes to
-    ``_scaled_int_rows``, whose loop over a whole row from index 0 vectorises.
+    parallel kernel down). The loop over a whole row from index 0 vectorises (0.22-0.43 ns
+    per element; a loop over a block inside a row measured 1.8 ns).
     """
-    rows, length = x.shape
-    nblocks = (length + block - 1) // block
-    if nblocks == 1:
-        _scaled_int_rows(x, scales, zps, mul_recip, f32, qmin, qmax, step, rmode, bits,
-                         out_codes, out_vals, out_elems)  # fmt: skip
-        return
-    has_zp = zps.shape[0] > 0
-    has_vals = out_vals.shape[0] > 0
-    has_elems = out_elems.shape[0] > 0
-    mask = (1 << bits) - 1
-    for r in range(rows):
-        for b in range(nblocks):
-            s = scales[r, b]
-            z = zps[r, b] if has_zp else 0.0
-            inv = 1.0 / s
-            s32 = np.float32(s)
-            inv32 = np.float32(1.0) / s32
-            for i in range(b * block, min((b + 1) * block, length)):
-                q = _scaled_q(x[r, i], s, inv, s32, inv32, z, mul_recip, f32, qmin, qmax, rmode)
-                out_codes[r, i] = np.int64(q) & mask
-                if has_elems:
-                    out_elems[r, i] = q
-                if has_vals:
-                    out_vals[r, i] = (q - z) * s * step
-
-
-@njit_cached
-def _scaled_int_rows(
-    x, scales, zps, mul_recip, f32, qmin, qmax, step, rmode, bits, out_codes, out_vals, out_elems
-):
-    """``scaled_int_blocks`` with one block per row. The loop body repeats the block
-    kernel's on purpose: moving the stores into an inline helper stopped numba / LLVM from
-    vectorising it (measured 9.7 ns per element instead of 0.43)."""
     rows, length = x.shape
     has_zp = zps.shape[0] > 0
     has_vals = out_vals.shape[0] > 0

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._block_kernels import scaled_int_blocks
+from ._block_kernels import scaled_int_rows
 from .base import (
     ElementFormat,
     FormatError,
@@ -191,8 +191,8 @@ class IntFormat(ElementFormat):
         vals = np.empty(flat.shape if with_values else (0, 0), dtype=np.float64)
         # x * 2^frac_bits is exact: pass the scale 2^-frac_bits, value step 2^-frac_bits
         scale = np.full((1, 1), np.ldexp(1.0, -self.frac_bits))
-        scaled_int_blocks(
-            flat, max(flat.shape[1], 1), scale, np.empty((0, 0)), False, False,
+        scaled_int_rows(
+            flat, scale, np.empty((0, 0)), False, False,
             float(self.qmin), float(self.qmax), 1.0, rmode, self.bits, codes, vals,
             np.empty((0, 0)),
         )  # fmt: skip

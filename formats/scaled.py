@@ -254,7 +254,8 @@ class ScaledFormat:
 
     def _int_fast(self, arr: np.ndarray, axis: int, with_values: bool, with_elements=False):
         """(QuantizedTensor, values or None, element integers or None) via
-        ``scaled_int_blocks``; None if non-finite."""
+        ``scaled_int_rows``, one kernel row per block (a partial last block padded with
+        zeros, whose outputs are dropped); None if non-finite."""
         plan = plan_blocks(arr.shape, axis, self.block, self.partial, self.name)
         if arr.dtype != np.float32 or self.compute_dtype != "float32":
             arr = arr.astype(np.float64) if arr.dtype != np.float32 else arr
@@ -266,39 +267,40 @@ class ScaledFormat:
         xb = padded.reshape(rows2d.shape[0], plan.n_blocks, plan.size)
         scale_codes, scale_vals, zp = self._scales(xb, plan)
         el = self.element
-        codes = np.empty(rows2d.shape, dtype=code_dtype(el.bits))
-        vals = np.empty(rows2d.shape if with_values else (0, 0), dtype=np.float64)
-        elems = np.empty(rows2d.shape if with_elements else (0, 0), dtype=np.float64)
-        zps = zp if zp is not None else np.empty((0, 0))
-        if plan.n_blocks > 1 and not pad:  # whole blocks: one kernel row per block (views)
-            nb = rows2d.shape[0] * plan.n_blocks
+        nb = xb.shape[0] * plan.n_blocks  # kernel rows: one per block
 
-            def per_block(a):
-                return a.reshape(nb, -1) if a.size else a
+        def out(wanted: bool, dtype) -> np.ndarray:
+            return np.empty(padded.shape if wanted else (0, 0), dtype=dtype)
 
-            kernel_args = (rows2d.reshape(nb, plan.size), plan.size,
-                           np.ascontiguousarray(scale_vals, dtype=np.float64).reshape(nb, 1),
-                           np.ascontiguousarray(zps, dtype=np.float64).reshape(nb, 1)
-                           if zps.size else zps)  # fmt: skip
-            outs = (per_block(codes), per_block(vals), per_block(elems))
-        else:
-            kernel_args = (rows2d, plan.size, scale_vals, zps)
-            outs = (codes, vals, elems)
-        BK.scaled_int_blocks(
-            *kernel_args, self.scale_op == "mul_recip", self.compute_dtype == "float32",
-            float(el.qmin), float(el.qmax), 1.0, self._int_rmode, el.bits, *outs,
+        codes = out(True, code_dtype(el.bits))
+        vals, elems = out(with_values, np.float64), out(with_elements, np.float64)
+
+        def per_block(a: np.ndarray) -> np.ndarray:
+            return a.reshape(nb, plan.size) if a.shape[0] else a
+
+        zps = np.empty((0, 0)) if zp is None else zp.astype(np.float64).reshape(nb, 1)
+        BK.scaled_int_rows(
+            xb.reshape(nb, plan.size), np.ascontiguousarray(scale_vals, dtype=np.float64)
+            .reshape(nb, 1), zps, self.scale_op == "mul_recip",
+            self.compute_dtype == "float32", float(el.qmin), float(el.qmax), 1.0,
+            self._int_rmode, el.bits, per_block(codes), per_block(vals), per_block(elems),
         )  # fmt: skip
+        length = rows2d.shape[1]
+
+        def unpadded(a: np.ndarray) -> np.ndarray:
+            return from_rows(a[:, :length] if pad else a, plan)
+
         qt = QuantizedTensor(
             format=self,
-            codes=from_rows(codes, plan),
+            codes=unpadded(codes),
             scales=from_rows(scale_codes, plan),
             plan=plan,
             zero_points=None if zp is None else from_rows(zp.astype(np.int64), plan),
         )
         return (
             qt,
-            from_rows(vals, plan) if with_values else None,
-            from_rows(elems, plan) if with_elements else None,
+            unpadded(vals) if with_values else None,
+            unpadded(elems) if with_elements else None,
         )
 
     # --- encode -------------------------------------------------------------------------
