@@ -323,26 +323,30 @@ def exact_qgemm(xq, wq) -> np.ndarray:
     nseg = -(-k // g)
     seg0 = np.arange(nseg) * g
     SW = wq.scales[:, seg0 // wq.block].T  # (nseg, N)
-    if xq.block == k:
-        out = np.empty((m, n))
-        done = _folded(xq.elements, WE.T, xq.scales[:, 0], SW, None, g, out)
-        if done is not None and done.all():
-            return out
-    chunk = max(1, min(m, (1 << 23) // max(1, nseg * n)))
-    W = np.ascontiguousarray(WE.T, dtype=np.float64)  # K x N
     out = np.empty((m, n))
+    cols = np.arange(n)  # the columns left for the segment sums
+    if xq.block == k:
+        done = _folded(xq.elements, WE.T, xq.scales[:, 0], SW, None, g, out)
+        if done is not None:
+            cols = np.flatnonzero(~done)
+    if not cols.size:
+        return out
+    nc = cols.size
+    W = np.ascontiguousarray(WE[cols].T, dtype=np.float64)  # K x columns left
+    SW = SW[:, cols]
+    chunk = max(1, min(m, (1 << 23) // max(1, nseg * nc)))
     full = k // g
     for r0 in range(0, m, chunk):
         r1 = min(m, r0 + chunk)
         X = np.asarray(xq.elements[r0:r1], dtype=np.float64)
-        P = np.empty((nseg, r1 - r0, n))
+        P = np.empty((nseg, r1 - r0, nc))
         if full:
             Xg = X[:, : full * g].reshape(r1 - r0, full, g).transpose(1, 0, 2)
-            np.matmul(Xg, W[: full * g].reshape(full, g, n), out=P[:full])
+            np.matmul(Xg, W[: full * g].reshape(full, g, nc), out=P[:full])
         if full < nseg:
             np.matmul(X[:, full * g :], W[full * g :], out=P[full])
         SX = xq.scales[r0:r1, seg0 // xq.block].T  # (nseg, rows)
-        out[r0:r1] = exact_scaled_sum(P, SX, SW)
+        out[r0:r1, cols] = exact_scaled_sum(P, SX, SW)
     return out
 
 
